@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each builds .venv itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+DEMO_OUT       ?= demo/ds1.zarr
+DEMO_PER_CLASS ?= 32
+DEMO_EPOCHS    ?= 100
+
+.PHONY: demo test lint bench clean venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Trains a DS1 store (5 machines x $(DEMO_PER_CLASS) networks) on the embedded default: no
+# download. Re-running resumes; `make clean` starts over.
+demo: $(STAMP)
+	$(BIN)/mlds-jax generate ds1 --per-class $(DEMO_PER_CLASS) --max-epochs $(DEMO_EPOCHS) \
+		--out $(DEMO_OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check mlds_jax tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.throughput --quick
+
+clean:
+	rm -rf demo

@@ -1,0 +1,26 @@
+"""Planning: a dataset becomes fixed-size blocks of consecutive networks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def n_blocks(n_networks: int, block_size: int) -> int:
+    return -(-n_networks // block_size)
+
+
+def block_indices(block: int, n_networks: int, block_size: int) -> tuple[np.ndarray, int]:
+    """Network indices of one block, padded to ``block_size`` by repeating the last network.
+
+    Padding keeps every block the same shape (one compiled program); padded rows duplicate a
+    real network, so they never lengthen the block's epoch loop, and are dropped on write.
+
+    Returns:
+      ``(indices [block_size], n_real)``.
+    """
+    lo = block * block_size
+    hi = min(lo + block_size, n_networks)
+    if lo >= hi:
+        raise IndexError(f"block {block} is past the end ({n_networks} networks)")
+    idx = np.arange(lo, lo + block_size)
+    return np.minimum(idx, hi - 1), hi - lo

@@ -1,0 +1,58 @@
+"""Running the pending blocks of a dataset and handing results to a sink."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from mlds_jax.coord._plan import block_indices, n_blocks
+from mlds_jax.spec import DatasetSpec
+from mlds_jax.train import make_block_trainer, network_inputs
+
+
+class Sink(Protocol):
+    """Where finished blocks go (the Zarr writer is one)."""
+
+    block_size: int
+
+    def completed_blocks(self) -> set[int]: ...
+
+    def write_block(self, block: int, results: dict[str, np.ndarray]) -> None: ...
+
+
+def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True) -> dict[str, float]:
+    """Trains every block the sink lacks, in order, and writes each as it finishes.
+
+    The next block is dispatched before the current one is written, so writing overlaps
+    training. Returns a summary: networks trained, seconds, networks per second.
+    """
+    bs, n = sink.block_size, spec.n_networks
+    done = sink.completed_blocks()
+    todo = [b for b in range(n_blocks(n, bs)) if b not in done]
+    already = sum(block_indices(b, n, bs)[1] for b in done)
+    trainer = make_block_trainer(spec)
+    bar = tqdm(total=n, initial=already, unit="net", desc=f"{spec.name} networks",
+               disable=not progress, smoothing=0.0)
+    t0, trained = time.perf_counter(), 0
+
+    def dispatch(b):
+        idx, n_real = block_indices(b, n, bs)
+        return b, n_real, trainer(network_inputs(spec, idx))
+
+    pending = dispatch(todo[0]) if todo else None
+    for i in range(len(todo)):
+        b, n_real, result = pending
+        result = jax.device_get(result)  # waits for this block only
+        pending = dispatch(todo[i + 1]) if i + 1 < len(todo) else None
+        sink.write_block(b, {k: np.asarray(v) for k, v in result._asdict().items()})
+        trained += n_real
+        bar.update(n_real)
+        bar.set_postfix(net_per_s=f"{trained / (time.perf_counter() - t0):.2f}")
+    bar.close()
+    secs = time.perf_counter() - t0
+    return {"networks": trained, "seconds": secs,
+            "networks_per_second": trained / secs if secs > 0 else 0.0}

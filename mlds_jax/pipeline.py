@@ -1,0 +1,82 @@
+"""Top-level wiring: spec -> planned store -> trained blocks -> finished store."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from typing import Any
+
+import jax
+import jaxlib
+import numpy as np
+import zarr
+
+from mlds_jax._version import __version__
+from mlds_jax.coord import run_blocks
+from mlds_jax.errors import SpecError
+from mlds_jax.models import gru_layout
+from mlds_jax.spec import DatasetSpec
+from mlds_jax.store import StoreView, StoreWriter, open_store
+from mlds_jax.tasks import get_machine
+from mlds_jax.train import network_index_parts, network_inputs
+
+DEFAULT_BLOCK_SIZE = 64
+
+
+def provenance() -> dict[str, Any]:
+    """Versions and device recorded in a store's root attributes."""
+    dev = jax.devices()[0]
+    return {
+        "library": "mlds-jax",
+        "library_version": __version__,
+        "jax_version": jax.__version__,
+        "jaxlib_version": jaxlib.__version__,
+        "zarr_version": zarr.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "device_kind": dev.device_kind,
+        "platform": dev.platform,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
+    """The per-network arrays known before training (class, replicate, key, learning rate)."""
+    idx = np.arange(spec.n_networks)
+    cls, rep = network_index_parts(spec, idx)
+    inputs = network_inputs(spec, idx)
+    return {
+        "class_id": cls.astype(np.int32),
+        "replicate": rep.astype(np.int32),
+        "key": np.asarray(inputs.key, np.uint32),
+        "learning_rate": np.asarray(inputs.learning_rate, np.float32),
+    }
+
+
+def generate(
+    spec: DatasetSpec,
+    out: str | os.PathLike,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    progress: bool = True,
+) -> tuple[StoreView, dict[str, float]]:
+    """Builds (or resumes) the store for ``spec`` at ``out``.
+
+    Everything is validated before anything is written: unknown machine names, a path that
+    is not a store, or a store of another spec raise without touching the disk.
+
+    Returns:
+      ``(store view, run summary)``.
+    """
+    if not isinstance(block_size, int) or block_size <= 0:
+        raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
+    for c in spec.classes:
+        get_machine(c)  # raises UnknownDatasetError naming the machine
+    writer = StoreWriter.open_or_create(
+        out, spec, block_size=block_size,
+        layout=gru_layout(spec.model).to_records(),
+        planned=planned_arrays(spec), provenance=provenance(),
+    )
+    summary = run_blocks(spec, writer, progress=progress)
+    return open_store(out), summary

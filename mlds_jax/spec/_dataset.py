@@ -1,0 +1,161 @@
+"""Frozen, self-checking specs for RNN model-zoo datasets (DS1, DS2, DS3).
+
+A spec is hashable and static: it closes over the compiled trainer. What varies per network
+(key, learning rate, class) is built from it by :func:`mlds_jax.train.network_inputs`.
+Every spec round-trips through ``to_dict``/``from_dict`` so it can live in Zarr attributes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from typing import Any
+
+from mlds_jax.errors import SpecError
+
+SPEC_VERSION = 1
+
+
+def _check(cond: bool, field: str, expected: str, value: Any) -> None:
+    if not cond:
+        raise SpecError(f"`{field}`: expected {expected}, got {value!r}")
+
+
+def _pos_int(field: str, value: Any) -> None:
+    _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+           field, "a positive integer", value)
+
+
+@dataclasses.dataclass(frozen=True)
+class GRUSpec:
+    """Shape of the DS1-style network: stacked GRU layers, then an MLP head.
+
+    The default (input 5, four GRU layers of 12, head 27-14-8, output 1) has exactly
+    4,364 parameters, the count MLDS published for DS1.
+    """
+
+    input_size: int = 5
+    hidden_size: int = 12
+    num_layers: int = 4
+    head: tuple[int, ...] = (27, 14, 8)
+    output_size: int = 1
+
+    def __post_init__(self) -> None:
+        _pos_int("GRUSpec.input_size", self.input_size)
+        _pos_int("GRUSpec.hidden_size", self.hidden_size)
+        _pos_int("GRUSpec.num_layers", self.num_layers)
+        _pos_int("GRUSpec.output_size", self.output_size)
+        object.__setattr__(self, "head", tuple(self.head))
+        for i, w in enumerate(self.head):
+            _pos_int(f"GRUSpec.head[{i}]", w)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """Training recipe shared by every network of a dataset.
+
+    Attributes:
+      learning_rate: Adam step size (per-network array in the trainer; here its default).
+      batch_size: sequences per optimiser step.
+      seq_len: time steps per sequence.
+      n_train: training sequences per network (generated from the network's own key).
+      n_val: validation sequences per network.
+      max_epochs: epoch cap.
+      stop_val_loss: a network stops once its validation loss falls below this.
+    """
+
+    learning_rate: float = 3e-3
+    batch_size: int = 32
+    seq_len: int = 16
+    n_train: int = 256
+    n_val: int = 128
+    max_epochs: int = 400
+    stop_val_loss: float = 0.01
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
+               and self.learning_rate > 0, "TrainSpec.learning_rate", "> 0", self.learning_rate)
+        for f in ("batch_size", "seq_len", "n_train", "n_val", "max_epochs"):
+            _pos_int(f"TrainSpec.{f}", getattr(self, f))
+        _check(self.n_train % self.batch_size == 0, "TrainSpec.n_train",
+               f"a multiple of batch_size={self.batch_size}", self.n_train)
+        _check(isinstance(self.stop_val_loss, (int, float)) and self.stop_val_loss >= 0,
+               "TrainSpec.stop_val_loss", ">= 0", self.stop_val_loss)
+        object.__setattr__(self, "learning_rate", float(self.learning_rate))
+        object.__setattr__(self, "stop_val_loss", float(self.stop_val_loss))
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n_train // self.batch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """A whole model-zoo dataset: which machines, how many networks each, how they are trained.
+
+    Networks are numbered class-major: network ``i`` has class ``i // per_class`` and
+    replicate ``i % per_class``. A network's random key depends on :attr:`digest` (every field
+    but ``per_class``), its class and its replicate, so a 100-per-class dataset is exactly the
+    first 100 replicates of the 500-per-class one.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    per_class: int
+    seed: int = 0
+    model: GRUSpec = GRUSpec()
+    train: TrainSpec = TrainSpec()
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.name, str) and bool(self.name), "DatasetSpec.name",
+               "a non-empty string", self.name)
+        object.__setattr__(self, "classes", tuple(self.classes))
+        _check(len(self.classes) > 0, "DatasetSpec.classes", "at least one class", self.classes)
+        _check(len(set(self.classes)) == len(self.classes), "DatasetSpec.classes",
+               "distinct names", self.classes)
+        _pos_int("DatasetSpec.per_class", self.per_class)
+        _check(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "DatasetSpec.seed",
+               "an integer in [0, 2**32)", self.seed)
+        _check(isinstance(self.model, GRUSpec), "DatasetSpec.model", "a GRUSpec", self.model)
+        _check(isinstance(self.train, TrainSpec), "DatasetSpec.train", "a TrainSpec", self.train)
+
+    @property
+    def n_networks(self) -> int:
+        return len(self.classes) * self.per_class
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetSpec:
+        """Inverse of :meth:`to_dict`; unknown or missing fields raise :class:`SpecError`."""
+        d = dict(d)
+        model = _sub(GRUSpec, d.pop("model", {}), "model")
+        train = _sub(TrainSpec, d.pop("train", {}), "train")
+        return _sub(cls, {**d, "model": model, "train": train}, "")
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the spec without ``per_class``: the root of every network's key."""
+        d = self.to_dict()
+        d.pop("per_class")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def _sub(cls, d: dict[str, Any], where: str):
+    if not isinstance(d, dict):
+        raise SpecError(f"`{where or cls.__name__}`: expected a table/dict, got {d!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise SpecError(f"`{cls.__name__}.{unknown[0]}`: unknown field; known: {sorted(names)}")
+    if "head" in d:
+        d = {**d, "head": tuple(d["head"])}
+    try:
+        return cls(**d)
+    except TypeError as e:  # a missing required field
+        raise SpecError(f"`{cls.__name__}`: {e}") from None

@@ -1,0 +1,41 @@
+"""Built-in dataset recipes: name -> function(per_class, **overrides) -> DatasetSpec."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mlds_jax.errors import UnknownDatasetError
+from mlds_jax.spec._dataset import DatasetSpec, TrainSpec
+
+DS1_CLASSES = (
+    "ParityMachine",
+    "EightBitMachine",
+    "SimpleXORMachine",
+    "SingleDirectMachine",
+    "SingleInvertMachine",
+)
+PLANNED_SIZES = (100, 500, 1000, 5000, 10000)
+
+
+def ds1(per_class: int, *, seed: int = 0, **train_overrides: Any) -> DatasetSpec:
+    """DS1: GRU networks mimicking the five simple machines.
+
+    ``train_overrides`` replace fields of :class:`TrainSpec` (e.g. ``max_epochs=40``).
+    """
+    train = dataclasses.replace(TrainSpec(), **train_overrides)
+    return DatasetSpec(name="ds1", classes=DS1_CLASSES, per_class=per_class, seed=seed,
+                       train=train)
+
+
+RECIPES = {"ds1": ds1}
+
+
+def get_recipe(name: str):
+    """Returns the recipe function for dataset ``name`` (case-insensitive)."""
+    try:
+        return RECIPES[name.lower()]
+    except KeyError:
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(RECIPES))}"
+        ) from None

@@ -1,0 +1,17 @@
+"""Zarr v3 dataset stores: schema, one-writer-per-chunk writer, reader."""
+
+from mlds_jax.store._reader import StoreView, open_store
+from mlds_jax.store._schema import DONE, FAILED, PENDING, STATUS_CODES, per_network_arrays
+from mlds_jax.store._writer import StoreWriter, read_root_attrs
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "PENDING",
+    "STATUS_CODES",
+    "StoreView",
+    "StoreWriter",
+    "open_store",
+    "per_network_arrays",
+    "read_root_attrs",
+]

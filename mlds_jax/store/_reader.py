@@ -1,0 +1,58 @@
+"""Reading a dataset store into NumPy (no JAX, no trainer imports)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from mlds_jax.store._schema import DONE, FAILED, PENDING
+from mlds_jax.store._writer import read_root_attrs
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreView:
+    """A read-only view of a store: its attributes and lazy access to its arrays."""
+
+    path: Path
+    attrs: dict[str, Any]
+    group: zarr.Group
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.attrs["class_names"])
+
+    @property
+    def layout(self) -> list[dict]:
+        return list(self.attrs["layout"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.asarray(self.group[name][...])
+
+    def tensors(self, network: int) -> dict[str, np.ndarray]:
+        """One network's named tensors, rebuilt from ``params`` and the layout table."""
+        flat = np.asarray(self.group["params"][network])
+        return {e["name"]: flat[e["offset"]:e["offset"] + e["size"]].reshape(e["shape"])
+                for e in self.layout}
+
+    def progress(self) -> list[dict[str, Any]]:
+        """Per class: planned, done, failed, pending, percent finished."""
+        status, cls = self["status"], self["class_id"]
+        rows = []
+        for k, name in enumerate(self.class_names):
+            s = status[cls == k]
+            done, failed = int(np.sum(s == DONE)), int(np.sum(s == FAILED))
+            rows.append({"class": name, "planned": int(s.size), "done": done, "failed": failed,
+                         "pending": int(np.sum(s == PENDING)),
+                         "percent": 100.0 * (done + failed) / max(s.size, 1)})
+        return rows
+
+
+def open_store(path: str | os.PathLike) -> StoreView:
+    """Opens a store read-only; raises :class:`mlds_jax.errors.StoreError` if it is not one."""
+    attrs = read_root_attrs(path)
+    return StoreView(Path(path), attrs, zarr.open_group(str(path), mode="r"))

@@ -1,0 +1,79 @@
+"""The on-disk schema of a dataset store (Zarr v3). See docs/store-format.md."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+FORMAT = "mlds-jax-store"
+FORMAT_VERSION = 1
+ROOT_ATTR = "mlds_jax"
+
+PENDING, DONE, FAILED = 0, 1, 2
+STATUS_CODES = {"pending": PENDING, "done": DONE, "failed": FAILED}
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySchema:
+    name: str
+    dtype: str
+    dims: tuple[str, ...]  # first is always "network"
+    fill_value: float | int | bool
+    description: str
+
+
+def per_network_arrays(n_params: int, max_epochs: int) -> list[tuple[ArraySchema, tuple]]:
+    """Every array of a store and its trailing shape (after the ``network`` axis)."""
+    nan = float("nan")
+    return [
+        (ArraySchema("params", "float32", ("network", "parameter"), nan,
+                     "flat parameters; split with the 'layout' attribute"), (n_params,)),
+        (ArraySchema("class_id", "int32", ("network",), -1,
+                     "class index into the 'class_names' attribute"), ()),
+        (ArraySchema("replicate", "int32", ("network",), -1,
+                     "index of the network within its class"), ()),
+        (ArraySchema("key", "uint32", ("network", "key_word"), 0,
+                     "raw JAX PRNG key data (threefry) the network was trained from"), (2,)),
+        (ArraySchema("learning_rate", "float32", ("network",), nan, "Adam step size"), ()),
+        (ArraySchema("status", "uint8", ("network",), PENDING,
+                     "0 pending, 1 done, 2 failed; written after the block's data"), ()),
+        (ArraySchema("epochs", "int32", ("network",), -1, "epochs run"), ()),
+        (ArraySchema("stopped_early", "bool", ("network",), False,
+                     "validation loss fell under the threshold before the epoch cap"), ()),
+        (ArraySchema("final_train_loss", "float32", ("network",), nan,
+                     "mean train loss of the last epoch run"), ()),
+        (ArraySchema("final_val_loss", "float32", ("network",), nan,
+                     "validation loss of the final parameters"), ()),
+        (ArraySchema("val_bit_accuracy", "float32", ("network",), nan,
+                     "fraction of validation output bits predicted right"), ()),
+        (ArraySchema("history/train_loss", "float32", ("network", "epoch"), nan,
+                     "mean train loss per epoch; NaN after the last epoch run"), (max_epochs,)),
+        (ArraySchema("history/val_loss", "float32", ("network", "epoch"), nan,
+                     "validation loss after each epoch; NaN after the last epoch run"),
+         (max_epochs,)),
+    ]
+
+
+# Arrays filled from the plan when the store is created (before any training).
+PLANNED = ("class_id", "replicate", "key", "learning_rate")
+# Arrays written per block by the trainer ("status" is always written last), mapped to the
+# field of the trainer's result that fills them.
+RESULTS = {
+    "params": "params",
+    "epochs": "epochs",
+    "stopped_early": "stopped_early",
+    "final_train_loss": "final_train_loss",
+    "final_val_loss": "final_val_loss",
+    "val_bit_accuracy": "val_bit_accuracy",
+    "history/train_loss": "train_loss",
+    "history/val_loss": "val_loss",
+}
+
+
+def status_name(code: int) -> str:
+    return {v: k for k, v in STATUS_CODES.items()}.get(int(code), f"unknown({code})")
+
+
+def as_dtype(name: str) -> np.dtype:
+    return np.dtype(name)

@@ -1,0 +1,182 @@
+"""Creating, resuming and writing a dataset store.
+
+Crash safety rests on three rules:
+  * the store is built in a temporary directory and renamed into place, so a path either
+    holds a complete empty store or nothing;
+  * chunks along ``network`` are exactly one block, so each chunk has one writer, and Zarr's
+    local store replaces chunk files atomically (write to a temp file, then rename);
+  * a block's ``status`` chunk is written after all its data, so a block whose status is not
+    pending is complete; an interrupted block stays pending and is retrained in full.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from mlds_jax.errors import StoreError, StoreExistsError
+from mlds_jax.spec import DatasetSpec
+from mlds_jax.store._schema import (
+    DONE,
+    FAILED,
+    FORMAT,
+    FORMAT_VERSION,
+    PENDING,
+    PLANNED,
+    RESULTS,
+    ROOT_ATTR,
+    STATUS_CODES,
+    per_network_arrays,
+)
+
+
+def _spec_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k, "<missing>"), b.get(k, "<missing>")
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _spec_diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}: store has {va!r}, requested {vb!r}")
+    return out
+
+
+def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``mlds_jax`` root attributes of a store, or a :class:`StoreError` saying why not."""
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"{p}: no such store")
+    if not p.is_dir() or not (p / "zarr.json").is_file():
+        raise StoreError(f"{p}: not a Zarr store (no zarr.json)")
+    try:
+        group = zarr.open_group(str(p), mode="r")
+    except Exception as e:  # noqa: BLE001 - any failure to parse means "not a store"
+        raise StoreError(f"{p}: not a readable Zarr v3 group ({e})") from None
+    attrs = group.attrs.get(ROOT_ATTR)
+    if not isinstance(attrs, dict) or attrs.get("format") != FORMAT:
+        raise StoreError(f"{p}: a Zarr group, but not an mlds-jax dataset store")
+    return attrs
+
+
+class StoreWriter:
+    """Writes one dataset into one store; satisfies the coordinator's sink protocol."""
+
+    def __init__(self, path: str | os.PathLike, spec: DatasetSpec, block_size: int):
+        self.path = Path(path)
+        self.spec = spec
+        self.block_size = block_size
+        self._group = zarr.open_group(str(self.path), mode="r+")
+
+    # -- creation / opening ---------------------------------------------------------------
+    @classmethod
+    def open_or_create(
+        cls,
+        path: str | os.PathLike,
+        spec: DatasetSpec,
+        *,
+        block_size: int,
+        layout: list[dict],
+        planned: dict[str, np.ndarray],
+        provenance: dict[str, Any],
+    ) -> StoreWriter:
+        """Creates a store at ``path``, or reopens one made from the same spec to resume.
+
+        Raises:
+          StoreExistsError: ``path`` exists and is not an mlds-jax store (left untouched).
+          StoreError: ``path`` is a store written by another spec (left untouched).
+        """
+        p = Path(path)
+        if p.exists() or p.is_symlink():
+            if not p.is_dir() or not (p / "zarr.json").is_file():
+                kind = "directory" if p.is_dir() else "file"
+                raise StoreExistsError(
+                    f"{p}: exists and is a {kind}, not an mlds-jax store; "
+                    "choose another --out or remove it"
+                )
+            try:
+                attrs = read_root_attrs(p)
+            except StoreError as e:
+                raise StoreExistsError(f"{e}; choose another --out or remove it") from None
+            diff = _spec_diff(attrs.get("spec", {}), spec.to_dict())
+            if diff:
+                raise StoreError(
+                    f"{p}: store was written by another spec ({'; '.join(diff)}); "
+                    "nothing was changed - use a new --out to build this spec"
+                )
+            return cls(p, spec, int(attrs["block_size"]))
+        cls._create(p, spec, block_size, layout, planned, provenance)
+        return cls(p, spec, block_size)
+
+    @staticmethod
+    def _create(p: Path, spec: DatasetSpec, block_size: int, layout: list[dict],
+                planned: dict[str, np.ndarray], provenance: dict[str, Any]) -> None:
+        n, n_params = spec.n_networks, layout[-1]["offset"] + layout[-1]["size"]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.parent / f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            root = zarr.open_group(str(tmp), mode="w-")
+            for schema, trailing in per_network_arrays(n_params, spec.train.max_epochs):
+                arr = root.create_array(
+                    schema.name,
+                    shape=(n, *trailing),
+                    chunks=(min(block_size, n), *trailing),
+                    dtype=schema.dtype,
+                    fill_value=schema.fill_value,
+                    dimension_names=list(schema.dims),
+                    attributes={"description": schema.description},
+                )
+                if schema.name in PLANNED:
+                    arr[...] = planned[schema.name]
+            root["params"].attrs["layout"] = layout
+            root["class_id"].attrs["class_names"] = list(spec.classes)
+            root["status"].attrs["codes"] = STATUS_CODES
+            root.attrs[ROOT_ATTR] = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "spec": spec.to_dict(),
+                "spec_digest": spec.digest,
+                "spec_version": spec.version,
+                "class_names": list(spec.classes),
+                "n_networks": n,
+                "n_params": n_params,
+                "block_size": block_size,
+                "layout": layout,
+                **provenance,
+            }
+            os.rename(tmp, p)  # atomic on one filesystem: a path holds all of it or nothing
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- the sink protocol -----------------------------------------------------------------
+    def status(self) -> np.ndarray:
+        """uint8 ``[network]``: 0 pending, 1 done, 2 failed."""
+        return np.asarray(self._group["status"][:])
+
+    def completed_blocks(self) -> set[int]:
+        """Blocks whose every network is done or failed."""
+        st = self.status()
+        n_blocks = -(-len(st) // self.block_size)
+        return {b for b in range(n_blocks)
+                if np.all(st[b * self.block_size:(b + 1) * self.block_size] != PENDING)}
+
+    def write_block(self, block: int, results: dict[str, np.ndarray]) -> None:
+        """Writes one whole block (rows ``block*block_size ...``), status last.
+
+        Args:
+          results: the trainer's result fields (``params``, ``failed``, ``train_loss``...),
+            each with a leading ``[n_models]`` axis; rows past the dataset's end are dropped.
+        """
+        lo = block * self.block_size
+        hi = min(lo + self.block_size, self.spec.n_networks)
+        for name, field in RESULTS.items():
+            self._group[name][lo:hi] = np.asarray(results[field])[: hi - lo]
+        failed = np.asarray(results["failed"])[: hi - lo]
+        status = np.where(failed, FAILED, DONE).astype(np.uint8)
+        self._group["status"][lo:hi] = status

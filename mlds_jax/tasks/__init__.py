@@ -1,0 +1,25 @@
+"""Tasks: the machines networks learn, and the sequences they are trained on."""
+
+from mlds_jax.tasks._machines import (
+    DS1_MACHINES,
+    INPUT_BITS,
+    OUTPUT_BITS,
+    MealyMachine,
+    decode_bits,
+    get_machine,
+    simulate,
+    stack_tables,
+)
+from mlds_jax.tasks._sequences import make_sequences
+
+__all__ = [
+    "DS1_MACHINES",
+    "INPUT_BITS",
+    "OUTPUT_BITS",
+    "MealyMachine",
+    "decode_bits",
+    "get_machine",
+    "make_sequences",
+    "simulate",
+    "stack_tables",
+]

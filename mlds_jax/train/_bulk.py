@@ -1,0 +1,151 @@
+"""The bulk trainer: ``make_train(spec)`` returns a pure one-network ``train(inputs)``;
+``make_block_trainer(spec)`` is ``jit(vmap(train))`` over a block of networks.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mlds_jax.models import apply_gru, init_gru
+from mlds_jax.spec import DatasetSpec
+from mlds_jax.tasks import get_machine, make_sequences, stack_tables
+from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs
+
+
+class TrainResult(NamedTuple):
+    """One network's outcome (a block adds a leading ``[n_models]`` axis to each field)."""
+
+    params: jax.Array  # float32 [n_params]; last finite parameters for a failed network
+    failed: jax.Array  # bool []: loss or parameters became NaN/inf
+    stopped_early: jax.Array  # bool []: val loss fell under the threshold before the cap
+    epochs: jax.Array  # int32 []: epochs run
+    train_loss: jax.Array  # float32 [max_epochs]: mean train loss per epoch (NaN: not run)
+    val_loss: jax.Array  # float32 [max_epochs]: val loss after each epoch (NaN: not run)
+    final_train_loss: jax.Array  # float32 []
+    final_val_loss: jax.Array  # float32 []
+    val_bit_accuracy: jax.Array  # float32 []: fraction of validation output bits right
+
+
+class _Carry(NamedTuple):
+    params: jax.Array
+    opt_state: optax.OptState
+    epoch: jax.Array
+    stopped: jax.Array
+    failed: jax.Array
+    train_hist: jax.Array
+    val_hist: jax.Array
+
+
+def sequence_loss(params: jax.Array, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
+    """Mean binary cross-entropy of one network on a batch.
+
+    Args:
+      params: ``[n_params]``; x: ``[batch, time, features]``; y: ``[batch, time, outputs]``.
+    """
+    logits = jax.vmap(apply_gru, in_axes=(None, 0, None))(params, x, spec.model)
+    return optax.sigmoid_binary_cross_entropy(logits, y).mean()
+
+
+def bit_accuracy(params: jax.Array, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
+    """Fraction of output bits predicted right (logit > 0 means 1)."""
+    logits = jax.vmap(apply_gru, in_axes=(None, 0, None))(params, x, spec.model)
+    return jnp.mean((logits > 0) == (y > 0.5))
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _select(pred: jax.Array, a, b):
+    return jax.tree_util.tree_map(lambda u, v: jnp.where(pred, u, v), a, b)
+
+
+def make_train(spec: DatasetSpec):
+    """Returns ``train(inputs: NetworkInputs) -> TrainResult`` for ONE network.
+
+    Everything static (architecture, step counts, tables of every class) is closed over;
+    everything per-network comes in ``inputs``, so vmapping over a block never recompiles
+    for new keys, classes or learning rates.
+    """
+    t, m = spec.train, spec.model
+    machines = [get_machine(c) for c in spec.classes]
+    next_state, output = (jnp.asarray(a) for a in stack_tables(machines))
+    in_bits, out_bits = machines[0].input_bits, machines[0].output_bits
+    optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)
+    loss_and_grad = jax.value_and_grad(sequence_loss)
+
+    def train(inputs: NetworkInputs) -> TrainResult:
+        key = inputs.key
+        ns, out = next_state[inputs.class_id], output[inputs.class_id]
+        x_tr, y_tr = make_sequences(jax.random.fold_in(key, TRAIN_DATA), ns, out,
+                                    t.n_train, t.seq_len, in_bits, out_bits)
+        x_va, y_va = make_sequences(jax.random.fold_in(key, VAL_DATA), ns, out,
+                                    t.n_val, t.seq_len, in_bits, out_bits)
+        params = init_gru(jax.random.fold_in(key, INIT), m)
+        opt_state = optimiser.init(params)
+        opt_state.hyperparams["learning_rate"] = inputs.learning_rate
+        shuffle_key = jax.random.fold_in(key, SHUFFLE)
+
+        def sgd_step(c, batch_idx):
+            params, opt_state, failed = c
+            loss, grads = loss_and_grad(params, x_tr[batch_idx], y_tr[batch_idx], spec)
+            updates, new_opt = optimiser.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            ok = jnp.isfinite(loss) & _all_finite(new_params) & ~failed
+            params = jnp.where(ok, new_params, params)
+            opt_state = _select(ok, new_opt, opt_state)
+            return (params, opt_state, failed | ~ok), loss
+
+        def epoch_body(c: _Carry) -> _Carry:
+            perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), t.n_train)
+            batches = perm.reshape(t.steps_per_epoch, t.batch_size)
+            (params, opt_state, failed), losses = jax.lax.scan(
+                sgd_step, (c.params, c.opt_state, c.failed), batches)
+            val = sequence_loss(params, x_va, y_va, spec)
+            failed = failed | ~jnp.isfinite(val)
+            return _Carry(
+                params=params,
+                opt_state=opt_state,
+                epoch=c.epoch + 1,
+                stopped=~failed & (val < t.stop_val_loss),
+                failed=failed,
+                train_hist=c.train_hist.at[c.epoch].set(losses.mean()),
+                val_hist=c.val_hist.at[c.epoch].set(val),
+            )
+
+        def epoch_cond(c: _Carry) -> jax.Array:
+            return (c.epoch < t.max_epochs) & ~c.stopped & ~c.failed
+
+        nan_hist = jnp.full((t.max_epochs,), jnp.nan, jnp.float32)
+        c = jax.lax.while_loop(epoch_cond, epoch_body, _Carry(
+            params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
+            jnp.zeros((), bool), nan_hist, nan_hist))
+        last = jnp.maximum(c.epoch - 1, 0)
+        return TrainResult(
+            params=c.params,
+            failed=c.failed,
+            stopped_early=c.stopped,
+            epochs=c.epoch,
+            train_loss=c.train_hist,
+            val_loss=c.val_hist,
+            final_train_loss=c.train_hist[last],
+            final_val_loss=sequence_loss(c.params, x_va, y_va, spec),
+            val_bit_accuracy=bit_accuracy(c.params, x_va, y_va, spec),
+        )
+
+    return train
+
+
+@functools.lru_cache(maxsize=8)
+def make_block_trainer(spec: DatasetSpec):
+    """``jit(vmap(make_train(spec)))``: ``NetworkInputs [n_models]`` -> ``TrainResult [n_models]``.
+
+    Cached per spec, so every block of a dataset reuses one compiled program per block size.
+    """
+    return jax.jit(jax.vmap(make_train(spec)))

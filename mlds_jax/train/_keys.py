@@ -1,0 +1,57 @@
+"""Per-network random keys and inputs: pure functions of (spec, network index)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlds_jax.spec import DatasetSpec
+
+# Fixed stream ids: fold_in(network_key, STREAM) gives each use its own key.
+INIT, TRAIN_DATA, VAL_DATA, SHUFFLE = 0, 1, 2, 3
+
+
+class NetworkInputs(NamedTuple):
+    """What varies per network; every field has a leading ``[n_models]`` axis in a block."""
+
+    key: jax.Array  # uint32 [2]: raw PRNG key data
+    class_id: jax.Array  # int32 []
+    learning_rate: jax.Array  # float32 []
+
+
+def network_index_parts(spec: DatasetSpec, indices) -> tuple[np.ndarray, np.ndarray]:
+    """Global network indices ``[n]`` -> ``(class_id, replicate)``, each int ``[n]``."""
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= spec.n_networks):
+        raise IndexError(f"network indices must lie in [0, {spec.n_networks}); got {idx}")
+    return idx // spec.per_class, idx % spec.per_class
+
+
+def network_keys(spec: DatasetSpec, indices) -> np.ndarray:
+    """uint32 ``[n, 2]`` keys: PRNGKey(seed) folded with the spec digest, class and replicate.
+
+    ``per_class`` is not in the digest, so network (class c, replicate r) has the same key in
+    every size of a dataset.
+    """
+    cls, rep = network_index_parts(spec, indices)
+    root = jax.random.fold_in(jax.random.PRNGKey(spec.seed), int(spec.digest[:8], 16))
+
+    def one(c, r):
+        return jax.random.fold_in(jax.random.fold_in(root, c), r)
+
+    keys = jax.vmap(one)(jnp.asarray(cls, jnp.uint32), jnp.asarray(rep, jnp.uint32))
+    return np.asarray(keys, dtype=np.uint32)
+
+
+def network_inputs(spec: DatasetSpec, indices) -> NetworkInputs:
+    """Builds the per-network input arrays for global network ``indices`` ``[n]``."""
+    cls, _ = network_index_parts(spec, indices)
+    n = len(cls)
+    return NetworkInputs(
+        key=jnp.asarray(network_keys(spec, indices)),
+        class_id=jnp.asarray(cls, jnp.int32),
+        learning_rate=jnp.full((n,), spec.train.learning_rate, jnp.float32),
+    )
