@@ -74,7 +74,7 @@ def _gru_layer(p: dict, k: int, xs: jax.Array, hidden: int) -> jax.Array:
     hidden-to-hidden product stays in the time loop.
     """
     w_hh, b_hh = p[f"gru.weight_hh_l{k}"], p[f"gru.bias_hh_l{k}"]
-    gi = xs @ p[f"gru.weight_ih_l{k}"].T + p[f"gru.bias_ih_l{k}"]  # [time, 3*hidden]
+    gi = xs @ p[f"gru.weight_ih_l{k}"].T + p[f"gru.bias_ih_l{k}"][None, :]  # [time, 3*hidden]
 
     def step(h, gi_t):
         gh = w_hh @ h + b_hh
@@ -104,7 +104,7 @@ def apply_gru(flat: jax.Array, x: jax.Array, spec: GRUSpec) -> jax.Array:
         h = _gru_layer(p, k, h, spec.hidden_size)
     n_fc = len(spec.head) + 1
     for j in range(n_fc):
-        h = h @ p[f"fc.{2 * j}.weight"].T + p[f"fc.{2 * j}.bias"]
+        h = h @ p[f"fc.{2 * j}.weight"].T + p[f"fc.{2 * j}.bias"][None, :]
         if j < n_fc - 1:
             h = jax.nn.relu(h)
     return h

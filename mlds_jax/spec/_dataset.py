@@ -66,7 +66,7 @@ class TrainSpec:
       stop_val_loss: a network stops once its validation loss falls below this.
     """
 
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     batch_size: int = 32
     seq_len: int = 16
     n_train: int = 256

@@ -82,7 +82,7 @@ class MealyMachine:
         return int(self.next_state.shape[1])
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
-        """Simulates in NumPy (a reference): bits ``[time, input_bits]`` -> ``[time, output_bits]``."""
+        """NumPy reference simulation: bits ``[time, input_bits]`` -> ``[time, output_bits]``."""
         bits = np.asarray(inputs, dtype=np.int64)
         symbols = bits @ (1 << np.arange(self.input_bits))
         state, outs = 0, []
@@ -110,7 +110,7 @@ def simulate(next_state: jax.Array, output: jax.Array, inputs: jax.Array) -> jax
     """
     input_bits = inputs.shape[-1]
     weights = jnp.left_shift(1, jnp.arange(input_bits, dtype=jnp.int32))
-    symbols = jnp.sum(inputs.astype(jnp.int32) * weights, axis=-1)
+    symbols = jnp.sum(inputs.astype(jnp.int32) * weights[None, :], axis=-1)
 
     def step(state, sym):
         return next_state[state, sym], output[state, sym]

@@ -29,5 +29,6 @@ def make_sequences(
     """
     bits = jax.random.bernoulli(key, 0.5, (n_seq, seq_len, input_bits)).astype(jnp.int32)
     syms = jax.vmap(simulate, in_axes=(None, None, 0))(next_state, output, bits)
-    out = (syms[..., None] >> jnp.arange(output_bits, dtype=jnp.int32)) & 1
+    shifts = jnp.arange(output_bits, dtype=jnp.int32).reshape(1, 1, output_bits)
+    out = (syms[..., None] >> shifts) & 1
     return bits.astype(jnp.float32), out.astype(jnp.float32)

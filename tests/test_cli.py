@@ -1,0 +1,105 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import zarr
+
+from mlds_jax.cli import main
+
+TINY = ["--max-epochs", "2", "--block-size", "8", "--quiet"]
+
+
+@pytest.fixture
+def small_recipe(monkeypatch):
+    """Make `generate ds1` train the tiny recipe so CLI tests take seconds."""
+    from helpers import tiny_ds1
+
+    from mlds_jax.spec import _recipes
+
+    monkeypatch.setitem(_recipes.RECIPES, "ds1",
+                        lambda per_class, seed=0, **kw: tiny_ds1(per_class, **kw))
+
+
+def test_generate_status_info(tmp_path, capsys, small_recipe):
+    out = tmp_path / "s.zarr"
+    assert main(["generate", "ds1", "--per-class", "2", "--out", str(out), *TINY]) == 0
+    text = capsys.readouterr().out
+    assert "trained 10 networks" in text
+    assert "SingleDirectMachine |       2 |    2 |      0 |  100.0%" in text
+    assert "overall             |      10 |   10 |      0 |  100.0%" in text
+    assert main(["status", str(out)]) == 0
+    assert "ParityMachine" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "jax_version" in info and "median val bit acc" in info
+    # resume: nothing left to do
+    assert main(["generate", "ds1", "--per-class", "2", "--out", str(out), *TINY]) == 0
+    assert "trained 0 networks" in capsys.readouterr().out
+
+
+def test_status_partial_store(tmp_path, capsys, small_recipe):
+    out = tmp_path / "s.zarr"
+    main(["generate", "ds1", "--per-class", "2", "--out", str(out), *TINY])
+    zarr.open_group(str(out), mode="r+")["status"][0:8] = 0
+    capsys.readouterr()
+    main(["status", str(out)])
+    text = capsys.readouterr().out
+    assert "ParityMachine       |       2 |    0 |      0 |    0.0%" in text
+    assert "overall             |      10 |    2 |      0 |   20.0%" in text
+
+
+def _err_lines(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_unknown_dataset(tmp_path, capsys):
+    assert main(["generate", "ds9", "--per-class", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown dataset 'ds9'; known datasets: ds1" in _err_lines(capsys)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "many"])
+def test_bad_per_class(tmp_path, capsys, n):
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "ds1", "--per-class", n, "--out", str(tmp_path / "x")])
+    assert e.value.code != 0
+    assert "--per-class: expected a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "data.bin"
+    f.write_bytes(b"\x00keep")
+    assert main(["generate", "ds1", "--per-class", "2", "--out", str(f), "--quiet"]) == 2
+    assert "exists and is a file, not an mlds-jax store" in _err_lines(capsys)
+    assert f.read_bytes() == b"\x00keep"
+
+
+def test_store_of_other_spec_is_refused(tmp_path, capsys, small_recipe):
+    out = tmp_path / "s.zarr"
+    main(["generate", "ds1", "--per-class", "2", "--out", str(out), *TINY])
+    before = {p: os.stat(os.path.join(r, p)).st_mtime_ns
+              for r, _, fs in os.walk(out) for p in fs}
+    capsys.readouterr()
+    code = main(["generate", "ds1", "--per-class", "3", "--out", str(out), *TINY])
+    assert code == 2
+    assert "written by another spec (per_class: store has 2, requested 3)" in _err_lines(capsys)
+    after = {p: os.stat(os.path.join(r, p)).st_mtime_ns for r, _, fs in os.walk(out) for p in fs}
+    assert before == after
+
+
+def test_status_of_non_store(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    assert "not a Zarr store" in _err_lines(capsys)
+
+
+def test_console_script_exit_code():
+    r = subprocess.run([sys.executable, "-m", "mlds_jax.cli", "generate", "nope",
+                        "--per-class", "1", "--out", "/nonexistent/x"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("mlds-jax: error: unknown dataset 'nope'; "
+                                "known datasets: ds1")
