@@ -18,7 +18,15 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def torch_style_forward(sd: dict[str, np.ndarray], x: np.ndarray, num_layers: int) -> np.ndarray:
+ACTIVATIONS = {
+    "relu": lambda v: np.maximum(v, 0.0),
+    "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
+    "tanh": np.tanh,
+}
+
+
+def torch_style_forward(sd: dict[str, np.ndarray], x: np.ndarray, num_layers: int,
+                        activation: str = "tanh") -> np.ndarray:
     """``sd``: PyTorch-named tensors; x ``[batch, time, features]`` -> ``[batch, time, out]``."""
     x = np.asarray(x, np.float64)
     batch, time, _ = x.shape
@@ -48,7 +56,7 @@ def torch_style_forward(sd: dict[str, np.ndarray], x: np.ndarray, num_layers: in
     for i, j in enumerate(fc):
         out = out @ sd[f"fc.{j}.weight"].astype(np.float64).T + sd[f"fc.{j}.bias"]
         if i < len(fc) - 1:
-            out = np.maximum(out, 0.0)
+            out = ACTIVATIONS[activation](out)
     return out
 
 

@@ -8,13 +8,14 @@ Parameter names and shapes are those of this PyTorch module's ``state_dict``::
             self.gru = torch.nn.GRU(inp, hidden, num_layers=layers, batch_first=True)
             widths, mods = [hidden, *head, out], []
             for a, b in zip(widths[:-1], widths[1:]):
-                mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+                mods += [torch.nn.Linear(a, b), torch.nn.Tanh()]
             self.fc = torch.nn.Sequential(*mods[:-1])
         def forward(self, x):
             return self.fc(self.gru(x)[0])
 
 ``gru.weight_ih_l{k}`` is ``[3*hidden, in]`` with gate rows ordered r, z, n, and the head's
-linear layers are ``fc.0``, ``fc.2``, ``fc.4``, ``fc.6`` (ReLU between them, none at the end).
+linear layers are ``fc.0``, ``fc.2``, ``fc.4``, ``fc.6`` (the spec's ``head_activation``, tanh
+by default, between them; none at the end).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ import jax.numpy as jnp
 
 from mlds_jax.models._layout import Layout
 from mlds_jax.spec import GRUSpec
+
+# PyTorch equivalents: nn.ReLU, nn.LeakyReLU (slope 0.01), nn.Tanh.
+_ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "leaky_relu": lambda x: jax.nn.leaky_relu(x, negative_slope=0.01),
+    "tanh": jnp.tanh,
+}
 
 
 def gru_layout(spec: GRUSpec) -> Layout:
@@ -106,5 +114,5 @@ def apply_gru(flat: jax.Array, x: jax.Array, spec: GRUSpec) -> jax.Array:
     for j in range(n_fc):
         h = h @ p[f"fc.{2 * j}.weight"].T + p[f"fc.{2 * j}.bias"][None, :]
         if j < n_fc - 1:
-            h = jax.nn.relu(h)
+            h = _ACTIVATIONS[spec.head_activation](h)
     return h

@@ -16,6 +16,7 @@ from typing import Any
 from mlds_jax.errors import SpecError
 
 SPEC_VERSION = 1
+HEAD_ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 
 
 def _check(cond: bool, field: str, expected: str, value: Any) -> None:
@@ -33,7 +34,9 @@ class GRUSpec:
     """Shape of the DS1-style network: stacked GRU layers, then an MLP head.
 
     The default (input 5, four GRU layers of 12, head 27-14-8, output 1) has exactly
-    4,364 parameters, the count MLDS published for DS1.
+    4,364 parameters, the count MLDS published for DS1. ``head_activation`` sits between the
+    head's linear layers; tanh by default because ReLU heads this narrow die (see
+    docs/training.md).
     """
 
     input_size: int = 5
@@ -41,6 +44,7 @@ class GRUSpec:
     num_layers: int = 4
     head: tuple[int, ...] = (27, 14, 8)
     output_size: int = 1
+    head_activation: str = "tanh"
 
     def __post_init__(self) -> None:
         _pos_int("GRUSpec.input_size", self.input_size)
@@ -50,6 +54,8 @@ class GRUSpec:
         object.__setattr__(self, "head", tuple(self.head))
         for i, w in enumerate(self.head):
             _pos_int(f"GRUSpec.head[{i}]", w)
+        _check(self.head_activation in HEAD_ACTIVATIONS, "GRUSpec.head_activation",
+               f"one of {HEAD_ACTIVATIONS}", self.head_activation)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,15 +42,19 @@ def test_init_bounds_follow_pytorch():
     assert np.abs(p["fc.2.weight"]).max() > 0.8 * 27**-0.5  # uses the full range
 
 
-@pytest.mark.parametrize("spec", [GRUSpec(), GRUSpec(input_size=3, hidden_size=5,
-                                                     num_layers=2, head=(7,), output_size=2)])
+@pytest.mark.parametrize("spec", [
+    GRUSpec(),
+    GRUSpec(head_activation="relu"),
+    GRUSpec(input_size=3, hidden_size=5, num_layers=2, head=(7,), output_size=2,
+            head_activation="leaky_relu"),
+])
 def test_forward_matches_numpy_pytorch_equations(spec):
     flat = init_gru(jax.random.PRNGKey(1), spec) * 3.0  # larger weights: gates saturate more
     x = jax.random.bernoulli(jax.random.PRNGKey(2), 0.5, (6, 11, spec.input_size))
     x = x.astype(jnp.float32)
     got = jax.vmap(apply_gru, in_axes=(None, 0, None))(flat, x, spec)
     sd = gru_layout(spec).unflatten(np.asarray(flat))
-    want = torch_style_forward(sd, np.asarray(x), spec.num_layers)
+    want = torch_style_forward(sd, np.asarray(x), spec.num_layers, spec.head_activation)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5)
 
 
@@ -64,7 +68,7 @@ def test_matches_pytorch_module_when_installed():
             self.gru = torch.nn.GRU(5, 12, num_layers=4, batch_first=True)
             widths, mods = [12, 27, 14, 8, 1], []
             for a, b in zip(widths[:-1], widths[1:]):
-                mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+                mods += [torch.nn.Linear(a, b), torch.nn.Tanh()]
             self.fc = torch.nn.Sequential(*mods[:-1])
 
         def forward(self, x):
@@ -72,7 +76,7 @@ def test_matches_pytorch_module_when_installed():
 
     net = Net()
     flat = np.asarray(init_gru(jax.random.PRNGKey(4), spec))
-    sd = {k: torch.from_numpy(np.ascontiguousarray(v))
+    sd = {k: torch.from_numpy(np.array(v))
           for k, v in gru_layout(spec).unflatten(flat).items()}
     net.load_state_dict(sd, strict=True)
     x = np.random.default_rng(0).integers(0, 2, (4, 9, 5)).astype(np.float32)

@@ -82,7 +82,7 @@ def test_stored_weights_reproduce_stored_val_loss_independently(store):
             key, 0.5, (spec.train.n_val, spec.train.seq_len, 5))).astype(np.float32)
         machine = get_machine(names[g["class_id"][net]])
         y = np.stack([machine.run(s) for s in x.astype(int)]).astype(np.float32)
-        logits = torch_style_forward(sd, x, num_layers=4)
+        logits = torch_style_forward(sd, x, num_layers=4, activation=spec.model.head_activation)
         assert bce_with_logits(logits, y) == pytest.approx(g["final_val_loss"][net], rel=1e-4)
         acc = np.mean((logits > 0) == (y > 0.5))
         assert acc == pytest.approx(g["val_bit_accuracy"][net], abs=1e-6)
