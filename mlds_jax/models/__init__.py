@@ -2,5 +2,15 @@
 
 from mlds_jax.models._gru import apply_gru, gru_layout, init_gru
 from mlds_jax.models._layout import Layout, LayoutEntry
+from mlds_jax.models._mlp import apply_mlp, init_mlp, mlp_layout
 
-__all__ = ["Layout", "LayoutEntry", "apply_gru", "gru_layout", "init_gru"]
+__all__ = [
+    "Layout",
+    "LayoutEntry",
+    "apply_gru",
+    "apply_mlp",
+    "gru_layout",
+    "init_gru",
+    "init_mlp",
+    "mlp_layout",
+]

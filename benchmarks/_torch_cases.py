@@ -1,0 +1,190 @@
+"""PyTorch baselines: the original MLDS client's one-network-at-a-time training, and
+torch.func.vmap over stacked parameters (with a hand-written GRU: torch.func cannot vmap
+the built-in nn.GRU)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks._workloads import GRU, MLP
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _timed(step, seconds: float, min_steps: int = 3) -> tuple[int, float]:
+    for _ in range(2):
+        step()
+    _sync()
+    t0, n = time.perf_counter(), 0
+    while n < min_steps or time.perf_counter() - t0 < seconds:
+        step()
+        n += 1
+    _sync()
+    return n, time.perf_counter() - t0
+
+
+class _GRUNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = torch.nn.GRU(GRU.input, GRU.hidden, num_layers=GRU.layers, batch_first=True)
+        w = [GRU.hidden, *GRU.head, GRU.output]
+        mods = []
+        for a, b in zip(w[:-1], w[1:]):
+            mods += [torch.nn.Linear(a, b), torch.nn.Tanh()]
+        self.fc = torch.nn.Sequential(*mods[:-1])
+
+    def forward(self, x):
+        return self.fc(self.gru(x)[0])
+
+
+def _mlp_module():
+    w = MLP.widths
+    mods = []
+    for a, b in zip(w[:-1], w[1:]):
+        mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*mods[:-1])
+
+
+def torch_single(workload: str, seconds: float) -> dict:
+    """One network, nn.Module + torch.optim.Adam, as the MLDS client trained."""
+    dev = _device()
+    torch.manual_seed(0)
+    if workload == "gru":
+        net = _GRUNet().to(dev)
+        x = torch.randint(0, 2, (GRU.batch, GRU.time, GRU.input), device=dev).float()
+        y = torch.randint(0, 2, (GRU.batch, GRU.time, GRU.output), device=dev).float()
+        loss_fn = F.binary_cross_entropy_with_logits
+    else:
+        net = _mlp_module().to(dev)
+        images = torch.randint(0, 256, (MLP.n_images, MLP.widths[0]), dtype=torch.uint8,
+                               device=dev)
+        labels = torch.randint(0, 10, (MLP.n_images,), device=dev)
+        loss_fn = None
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    gen = torch.Generator(device="cpu").manual_seed(1)
+
+    def step():
+        if workload == "gru":
+            loss = loss_fn(net(x), y)
+        else:
+            idx = torch.randint(0, MLP.n_images, (MLP.batch,), generator=gen).to(dev)
+            loss = F.cross_entropy(net(images[idx].float() / 255.0), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    n, secs = _timed(step, seconds)
+    return {"network_steps": n, "seconds": secs, "n_models": 1}
+
+
+def _gru_params(n: int, dev) -> dict[str, torch.Tensor]:
+    ref = _GRUNet()
+    return {k: v.detach().unsqueeze(0).repeat(n, *([1] * v.dim())).to(dev).contiguous()
+            for k, v in ref.state_dict().items()}
+
+
+def _gru_functional(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """x [batch, time, in] -> logits [batch, time, out] (PyTorch GRU equations)."""
+    h_in = x
+    H = GRU.hidden
+    for k in range(GRU.layers):
+        gi = h_in @ p[f"gru.weight_ih_l{k}"].T + p[f"gru.bias_ih_l{k}"]
+        h = x.new_zeros(x.shape[0], H)
+        outs = []
+        for t in range(x.shape[1]):
+            gh = h @ p[f"gru.weight_hh_l{k}"].T + p[f"gru.bias_hh_l{k}"]
+            r = torch.sigmoid(gi[:, t, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, t, H:2 * H] + gh[:, H:2 * H])
+            n = torch.tanh(gi[:, t, 2 * H:] + r * gh[:, 2 * H:])
+            h = (1 - z) * n + z * h
+            outs.append(h)
+        h_in = torch.stack(outs, 1)
+    out = h_in
+    n_fc = len(GRU.head) + 1
+    for j in range(n_fc):
+        out = out @ p[f"fc.{2 * j}.weight"].T + p[f"fc.{2 * j}.bias"]
+        if j < n_fc - 1:
+            out = torch.tanh(out)
+    return out
+
+
+def torch_func_vmap(workload: str, n_models: int, seconds: float) -> dict:
+    """torch.func.vmap(grad(loss)) over stacked parameters, per-network data, Adam by hand."""
+    from torch.func import grad, vmap
+
+    dev = _device()
+    torch.manual_seed(0)
+    if workload == "gru":
+        params = _gru_params(n_models, dev)
+        x = torch.randint(0, 2, (n_models, GRU.batch, GRU.time, GRU.input), device=dev).float()
+        y = torch.randint(0, 2, (n_models, GRU.batch, GRU.time, GRU.output), device=dev).float()
+
+        def loss(p, xb, yb):
+            return F.binary_cross_entropy_with_logits(_gru_functional(p, xb), yb)
+
+        def batch():
+            return x, y
+    else:
+        ref = _mlp_module()
+        params = {k: v.detach().unsqueeze(0).repeat(n_models, *([1] * v.dim())).to(dev)
+                  for k, v in ref.state_dict().items()}
+        images = torch.randint(0, 256, (MLP.n_images, MLP.widths[0]), dtype=torch.uint8,
+                               device=dev)
+        labels = torch.randint(0, 10, (MLP.n_images,), device=dev)
+        names = sorted({k.rsplit(".", 1)[0] for k in params}, key=lambda s: int(s))
+
+        def loss(p, xb, yb):
+            h = xb
+            for i, nm in enumerate(names):
+                h = h @ p[f"{nm}.weight"].T + p[f"{nm}.bias"]
+                if i < len(names) - 1:
+                    h = torch.relu(h)
+            return F.cross_entropy(h, yb)
+
+        def batch():
+            idx = torch.randint(0, MLP.n_images, (n_models, MLP.batch), device=dev)
+            return images[idx].float() / 255.0, labels[idx]
+
+    g_fn = vmap(grad(loss))
+    keys = list(params)
+    m = [torch.zeros_like(params[k]) for k in keys]
+    v = [torch.zeros_like(params[k]) for k in keys]
+    ps = [params[k] for k in keys]
+    state = {"t": 0}
+
+    def step():
+        xb, yb = batch()
+        g = g_fn(params, xb, yb)
+        gs = [g[k] for k in keys]
+        state["t"] += 1
+        t = state["t"]
+        torch._foreach_mul_(m, 0.9)
+        torch._foreach_add_(m, gs, alpha=0.1)
+        torch._foreach_mul_(v, 0.999)
+        torch._foreach_addcmul_(v, gs, gs, value=0.001)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, (1 - 0.999**t) ** 0.5)
+        torch._foreach_add_(denom, 1e-8)
+        torch._foreach_addcdiv_(ps, m, denom, value=-1e-3 / (1 - 0.9**t))
+
+    n, secs = _timed(step, seconds)
+    return {"network_steps": n * n_models, "seconds": secs, "n_models": n_models}
+
+
+def torch_matmul_peak(seconds: float = 1.0) -> float:
+    dev = _device()
+    n = 4096 if dev.type == "cuda" else 1024
+    a = torch.randn(n, n, device=dev)
+    b = torch.randn(n, n, device=dev)
+    k, secs = _timed(lambda: a @ b, seconds)
+    return 2 * n**3 * k / secs / 1e9

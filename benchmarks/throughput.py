@@ -1,0 +1,307 @@
+"""Throughput of bulk training vs PyTorch baselines: network-steps per second.
+
+    python -m benchmarks.throughput --quick      # < 5 min on 2 CPU cores
+    python -m benchmarks.throughput              # more block sizes, longer timing
+
+Runs every case in its own subprocess (so peak RSS is per case and nothing leaks between
+cases), measures a matmul peak in the same run, writes ``benchmarks/results/<device>.json``
+and regenerates ``docs/benchmarks.md`` from every results file present. The same command
+runs on a GPU (JAX and torch then use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+# --------------------------------------------------------------------------- child side
+def _child(case: dict) -> dict:
+    kind = case["kind"]
+    if kind.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(case.get("threads", os.cpu_count() or 1))
+        from benchmarks import _torch_cases as tc
+
+        if kind == "torch_single":
+            out = tc.torch_single(case["workload"], case["seconds"])
+        elif kind == "torch_func":
+            out = tc.torch_func_vmap(case["workload"], case["n"], case["seconds"])
+        elif kind == "torch_peak":
+            out = {"gflops": tc.torch_matmul_peak(case["seconds"])}
+        else:
+            raise ValueError(kind)
+        if torch.cuda.is_available():
+            out["device_peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    else:
+        import jax
+
+        from benchmarks import _jax_cases as jc
+
+        if kind == "jax_peak":
+            out = {"gflops": jc.jax_matmul_peak(case["seconds"])}
+        elif kind == "gru_bulk":
+            out = jc.gru_bulk(case["n"], case["steps"], case["epochs"], case["repeats"])
+        elif kind == "gru_single":
+            out = jc.gru_single(case["steps"], case["epochs"], case["repeats"])
+        elif kind == "mlp_bulk":
+            out = jc.mlp_bulk(case["n"], case["steps"], case["repeats"],
+                              case.get("shared_order", False))
+        else:
+            raise ValueError(kind)
+        stats = jax.devices()[0].memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            out["device_peak_bytes"] = int(stats["peak_bytes_in_use"])
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+# -------------------------------------------------------------------------- parent side
+def _spawn(case: dict) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.throughput", "--case",
+                             json.dumps(case)], stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=ROOT)
+
+
+def _collect(p: subprocess.Popen, case: dict) -> dict:
+    out, _ = p.communicate()
+    if p.returncode != 0:
+        return {**case, "error": f"exit {p.returncode}"}
+    return {**case, **json.loads(out.strip().splitlines()[-1])}
+
+
+def run_case(case: dict) -> dict:
+    return _collect(_spawn(case), case)
+
+
+def run_processes(case: dict, n_proc: int) -> dict:
+    """n_proc copies of a one-thread case at once (one process per core, as MLDS ran)."""
+    procs = [(_spawn({**case, "threads": 1}), case) for _ in range(n_proc)]
+    rs = [_collect(p, c) for p, c in procs]
+    if any("error" in r for r in rs):
+        return {**case, "error": "a process failed"}
+    return {**case, "kind": "torch_procs", "processes": n_proc,
+            "network_steps": sum(r["network_steps"] for r in rs),
+            "seconds": max(r["seconds"] for r in rs), "n_models": n_proc,
+            "peak_rss_mb": sum(r["peak_rss_mb"] for r in rs)}
+
+
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plan(quick: bool) -> dict[str, list[dict]]:
+    secs = 3.0 if quick else 10.0
+    reps = 2 if quick else 5
+    bulk_n = [64, 256, 1024] if quick else [64, 256, 1024, 4096]
+    func_n = [64, 256] if quick else [16, 64, 256, 1024]
+    cases: dict[str, list[dict]] = {"gru": [], "mlp": []}
+    for w in ("gru", "mlp"):
+        if _torch_available():
+            cases[w].append({"kind": "torch_single", "workload": w, "seconds": secs})
+            cases[w].append({"kind": "torch_procs", "workload": w, "seconds": secs})
+            cases[w] += [{"kind": "torch_func", "workload": w, "n": n, "seconds": secs}
+                         for n in func_n]
+    cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
+                         "repeats": reps})
+    for n in bulk_n:
+        steps = max(2, 8 * 64 // n) if quick else max(4, 32 * 64 // n)
+        cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
+                             "repeats": reps})
+    cases["mlp"].append({"kind": "mlp_bulk", "n": 1, "steps": 256, "repeats": reps,
+                         "label": "jax_single"})
+    for n in bulk_n:
+        cases["mlp"].append({"kind": "mlp_bulk", "n": n, "steps": max(4, 4096 // n),
+                             "repeats": reps})
+    cases["mlp"].append({"kind": "mlp_bulk", "n": 256, "steps": 16, "repeats": reps,
+                         "shared_order": True})
+    return cases
+
+
+LABELS = {
+    "torch_single": "PyTorch, one network at a time",
+    "torch_procs": "PyTorch, one 1-thread process per core",
+    "torch_func": "torch.func.vmap",
+    "gru_single": "JAX jit, one network at a time",
+    "gru_bulk": "mlds-jax bulk trainer",
+    "mlp_bulk": "mlds-jax bulk trainer",
+}
+
+
+def _label(r: dict) -> str:
+    if r.get("label") == "jax_single":
+        return "JAX jit, one network at a time"
+    if r.get("shared_order"):
+        return "mlds-jax bulk, shared batch order (reference)"
+    return LABELS[r["kind"]]
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        cpu = re.search(r"model name\s*:\s*(.*)", text).group(1)
+    except (OSError, AttributeError):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "date": datetime.date.today().isoformat()}
+    import jax
+
+    dev = jax.devices()[0]
+    info.update(jax=jax.__version__, backend=jax.default_backend(), device=dev.device_kind)
+    if _torch_available():
+        import torch
+
+        info["torch"] = torch.__version__
+    return info
+
+
+def summarise(results: dict) -> dict:
+    from benchmarks._workloads import GRU, MLP
+
+    flops = {"gru": GRU.flops_per_step(), "mlp": MLP.flops_per_step()}
+    peak = results["peak_gflops"]
+    for w, rows in results["cases"].items():
+        for r in rows:
+            if "error" in r:
+                continue
+            r["steps_per_s"] = r["network_steps"] / r["seconds"]
+            r["gflops"] = r["steps_per_s"] * flops[w] / 1e9
+            r["pct_peak"] = 100 * r["gflops"] / peak
+        results.setdefault("flops_per_step", {})[w] = flops[w]
+    ratios = {}
+    for w, rows in results["cases"].items():
+        ok = [r for r in rows if "error" not in r]
+
+        def best(kind, rows=ok, **match):
+            c = [r["steps_per_s"] for r in rows if r["kind"] == kind and not r.get("label")
+                 and all(r.get(k) == v for k, v in match.items())]
+            return max(c) if c else None
+
+        bulk = best("gru_bulk" if w == "gru" else "mlp_bulk", shared_order=None)
+        for name, ref in (("vs_torch_func_best", best("torch_func")),
+                          ("vs_torch_single", best("torch_single")),
+                          ("vs_torch_procs", best("torch_procs"))):
+            if bulk and ref:
+                ratios.setdefault(w, {})[name] = bulk / ref
+        if bulk:
+            ratios.setdefault(w, {})["bulk_best_pct_peak"] = (
+                100 * bulk * flops[w] / 1e9 / peak)
+    results["ratios"] = ratios
+    return results
+
+
+def render(all_results: list[dict]) -> str:
+    from benchmarks._workloads import GRU, MLP
+
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python -m benchmarks.throughput` (`make bench` runs `--quick`); do not "
+        "edit by hand. Network-steps/s = networks × optimiser steps per second. FLOPs are "
+        "counted from shapes (3 × forward matmul FLOPs; element-wise work not counted): "
+        f"DS1 GRU (batch {GRU.batch} × {GRU.time} steps) "
+        f"{GRU.flops_per_step() / 1e6:.1f} MFLOP per network-step, dense {MLP.widths} "
+        f"(batch {MLP.batch}) {MLP.flops_per_step() / 1e6:.1f} MFLOP. "
+        "% peak is against the best f32 matmul rate (JAX or torch) measured in the same run. "
+        "Peak RSS is the case's own process; XLA temp is the compiled program's scratch "
+        "memory.",
+        "",
+    ]
+    for res in all_results:
+        m = res["machine"]
+        lines += [f"## {m['device']} ({m['backend']}) — {m['cpu']}, {m['cores']} cores",
+                  "",
+                  f"{m['date']}, mode `{res['mode']}`, jax {m['jax']}, torch "
+                  f"{m.get('torch', 'not installed')}, Python {m['python']}. Matmul peak: "
+                  f"{res['peak_gflops']:.0f} GFLOP/s (JAX {res['jax_peak']:.0f}, torch "
+                  f"{res.get('torch_peak') or float('nan'):.0f}). Whole run: "
+                  f"{res['wall_s']:.0f} s.", ""]
+        for w, title in (("gru", "DS1 GRU"), ("mlp", "Dense MLP, per-network data order")):
+            lines += [f"### {title}", "",
+                      "| method | N | network-steps/s | GFLOP/s | % peak | compile s | "
+                      "peak RSS MB | XLA temp MB |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in res["cases"][w]:
+                if "error" in r:
+                    lines.append(f"| {_label(r)} | {r.get('n', 1)} | error: {r['error']} "
+                                 "| | | | | |")
+                    continue
+                temp = r.get("xla_temp_bytes")
+                lines.append(
+                    f"| {_label(r)} | {r['n_models']} | {r['steps_per_s']:,.0f} | "
+                    f"{r['gflops']:.1f} | {r['pct_peak']:.1f}% | "
+                    f"{r.get('compile_s', float('nan')):.1f} | {r['peak_rss_mb']:.0f} | "
+                    f"{'' if temp is None else f'{temp / 2**20:.0f}'} |")
+            rat = res["ratios"].get(w, {})
+            parts = [f"{k.replace('_', ' ')}: {v:.2f}{'%' if 'pct' in k else '×'}"
+                     for k, v in rat.items()]
+            lines += ["", "Best bulk — " + "; ".join(parts) + ".", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short run (< 5 min on 2 cores)")
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    if args.case:
+        print(json.dumps(_child(json.loads(args.case))))
+        return 0
+
+    t0 = time.perf_counter()
+    results = {"mode": "quick" if args.quick else "full", "machine": machine()}
+    peak_s = 1.0 if args.quick else 3.0
+    results["jax_peak"] = run_case({"kind": "jax_peak", "seconds": peak_s})["gflops"]
+    results["torch_peak"] = (run_case({"kind": "torch_peak", "seconds": peak_s})["gflops"]
+                             if _torch_available() else None)
+    results["peak_gflops"] = max(results["jax_peak"], results["torch_peak"] or 0)
+    results["cases"] = {}
+    for w, cases in plan(args.quick).items():
+        rows = []
+        for case in cases:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {w}: {case}", file=sys.stderr,
+                  flush=True)
+            if case["kind"] == "torch_procs":
+                rows.append(run_processes({**case, "kind": "torch_single"},
+                                          os.cpu_count() or 1))
+            else:
+                rows.append(run_case(case))
+        results["cases"][w] = rows
+    results["wall_s"] = time.perf_counter() - t0
+    summarise(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{results['machine']['backend']}-"
+                  f"{results['machine']['device']}-{results['machine']['cores']}c".lower())
+    (RESULTS / f"{slug}.json").write_text(json.dumps(results, indent=1))
+    if not args.no_doc:
+        all_results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+        DOC.write_text(render(all_results))
+    print(json.dumps(results["ratios"], indent=1))
+    print(f"done in {results['wall_s']:.0f} s; wrote {RESULTS / (slug + '.json')}"
+          + ("" if args.no_doc else f" and {DOC}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
