@@ -247,11 +247,12 @@ def render(all_results: list[dict]) -> str:
                                  "| | | | | |")
                     continue
                 temp = r.get("xla_temp_bytes")
+                comp = r.get("compile_s")
                 lines.append(
                     f"| {_label(r)} | {r['n_models']} | {r['steps_per_s']:,.0f} | "
                     f"{r['gflops']:.1f} | {r['pct_peak']:.1f}% | "
-                    f"{r.get('compile_s', float('nan')):.1f} | {r['peak_rss_mb']:.0f} | "
-                    f"{'' if temp is None else f'{temp / 2**20:.0f}'} |")
+                    f"{'–' if comp is None else f'{comp:.1f}'} | {r['peak_rss_mb']:.0f} | "
+                    f"{'–' if temp is None else f'{temp / 2**20:.0f}'} |")
             rat = res["ratios"].get(w, {})
             parts = [f"{k.replace('_', ' ')}: {v:.2f}{'%' if 'pct' in k else '×'}"
                      for k, v in rat.items()]
