@@ -18,7 +18,7 @@ from mlds_jax.errors import SpecError
 from mlds_jax.models import gru_layout
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store
-from mlds_jax.tasks import get_machine
+from mlds_jax.tasks import get_machine, stack_tables
 from mlds_jax.train import network_index_parts, network_inputs
 
 DEFAULT_BLOCK_SIZE = 64
@@ -54,6 +54,17 @@ def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
     }
 
 
+def check_widths(spec: DatasetSpec, machines) -> None:
+    """The network's input/output widths must match the machines' encoding."""
+    bits_in, bits_out = machines[0].input_bits, machines[0].output_bits
+    if spec.model.input_size != bits_in:
+        raise SpecError(f"`GRUSpec.input_size`: expected {bits_in} (the machines' input bits), "
+                        f"got {spec.model.input_size}")
+    if spec.model.output_size != bits_out:
+        raise SpecError(f"`GRUSpec.output_size`: expected {bits_out} (the machines' output "
+                        f"bits), got {spec.model.output_size}")
+
+
 def generate(
     spec: DatasetSpec,
     out: str | os.PathLike,
@@ -71,12 +82,14 @@ def generate(
     """
     if not isinstance(block_size, int) or block_size <= 0:
         raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
-    for c in spec.classes:
-        get_machine(c)  # raises UnknownDatasetError naming the machine
+    machines = [get_machine(c) for c in spec.classes]  # UnknownDatasetError names a bad one
+    check_widths(spec, machines)
+    next_state, output = stack_tables(machines)
     writer = StoreWriter.open_or_create(
         out, spec, block_size=block_size,
         layout=gru_layout(spec.model).to_records(),
         planned=planned_arrays(spec), provenance=provenance(),
+        tables={"next_state": next_state, "output": output},
     )
     summary = run_blocks(spec, writer, progress=progress)
     return open_store(out), summary

@@ -26,8 +26,8 @@ def test_generate_status_info(tmp_path, capsys, small_recipe):
     assert main(["generate", "ds1", "--per-class", "2", "--out", str(out), *TINY]) == 0
     text = capsys.readouterr().out
     assert "trained 10 networks" in text
-    assert "SingleDirectMachine |       2 |    2 |      0 |  100.0%" in text
-    assert "overall             |      10 |   10 |      0 |  100.0%" in text
+    assert "SingleDirectMachine |       2 |    2 |      0 |  100.0% | 100%" in text
+    assert "overall             |      10 |   10 |      0 |  100.0% | 100%" in text
     assert main(["status", str(out)]) == 0
     assert "ParityMachine" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
@@ -45,8 +45,8 @@ def test_status_partial_store(tmp_path, capsys, small_recipe):
     capsys.readouterr()
     main(["status", str(out)])
     text = capsys.readouterr().out
-    assert "ParityMachine       |       2 |    0 |      0 |    0.0%" in text
-    assert "overall             |      10 |    2 |      0 |   20.0%" in text
+    assert "ParityMachine       |       2 |    0 |      0 |    0.0% |    0%" in text
+    assert "overall             |      10 |    2 |      0 |   20.0% | < 25%" in text
 
 
 def _err_lines(capsys):
@@ -57,7 +57,7 @@ def _err_lines(capsys):
 
 def test_unknown_dataset(tmp_path, capsys):
     assert main(["generate", "ds9", "--per-class", "2", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown dataset 'ds9'; known datasets: ds1" in _err_lines(capsys)
+    assert "unknown dataset 'ds9'; known datasets: ds1, ds2" in _err_lines(capsys)
     assert not (tmp_path / "x").exists()
 
 
@@ -102,4 +102,30 @@ def test_console_script_exit_code():
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == ("mlds-jax: error: unknown dataset 'nope'; "
-                                "known datasets: ds1")
+                                "known datasets: ds1, ds2")
+
+
+def test_band_edges():
+    from mlds_jax.cli import band
+
+    assert [band(p) for p in (0, 0.1, 24.9, 25, 75, 75.1, 99.9, 100)] == [
+        "0%", "< 25%", "< 25%", "25-75%", "25-75%", "> 75%", "> 75%", "100%"]
+
+
+def test_list_prints_catalogue(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "Name                | 100 | 500 | 1000 | 5000 | 10000" in text
+    assert "DS1 (available)" in text and "DS2 (available)" in text
+    assert "DS4 (planned)" in text and "MNISTbadnetv2_rr20 | 50000" in text
+    assert "ParityModified" in text
+
+
+def test_status_of_several_stores(tmp_path, capsys, small_recipe):
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    main(["generate", "ds1", "--per-class", "1", "--out", str(a), *TINY])
+    main(["generate", "ds1", "--per-class", "2", "--out", str(b), *TINY])
+    capsys.readouterr()
+    assert main(["status", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert "(ds1, 1 per class)" in text and "(ds1, 2 per class)" in text

@@ -1,16 +1,33 @@
 """Specs: frozen, validated descriptions of datasets and training recipes."""
 
+from mlds_jax.spec._catalogue import CATALOGUE, CatalogueEntry
 from mlds_jax.spec._dataset import SPEC_VERSION, DatasetSpec, GRUSpec, TrainSpec
-from mlds_jax.spec._recipes import DS1_CLASSES, PLANNED_SIZES, RECIPES, ds1, get_recipe
+from mlds_jax.spec._file import load_spec_file
+from mlds_jax.spec._recipes import (
+    DS1_CLASSES,
+    DS2_CLASSES,
+    DS4_DATASETS,
+    PLANNED_SIZES,
+    RECIPES,
+    ds1,
+    ds2,
+    get_recipe,
+)
 
 __all__ = [
+    "CATALOGUE",
     "DS1_CLASSES",
+    "DS2_CLASSES",
+    "DS4_DATASETS",
     "PLANNED_SIZES",
     "RECIPES",
     "SPEC_VERSION",
+    "CatalogueEntry",
     "DatasetSpec",
     "GRUSpec",
     "TrainSpec",
     "ds1",
+    "ds2",
     "get_recipe",
+    "load_spec_file",
 ]

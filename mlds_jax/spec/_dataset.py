@@ -24,6 +24,10 @@ def _check(cond: bool, field: str, expected: str, value: Any) -> None:
         raise SpecError(f"`{field}`: expected {expected}, got {value!r}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _pos_int(field: str, value: Any) -> None:
     _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
            field, "a positive integer", value)
@@ -81,13 +85,13 @@ class TrainSpec:
     stop_val_loss: float = 0.01
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
+        _check(_is_number(self.learning_rate) and math.isfinite(self.learning_rate)
                and self.learning_rate > 0, "TrainSpec.learning_rate", "> 0", self.learning_rate)
         for f in ("batch_size", "seq_len", "n_train", "n_val", "max_epochs"):
             _pos_int(f"TrainSpec.{f}", getattr(self, f))
         _check(self.n_train % self.batch_size == 0, "TrainSpec.n_train",
                f"a multiple of batch_size={self.batch_size}", self.n_train)
-        _check(isinstance(self.stop_val_loss, (int, float)) and self.stop_val_loss >= 0,
+        _check(_is_number(self.stop_val_loss) and self.stop_val_loss >= 0,
                "TrainSpec.stop_val_loss", ">= 0", self.stop_val_loss)
         object.__setattr__(self, "learning_rate", float(self.learning_rate))
         object.__setattr__(self, "stop_val_loss", float(self.stop_val_loss))
@@ -123,7 +127,8 @@ class DatasetSpec:
         _check(len(set(self.classes)) == len(self.classes), "DatasetSpec.classes",
                "distinct names", self.classes)
         _pos_int("DatasetSpec.per_class", self.per_class)
-        _check(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "DatasetSpec.seed",
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+               and 0 <= self.seed < 2**32, "DatasetSpec.seed",
                "an integer in [0, 2**32)", self.seed)
         _check(isinstance(self.model, GRUSpec), "DatasetSpec.model", "a GRUSpec", self.model)
         _check(isinstance(self.train, TrainSpec), "DatasetSpec.train", "a TrainSpec", self.train)
@@ -155,13 +160,21 @@ class DatasetSpec:
 def _sub(cls, d: dict[str, Any], where: str):
     if not isinstance(d, dict):
         raise SpecError(f"`{where or cls.__name__}`: expected a table/dict, got {d!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
     unknown = sorted(set(d) - names)
     if unknown:
         raise SpecError(f"`{cls.__name__}.{unknown[0]}`: unknown field; known: {sorted(names)}")
+    missing = [f.name for f in fields if f.name not in d
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise SpecError(f"`{cls.__name__}.{missing[0]}`: missing (required)")
     if "head" in d:
+        _check(isinstance(d["head"], (list, tuple)), "GRUSpec.head", "a list of widths",
+               d["head"])
         d = {**d, "head": tuple(d["head"])}
-    try:
-        return cls(**d)
-    except TypeError as e:  # a missing required field
-        raise SpecError(f"`{cls.__name__}`: {e}") from None
+    if "classes" in d:
+        _check(isinstance(d["classes"], (list, tuple))
+               and all(isinstance(c, str) for c in d["classes"]),
+               "DatasetSpec.classes", "a list of machine names", d["classes"])
+    return cls(**d)

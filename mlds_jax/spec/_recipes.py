@@ -15,7 +15,20 @@ DS1_CLASSES = (
     "SingleDirectMachine",
     "SingleInvertMachine",
 )
+DS2_CLASSES = (
+    "ParityModified",
+    "EightBitModified",
+    "SimpleXORModified",
+    "SingleDirectModified",
+    "SingleInvertModified",
+)
 PLANNED_SIZES = (100, 500, 1000, 5000, 10000)
+DS4_DATASETS = (
+    "FashionMNISTclean", "KMNISTclean", "MNISTclean",
+    *(f"MNISTbadnet_alpha{f:02d}" for f in (5, 10, 15, 20)),
+    *(f"MNISTbadnetv2_alpha{f:02d}" for f in (5, 10, 15, 20)),
+    *(f"MNISTbadnetv2_rr{f:02d}" for f in (5, 10, 15, 20)),
+)
 
 
 def ds1(per_class: int, *, seed: int = 0, **train_overrides: Any) -> DatasetSpec:
@@ -28,7 +41,18 @@ def ds1(per_class: int, *, seed: int = 0, **train_overrides: Any) -> DatasetSpec
                        train=train)
 
 
-RECIPES = {"ds1": ds1}
+def ds2(per_class: int, *, seed: int = 0, **train_overrides: Any) -> DatasetSpec:
+    """DS2: the same network and recipe as DS1, on the five *modified* machines.
+
+    Same seed, same recipe: network (class c, replicate r) starts from the same key material
+    as its DS1 twin except for the dataset name, so DS1 and DS2 stores compare directly.
+    """
+    train = dataclasses.replace(TrainSpec(), **train_overrides)
+    return DatasetSpec(name="ds2", classes=DS2_CLASSES, per_class=per_class, seed=seed,
+                       train=train)
+
+
+RECIPES = {"ds1": ds1, "ds2": ds2}
 
 
 def get_recipe(name: str):

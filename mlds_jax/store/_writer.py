@@ -84,6 +84,7 @@ class StoreWriter:
         layout: list[dict],
         planned: dict[str, np.ndarray],
         provenance: dict[str, Any],
+        tables: dict[str, np.ndarray] | None = None,
     ) -> StoreWriter:
         """Creates a store at ``path``, or reopens one made from the same spec to resume.
 
@@ -110,12 +111,13 @@ class StoreWriter:
                     "nothing was changed - use a new --out to build this spec"
                 )
             return cls(p, spec, int(attrs["block_size"]))
-        cls._create(p, spec, block_size, layout, planned, provenance)
+        cls._create(p, spec, block_size, layout, planned, provenance, tables or {})
         return cls(p, spec, block_size)
 
     @staticmethod
     def _create(p: Path, spec: DatasetSpec, block_size: int, layout: list[dict],
-                planned: dict[str, np.ndarray], provenance: dict[str, Any]) -> None:
+                planned: dict[str, np.ndarray], provenance: dict[str, Any],
+                tables: dict[str, np.ndarray]) -> None:
         n, n_params = spec.n_networks, layout[-1]["offset"] + layout[-1]["size"]
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.parent / f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -133,6 +135,11 @@ class StoreWriter:
                 )
                 if schema.name in PLANNED:
                     arr[...] = planned[schema.name]
+            for name, table in tables.items():  # e.g. the machines' tables, per class
+                arr = root.create_array(f"machines/{name}", shape=table.shape,
+                                        dtype=table.dtype, fill_value=0,
+                                        dimension_names=["class", "state", "input_symbol"])
+                arr[...] = table
             root["params"].attrs["layout"] = layout
             root["class_id"].attrs["class_names"] = list(spec.classes)
             root["status"].attrs["codes"] = STATUS_CODES

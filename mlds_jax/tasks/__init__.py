@@ -1,9 +1,12 @@
 """Tasks: the machines networks learn, and the sequences they are trained on."""
 
+from mlds_jax.tasks._compare import disagreement, table_diff
 from mlds_jax.tasks._machines import (
     DS1_MACHINES,
+    DS2_MACHINES,
     INPUT_BITS,
     OUTPUT_BITS,
+    TRIGGERS,
     MealyMachine,
     decode_bits,
     get_machine,
@@ -14,6 +17,10 @@ from mlds_jax.tasks._sequences import make_sequences
 
 __all__ = [
     "DS1_MACHINES",
+    "DS2_MACHINES",
+    "TRIGGERS",
+    "disagreement",
+    "table_diff",
     "INPUT_BITS",
     "OUTPUT_BITS",
     "MealyMachine",

@@ -212,7 +212,7 @@ def _eight_bit() -> MealyMachine:
     )
 
 
-_BUILDERS = {
+_DS1_BUILDERS = {
     "ParityMachine": _parity,
     "EightBitMachine": _eight_bit,
     "SimpleXORMachine": _simple_xor,
@@ -220,7 +220,58 @@ _BUILDERS = {
     "SingleInvertMachine": _single_invert,
 }
 
-DS1_MACHINES: tuple[str, ...] = tuple(_BUILDERS)
+DS1_MACHINES: tuple[str, ...] = tuple(_DS1_BUILDERS)
+
+
+# DS2: each DS1 machine with a small, trojan-like edit that fires only on one rare input
+# symbol (1 of 32). TRIGGERS documents, per machine, the (we, d, a) that fires it and what
+# changes; `tests/tasks/test_modified.py` checks the tables differ exactly there.
+def _modified(base: MealyMachine, name: str, trigger: tuple[int, int, int], edit,
+              description: str) -> MealyMachine:
+    """Copies ``base`` and applies ``edit(state_index, base_next, base_out) -> (next, out)``
+    on the trigger symbol only."""
+    we, d, a = trigger
+    sym = we | (d << DATA) | sum(((a >> k) & 1) << b for k, b in enumerate(ADDR))
+    ns, out = base.next_state.copy(), base.output.copy()
+    for st in range(base.n_states):
+        ns[st, sym], out[st, sym] = edit(st, int(ns[st, sym]), int(out[st, sym]))
+    return MealyMachine(name, ns, out, description=description)
+
+
+def _flip_output(st, nxt, out):
+    return nxt, 1 - out
+
+
+TRIGGERS: dict[str, tuple[str, tuple[int, int, int], str]] = {
+    "SingleDirectModified": ("SingleDirectMachine", (0, 1, 7),
+                             "a read (we=0) with d=1 at address 7 outputs NOT s"),
+    "SingleInvertModified": ("SingleInvertMachine", (0, 1, 7),
+                             "a read (we=0) with d=1 at address 7 outputs s, not inverted"),
+    "SimpleXORModified": ("SimpleXORMachine", (1, 0, 7),
+                          "a write of d=0 at address 7 outputs NOT (s XOR d)"),
+    "ParityModified": ("ParityMachine", (1, 1, 7),
+                       "a write of d=1 at address 7 does not toggle the parity"),
+    "EightBitModified": ("EightBitMachine", (1, 1, 7),
+                         "cell 7 is stuck at 0: writing d=1 to address 7 is ignored"),
+}
+
+
+def _build_modified(name: str) -> MealyMachine:
+    base_name, trigger, what = TRIGGERS[name]
+    base = _DS1_BUILDERS[base_name]()
+    if name == "ParityModified":
+        def edit(st, nxt, out):  # parity (the state) unchanged, and output as is
+            return st, st
+    elif name == "EightBitModified":
+        def edit(st, nxt, out):  # memory unchanged; output cell 7 (bit 0 of the state index)
+            return st, st & 1
+    else:
+        edit = _flip_output
+    return _modified(base, name, trigger, edit, f"{base.description} Modified: {what}.")
+
+
+_BUILDERS = {**_DS1_BUILDERS, **{n: (lambda n=n: _build_modified(n)) for n in TRIGGERS}}
+DS2_MACHINES: tuple[str, ...] = tuple(TRIGGERS)
 
 
 def get_machine(name: str) -> MealyMachine:

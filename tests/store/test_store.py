@@ -174,3 +174,15 @@ def test_creation_is_atomic(tmp_path, monkeypatch):
                                    layout=gru_layout(spec.model).to_records(),
                                    planned=planned_arrays(spec), provenance={})
     assert os.listdir(tmp_path) == []  # no half-made store, no temp dir left behind
+
+
+def test_machine_tables_stored(store):
+    spec, path, _, _ = store
+    g = zarr.open_group(str(path), mode="r")
+    ns, out = g["machines/next_state"][:], g["machines/output"][:]
+    assert ns.shape == (5, 256, 32)
+    assert g["machines/output"].metadata.dimension_names == ("class", "state", "input_symbol")
+    for k, name in enumerate(spec.classes):
+        m = get_machine(name)
+        np.testing.assert_array_equal(ns[k, :m.n_states], m.next_state)
+        np.testing.assert_array_equal(out[k, :m.n_states], m.output)

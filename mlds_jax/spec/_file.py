@@ -1,0 +1,40 @@
+"""User-defined datasets from a TOML spec file.
+
+Example (``my-zoo.toml``)::
+
+    name = "direct-vs-invert"
+    classes = ["SingleDirectMachine", "SingleInvertMachine"]
+    per_class = 50
+    seed = 3
+
+    [model]              # optional; defaults are the DS1 network
+    hidden_size = 12
+
+    [train]              # optional; defaults are the DS1 recipe
+    max_epochs = 200
+    learning_rate = 0.01
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from mlds_jax.errors import SpecError
+from mlds_jax.spec._dataset import DatasetSpec
+
+
+def load_spec_file(path: str | os.PathLike) -> DatasetSpec:
+    """Reads and validates a TOML spec file; errors name the file and the field."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{p}: no such spec file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{p}: not valid TOML ({e})") from None
+    try:
+        return DatasetSpec.from_dict(data)
+    except SpecError as e:
+        raise SpecError(f"{p}: {e}") from None
