@@ -18,7 +18,7 @@ from mlds_jax.errors import SpecError
 from mlds_jax.models import gru_layout
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store
-from mlds_jax.tasks import get_machine, stack_tables
+from mlds_jax.tasks import build_machines, stack_tables
 from mlds_jax.train import network_index_parts, network_inputs
 
 DEFAULT_BLOCK_SIZE = 64
@@ -82,7 +82,7 @@ def generate(
     """
     if not isinstance(block_size, int) or block_size <= 0:
         raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
-    machines = [get_machine(c) for c in spec.classes]  # UnknownDatasetError names a bad one
+    machines = build_machines(spec)  # UnknownDatasetError names a bad machine
     check_widths(spec, machines)
     next_state, output = stack_tables(machines)
     writer = StoreWriter.open_or_create(

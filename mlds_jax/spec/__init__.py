@@ -1,7 +1,7 @@
 """Specs: frozen, validated descriptions of datasets and training recipes."""
 
 from mlds_jax.spec._catalogue import CATALOGUE, CatalogueEntry
-from mlds_jax.spec._dataset import SPEC_VERSION, DatasetSpec, GRUSpec, TrainSpec
+from mlds_jax.spec._dataset import SPEC_VERSION, AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
 from mlds_jax.spec._file import load_spec_file
 from mlds_jax.spec._recipes import (
     DS1_CLASSES,
@@ -11,6 +11,7 @@ from mlds_jax.spec._recipes import (
     RECIPES,
     ds1,
     ds2,
+    ds3,
     get_recipe,
 )
 
@@ -22,12 +23,14 @@ __all__ = [
     "PLANNED_SIZES",
     "RECIPES",
     "SPEC_VERSION",
+    "AutomataSpec",
     "CatalogueEntry",
     "DatasetSpec",
     "GRUSpec",
     "TrainSpec",
     "ds1",
     "ds2",
+    "ds3",
     "get_recipe",
     "load_spec_file",
 ]

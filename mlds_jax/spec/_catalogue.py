@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from mlds_jax.spec._dataset import AutomataSpec
 from mlds_jax.spec._recipes import (
     DS1_CLASSES,
     DS2_CLASSES,
@@ -32,7 +33,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("ds2", "the same networks on 5 slightly modified machines", DS2_CLASSES,
                    PLANNED_SIZES, "ds2" in RECIPES),
     CatalogueEntry("ds3", "GRU networks on 100 random automata",
-                   tuple(f"Automaton{i:03d}" for i in range(100)), PLANNED_SIZES,
+                   AutomataSpec().names(), PLANNED_SIZES,
                    "ds3" in RECIPES),
     CatalogueEntry("ds4", "dense networks on MNIST/FashionMNIST/KMNIST, clean and BadNets",
                    DS4_DATASETS, (50_000,), "ds4" in RECIPES),

@@ -102,6 +102,35 @@ class TrainSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class AutomataSpec:
+    """Parameters of DS3's seeded random-automaton generator.
+
+    Each automaton is a Mealy machine with ``min_states..max_states`` states over
+    ``2**input_bits`` input symbols and ``2**output_bits`` output symbols; the generator
+    keeps only automata whose states are all reachable from state 0, that are minimal (no two
+    states equivalent), and that differ from every automaton drawn before.
+    """
+
+    n_automata: int = 100
+    min_states: int = 3
+    max_states: int = 6
+    input_bits: int = 2
+    output_bits: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in ("n_automata", "min_states", "max_states", "input_bits", "output_bits"):
+            _pos_int(f"AutomataSpec.{f}", getattr(self, f))
+        _check(2 <= self.min_states <= self.max_states, "AutomataSpec.min_states",
+               f"2 <= min_states <= max_states={self.max_states}", self.min_states)
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+               and self.seed >= 0, "AutomataSpec.seed", "an integer >= 0", self.seed)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"Automaton{i:03d}" for i in range(self.n_automata))
+
+
+@dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     """A whole model-zoo dataset: which machines, how many networks each, how they are trained.
 
@@ -117,6 +146,7 @@ class DatasetSpec:
     seed: int = 0
     model: GRUSpec = GRUSpec()
     train: TrainSpec = TrainSpec()
+    automata: AutomataSpec | None = None
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
@@ -132,6 +162,12 @@ class DatasetSpec:
                "an integer in [0, 2**32)", self.seed)
         _check(isinstance(self.model, GRUSpec), "DatasetSpec.model", "a GRUSpec", self.model)
         _check(isinstance(self.train, TrainSpec), "DatasetSpec.train", "a TrainSpec", self.train)
+        if self.automata is not None:
+            _check(isinstance(self.automata, AutomataSpec), "DatasetSpec.automata",
+                   "an AutomataSpec", self.automata)
+            last = self.automata.n_automata - 1
+            _check(self.classes == self.automata.names(), "DatasetSpec.classes",
+                   f"the generator's names Automaton000..Automaton{last:03d}", self.classes[:3])
 
     @property
     def n_networks(self) -> int:
@@ -147,7 +183,11 @@ class DatasetSpec:
         d = dict(d)
         model = _sub(GRUSpec, d.pop("model", {}), "model")
         train = _sub(TrainSpec, d.pop("train", {}), "train")
-        return _sub(cls, {**d, "model": model, "train": train}, "")
+        automata = d.pop("automata", None)
+        if automata is not None:
+            automata = _sub(AutomataSpec, automata, "automata")
+            d.setdefault("classes", list(automata.names()))
+        return _sub(cls, {**d, "model": model, "train": train, "automata": automata}, "")
 
     @property
     def digest(self) -> str:

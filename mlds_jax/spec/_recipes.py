@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from mlds_jax.errors import UnknownDatasetError
-from mlds_jax.spec._dataset import DatasetSpec, TrainSpec
+from mlds_jax.spec._dataset import AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
 
 DS1_CLASSES = (
     "ParityMachine",
@@ -52,7 +52,20 @@ def ds2(per_class: int, *, seed: int = 0, **train_overrides: Any) -> DatasetSpec
                        train=train)
 
 
-RECIPES = {"ds1": ds1, "ds2": ds2}
+# DS3's "wide" network: 2 GRU layers of 24 over the 2-bit input, head 24 -> 16 -> 1.
+DS3_MODEL = GRUSpec(input_size=2, hidden_size=24, num_layers=2, head=(16,), output_size=1)
+
+
+def ds3(per_class: int, *, seed: int = 0, automata_seed: int = 0,
+        **train_overrides: Any) -> DatasetSpec:
+    """DS3: a wider GRU on 100 random automata from a seeded generator."""
+    automata = AutomataSpec(seed=automata_seed)
+    train = dataclasses.replace(TrainSpec(), **train_overrides)
+    return DatasetSpec(name="ds3", classes=automata.names(), per_class=per_class, seed=seed,
+                       model=DS3_MODEL, train=train, automata=automata)
+
+
+RECIPES = {"ds1": ds1, "ds2": ds2, "ds3": ds3}
 
 
 def get_recipe(name: str):

@@ -1,5 +1,13 @@
 """Tasks: the machines networks learn, and the sequences they are trained on."""
 
+from mlds_jax.tasks._automata import (
+    canonical_form,
+    equivalence_classes,
+    is_minimal,
+    random_automata,
+    reachable,
+)
+from mlds_jax.tasks._build import build_machines
 from mlds_jax.tasks._compare import disagreement, table_diff
 from mlds_jax.tasks._machines import (
     DS1_MACHINES,
@@ -16,6 +24,12 @@ from mlds_jax.tasks._machines import (
 from mlds_jax.tasks._sequences import make_sequences
 
 __all__ = [
+    "build_machines",
+    "canonical_form",
+    "equivalence_classes",
+    "is_minimal",
+    "random_automata",
+    "reachable",
     "DS1_MACHINES",
     "DS2_MACHINES",
     "TRIGGERS",

@@ -13,7 +13,7 @@ import optax
 
 from mlds_jax.models import apply_gru, init_gru
 from mlds_jax.spec import DatasetSpec
-from mlds_jax.tasks import get_machine, make_sequences, stack_tables
+from mlds_jax.tasks import build_machines, make_sequences, stack_tables
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs
 
 
@@ -74,7 +74,7 @@ def make_train(spec: DatasetSpec):
     for new keys, classes or learning rates.
     """
     t, m = spec.train, spec.model
-    machines = [get_machine(c) for c in spec.classes]
+    machines = build_machines(spec)
     next_state, output = (jnp.asarray(a) for a in stack_tables(machines))
     in_bits, out_bits = machines[0].input_bits, machines[0].output_bits
     optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)

@@ -186,3 +186,23 @@ def test_machine_tables_stored(store):
         m = get_machine(name)
         np.testing.assert_array_equal(ns[k, :m.n_states], m.next_state)
         np.testing.assert_array_equal(out[k, :m.n_states], m.output)
+
+
+def test_ds3_store_holds_automaton_tables(tmp_path):
+    import dataclasses
+
+    from mlds_jax.spec import AutomataSpec, DatasetSpec, ds3
+    from mlds_jax.tasks import build_machines
+
+    base = ds3(1, max_epochs=2, batch_size=8, seq_len=8, n_train=16, n_val=16)
+    automata = AutomataSpec(n_automata=3, seed=2)
+    spec = dataclasses.replace(base, classes=automata.names(), automata=automata, per_class=2)
+    path = tmp_path / "ds3.zarr"
+    generate(spec, path, block_size=4, progress=False)
+    g = zarr.open_group(str(path), mode="r")
+    assert (g["status"][:] == DONE).all()
+    machines = build_machines(spec)
+    assert g["machines/next_state"].shape == (3, max(m.n_states for m in machines), 4)
+    for k, m in enumerate(machines):
+        np.testing.assert_array_equal(g["machines/output"][k, :m.n_states], m.output)
+    assert DatasetSpec.from_dict(g.attrs["mlds_jax"]["spec"]) == spec
