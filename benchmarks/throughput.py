@@ -297,7 +297,11 @@ def main(argv=None) -> int:
     (RESULTS / f"{slug}.json").write_text(json.dumps(results, indent=1))
     if not args.no_doc:
         all_results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
-        DOC.write_text(render(all_results))
+        from benchmarks.profile_gru import MARK  # keep the profile section if present
+
+        old = DOC.read_text() if DOC.exists() else ""
+        keep = MARK + old.split(MARK, 1)[1] if MARK in old else ""
+        DOC.write_text(render(all_results) + ("\n" + keep if keep else ""))
     print(json.dumps(results["ratios"], indent=1))
     print(f"done in {results['wall_s']:.0f} s; wrote {RESULTS / (slug + '.json')}"
           + ("" if args.no_doc else f" and {DOC}"))
