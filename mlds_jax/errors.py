@@ -22,6 +22,10 @@ class UnknownDatasetError(MLDSError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DataError(MLDSError, ValueError):
+    """A data file is missing, truncated, corrupt, or fails its checksum."""
+
+
 class StoreError(MLDSError, ValueError):
     """A store is missing, malformed, or was written by another spec."""
 

@@ -1,0 +1,205 @@
+"""IDX files (MNIST, FashionMNIST, KMNIST): parsing, validation, and the checked download.
+
+IDX layout: two zero bytes, a dtype code, the number of dimensions ``d``; then ``d``
+big-endian uint32 sizes; then the data, big-endian, C order. Files may be gzipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from mlds_jax.errors import DataError, UnknownDatasetError
+
+_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+DATA_DIR_ENV = "MLDS_JAX_DATA"
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parses IDX bytes (raw or gzipped) into an array; raises :class:`DataError` naming the
+    problem (bad magic, unknown dtype, truncated or oversized data)."""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{name}: corrupt gzip stream ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{name}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'})")
+    code, ndim = raw[2], raw[3]
+    if code not in _DTYPES:
+        raise DataError(f"{name}: unknown IDX dtype code 0x{code:02x}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{name}: truncated header ({len(raw)} bytes, need {header})")
+    shape = tuple(int(x) for x in np.frombuffer(raw, ">u4", ndim, 4))
+    dtype = np.dtype(_DTYPES[code])
+    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    have = len(raw) - header
+    if have < need:
+        raise DataError(f"{name}: truncated: shape {shape} needs {need} data bytes, "
+                        f"found {have}")
+    if have > need:
+        raise DataError(f"{name}: {have - need} unexpected bytes after the data of shape {shape}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    return parse_idx(p.read_bytes(), str(p))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, gzipped: bool = False) -> None:
+    """Writes an array as IDX (used by tests and by tools that convert images)."""
+    a = np.asarray(array)
+    codes = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}
+    if a.dtype not in codes:
+        raise DataError(f"write_idx: dtype {a.dtype} has no IDX code")
+    body = bytes([0, 0, codes[a.dtype], a.ndim]) + np.asarray(a.shape, ">u4").tobytes() + \
+        a.astype(a.dtype.newbyteorder(">")).tobytes()
+    Path(path).write_bytes(gzip.compress(body) if gzipped else body)
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteFile:
+    name: str  # e.g. "train-images-idx3-ubyte.gz"
+    sha256: str
+    size: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSource:
+    """Where an image set's four IDX files live and their SHA-256 checksums."""
+
+    name: str
+    base_url: str
+    files: dict[str, RemoteFile]  # keys: train_images, train_labels, test_images, test_labels
+
+
+# Checksums: MNIST's from TensorFlow Datasets' records of the cvdf mirror; FashionMNIST's and
+# KMNIST's from public dataset wrappers (ml-datasets, torchvision-ruby). Verified on download.
+SOURCES: dict[str, ImageSource] = {
+    "mnist": ImageSource("mnist", "https://storage.googleapis.com/cvdf-datasets/mnist/", {
+        "train_images": RemoteFile("train-images-idx3-ubyte.gz",
+                                   "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                   9912422),
+        "train_labels": RemoteFile("train-labels-idx1-ubyte.gz",
+                                   "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                   28881),
+        "test_images": RemoteFile("t10k-images-idx3-ubyte.gz",
+                                  "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                  1648877),
+        "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz",
+                                  "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                  4542),
+    }),
+    "fashionmnist": ImageSource(
+        "fashionmnist", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", {
+            "train_images": RemoteFile("train-images-idx3-ubyte.gz",
+                                       "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc"),
+            "train_labels": RemoteFile("train-labels-idx1-ubyte.gz",
+                                       "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc"),
+            "test_images": RemoteFile("t10k-images-idx3-ubyte.gz",
+                                      "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229"),
+            "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz",
+                                      "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"),
+        }),
+    "kmnist": ImageSource("kmnist", "https://codh.rois.ac.jp/kmnist/dataset/kmnist/", {
+        "train_images": RemoteFile("train-images-idx3-ubyte.gz",
+                                   "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4"),
+        "train_labels": RemoteFile("train-labels-idx1-ubyte.gz",
+                                   "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17"),
+        "test_images": RemoteFile("t10k-images-idx3-ubyte.gz",
+                                  "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5"),
+        "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz",
+                                  "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c"),
+    }),
+}
+
+
+def get_source(name: str) -> ImageSource:
+    try:
+        return SOURCES[name.lower()]
+    except KeyError:
+        raise UnknownDatasetError(f"unknown image set {name!r}; known: "
+                                  f"{', '.join(sorted(SOURCES))}") from None
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """``explicit``, else ``$MLDS_JAX_DATA``, else ``~/.cache/mlds-jax``."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV])
+    return Path.home() / ".cache" / "mlds-jax"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(source: ImageSource, root: Path, *, timeout: float = 60.0) -> dict[str, Path]:
+    """Downloads any missing file of ``source`` into ``root/<name>/`` and checks every SHA-256.
+
+    A file is written under a temporary name and renamed into place only after its checksum
+    matches, so a failed or corrupt download never leaves a file that looks valid.
+    """
+    out_dir = Path(root) / source.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for key, rf in source.files.items():
+        target = out_dir / rf.name
+        if target.exists():
+            got = sha256_file(target)
+            if got != rf.sha256:
+                raise DataError(f"{target}: SHA-256 {got} does not match the expected "
+                                f"{rf.sha256}; delete it and fetch again")
+            paths[key] = target
+            continue
+        url = source.base_url + rf.name
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{rf.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
+                shutil.copyfileobj(r, f)
+            got = sha256_file(Path(tmp))
+            if got != rf.sha256:
+                raise DataError(f"{url}: SHA-256 {got} does not match the expected {rf.sha256}"
+                                "; the download is corrupt or the file changed upstream")
+            os.replace(tmp, target)
+        except urllib.error.URLError as e:
+            raise DataError(f"{url}: download failed ({e.reason if hasattr(e, 'reason') else e})"
+                            ) from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        paths[key] = target
+    return paths
+
+
+def load_image_set(source: ImageSource, root: Path) -> dict[str, np.ndarray]:
+    """Reads the four IDX files: images uint8 ``[n, 28, 28]``, labels uint8 ``[n]``; checks
+    that image and label counts agree."""
+    d = Path(root) / source.name
+    arrays = {k: read_idx(d / rf.name) for k, rf in source.files.items()}
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_img != n_lab:
+            raise DataError(f"{d}: {split} has {n_img} images but {n_lab} labels")
+        if arrays[f"{split}_images"].ndim != 3:
+            raise DataError(f"{d}: {split} images have shape "
+                            f"{arrays[f'{split}_images'].shape}, expected [n, rows, cols]")
+    return arrays
