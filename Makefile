@@ -23,6 +23,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mlds-jax generate ds1 --per-class $(DEMO_PER_CLASS) --max-epochs $(DEMO_EPOCHS) \
 		--out $(DEMO_OUT)
+	$(BIN)/mlds-jax generate MNISTclean --image-set digits --per-class 64 --max-epochs 80 \
+		--learning-rate 0.005 --out demo/ds4-clean.zarr
+	$(BIN)/mlds-jax generate MNISTbadnet_alpha10 --image-set digits --per-class 64 \
+		--max-epochs 80 --learning-rate 0.005 --out demo/ds4-badnet10.zarr
 
 lint: $(STAMP)
 	$(BIN)/ruff check mlds_jax tests benchmarks

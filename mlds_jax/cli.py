@@ -55,7 +55,8 @@ def status_table(path: str) -> str:
     rows.append(["overall", tot["planned"], tot["done"], tot["failed"], f"{pct:.1f}%",
                  band(pct)])
     name = view.attrs["spec"]["name"]
-    return f"{path} ({name}, {view.attrs['spec']['per_class']} per class)\n" + _table(
+    per_class = view.attrs["n_networks"] // len(view.class_names)
+    return f"{path} ({name}, {per_class} per class)\n" + _table(
         rows, ["class", "planned", "done", "failed", "percent", "band"])
 
 
@@ -75,8 +76,19 @@ def catalogue_table() -> str:
 
 
 def metrics_table(path: str, threshold: float = 0.99) -> str:
-    """Per class: networks done, median validation bit accuracy, share at/above ``threshold``."""
+    """Per class: networks done, median validation bit accuracy, share at/above ``threshold``
+    (DS4 stores: clean accuracy, attack success rate, share whose backdoor took)."""
     view = open_store(path)
+    if view.attrs.get("task") == "image":
+        st, acc = view["status"] == DONE, view["clean_accuracy"]
+        asr, took = view["attack_success_rate"], view["backdoor_took"]
+        if not st.any():
+            return "no network done yet"
+        row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
+               f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
+               str(int(view["poisoned_samples"][st][0]))]
+        return _table([row], ["dataset", "done", "median clean acc", "median ASR",
+                              "backdoor took", "poisoned samples"])
     status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
     epochs, early = view["epochs"], view["stopped_early"]
     rows = []
@@ -94,10 +106,18 @@ def metrics_table(path: str, threshold: float = 0.99) -> str:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
-    from mlds_jax.spec import get_recipe, load_spec_file
+    from mlds_jax.spec import DS4_DATASETS, ds4, get_recipe, load_spec_file
 
-    overrides = {k: v for k, v in {"max_epochs": args.max_epochs}.items() if v is not None}
-    if args.spec:
+    overrides = {k: v for k, v in {"max_epochs": args.max_epochs,
+                                   "learning_rate": args.learning_rate}.items() if v is not None}
+    if args.dataset in DS4_DATASETS:
+        if not args.per_class:
+            raise SpecError(f"{args.dataset}: give the number of networks with --per-class N")
+        if "max_epochs" in overrides:
+            overrides["epochs"] = overrides.pop("max_epochs")
+        spec = ds4(args.dataset, args.per_class, image_set=args.image_set, seed=args.seed,
+                   **overrides)
+    elif args.spec:
         if args.dataset or args.per_class:
             raise SpecError("give either a dataset name with --per-class, or --spec FILE")
         spec = load_spec_file(args.spec)
@@ -108,12 +128,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             raise SpecError("generate needs a dataset name and --per-class N (or --spec FILE)")
         spec = get_recipe(args.dataset)(args.per_class, seed=args.seed, **overrides)
     view, summary = generate(spec, args.out, block_size=args.block_size,
-                             progress=not args.quiet)
+                             progress=not args.quiet, data_dir=args.data_dir)
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
     print()
     print(metrics_table(args.out))
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from mlds_jax.tasks._idx import data_dir, fetch, get_source
+
+    root = data_dir(args.data_dir)
+    for path in fetch(get_source(args.name), root).values():
+        print(f"ok {path}")
     return 0
 
 
@@ -150,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="train a dataset into a Zarr store (resumes)")
     g.add_argument("dataset", nargs="?",
-                   help="built-in dataset name: ds1 or ds2 (see `mlds-jax list`)")
+                   help="ds1, ds2, ds3, or a DS4 dataset such as MNISTbadnet_alpha10 "
+                        "(see `mlds-jax list`)")
     g.add_argument("--spec", help="a TOML spec file defining the dataset (instead of a name)")
     g.add_argument("--per-class", type=_positive_int,
                    help="networks per class (MLDS sizes: 100, 500, 1000, 5000, 10000)")
@@ -160,8 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the recipe's epoch cap")
     g.add_argument("--block-size", type=_positive_int, default=64,
                    help="networks trained together and per store chunk (default 64)")
+    g.add_argument("--learning-rate", type=float, default=None,
+                   help="override the recipe's learning rate")
+    g.add_argument("--image-set", default=None,
+                   help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
+    g.add_argument("--data-dir", default=None,
+                   help="DS4: where fetched image files live (default $MLDS_JAX_DATA or "
+                        "~/.cache/mlds-jax)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
+
+    d = sub.add_parser("data", help="image data for DS4")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download an image set and check its SHA-256 sums")
+    f.add_argument("name", help="mnist, fashionmnist or kmnist")
+    f.add_argument("--data-dir", default=None, help="default $MLDS_JAX_DATA or ~/.cache/mlds-jax")
+    f.set_defaults(func=_cmd_data)
 
     lst = sub.add_parser("list", help="the built-in datasets and their planned sizes")
     lst.set_defaults(func=_cmd_list)

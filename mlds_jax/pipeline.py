@@ -15,11 +15,13 @@ import zarr
 from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks
 from mlds_jax.errors import SpecError
-from mlds_jax.models import gru_layout
-from mlds_jax.spec import DatasetSpec
+from mlds_jax.models import gru_layout, mlp_layout
+from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store
 from mlds_jax.tasks import build_machines, stack_tables
+from mlds_jax.tasks._images import load_images, prepare_images
 from mlds_jax.train import network_index_parts, network_inputs
+from mlds_jax.train._image_train import make_image_block_trainer
 
 DEFAULT_BLOCK_SIZE = 64
 
@@ -66,11 +68,12 @@ def check_widths(spec: DatasetSpec, machines) -> None:
 
 
 def generate(
-    spec: DatasetSpec,
+    spec: DatasetSpec | ImageDatasetSpec,
     out: str | os.PathLike,
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: bool = True,
+    data_dir: str | os.PathLike | None = None,
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
@@ -82,6 +85,8 @@ def generate(
     """
     if not isinstance(block_size, int) or block_size <= 0:
         raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
+    if isinstance(spec, ImageDatasetSpec):
+        return _generate_images(spec, out, block_size, progress, data_dir)
     machines = build_machines(spec)  # UnknownDatasetError names a bad machine
     check_widths(spec, machines)
     next_state, output = stack_tables(machines)
@@ -92,4 +97,17 @@ def generate(
         tables={"next_state": next_state, "output": output},
     )
     summary = run_blocks(spec, writer, progress=progress)
+    return open_store(out), summary
+
+
+def _generate_images(spec: ImageDatasetSpec, out, block_size: int, progress: bool,
+                     root) -> tuple[StoreView, dict[str, float]]:
+    """DS4: load and trigger the image set once (before touching the store), then train."""
+    data = prepare_images(spec, load_images(spec, root))
+    writer = StoreWriter.open_or_create(
+        out, spec, block_size=block_size, layout=mlp_layout(spec.widths).to_records(),
+        planned=planned_arrays(spec), provenance=provenance(), task="image",
+    )
+    trainer = make_image_block_trainer(spec, data)
+    summary = run_blocks(spec, writer, progress=progress, trainer=trainer)
     return open_store(out), summary

@@ -24,17 +24,19 @@ class Sink(Protocol):
     def write_block(self, block: int, results: dict[str, np.ndarray]) -> None: ...
 
 
-def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True) -> dict[str, float]:
+def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
+               trainer=None) -> dict[str, float]:
     """Trains every block the sink lacks, in order, and writes each as it finishes.
 
     The next block is dispatched before the current one is written, so writing overlaps
-    training. Returns a summary: networks trained, seconds, networks per second.
+    training. ``trainer`` maps ``NetworkInputs [n]`` to a result NamedTuple (default: the
+    sequence trainer for ``spec``). Returns networks trained, seconds, networks per second.
     """
     bs, n = sink.block_size, spec.n_networks
     done = sink.completed_blocks()
     todo = [b for b in range(n_blocks(n, bs)) if b not in done]
     already = sum(block_indices(b, n, bs)[1] for b in done)
-    trainer = make_block_trainer(spec)
+    trainer = trainer or make_block_trainer(spec)
     bar = tqdm(total=n, initial=already, unit="net", desc=f"{spec.name} networks",
                disable=not progress, smoothing=0.0)
     t0, trained = time.perf_counter(), 0

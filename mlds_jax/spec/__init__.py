@@ -3,6 +3,7 @@
 from mlds_jax.spec._catalogue import CATALOGUE, CatalogueEntry
 from mlds_jax.spec._dataset import SPEC_VERSION, AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
 from mlds_jax.spec._file import load_spec_file
+from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
 from mlds_jax.spec._recipes import (
     DS1_CLASSES,
     DS2_CLASSES,
@@ -12,6 +13,7 @@ from mlds_jax.spec._recipes import (
     ds1,
     ds2,
     ds3,
+    ds4,
     get_recipe,
 )
 
@@ -31,6 +33,10 @@ __all__ = [
     "ds1",
     "ds2",
     "ds3",
+    "ds4",
+    "DenseTrainSpec",
+    "ImageDatasetSpec",
+    "PoisonSpec",
     "get_recipe",
     "load_spec_file",
 ]

@@ -36,5 +36,5 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
                    AutomataSpec().names(), PLANNED_SIZES,
                    "ds3" in RECIPES),
     CatalogueEntry("ds4", "dense networks on MNIST/FashionMNIST/KMNIST, clean and BadNets",
-                   DS4_DATASETS, (50_000,), "ds4" in RECIPES),
+                   DS4_DATASETS, (50_000,), True),
 )

@@ -65,7 +65,30 @@ def ds3(per_class: int, *, seed: int = 0, automata_seed: int = 0,
                        model=DS3_MODEL, train=train, automata=automata)
 
 
-RECIPES = {"ds1": ds1, "ds2": ds2, "ds3": ds3}
+def ds4(name: str, n_networks: int, *, image_set: str | None = None, seed: int = 0,
+        **train_overrides: Any):
+    """One of DS4's 15 datasets by its MLDS name, e.g. ``"MNISTbadnetv2_rr10"``.
+
+    ``image_set`` replaces the dataset's images (e.g. ``"digits"``, the embedded default that
+    needs no download) while keeping its poison recipe.
+    """
+    from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
+
+    if name not in DS4_DATASETS:
+        raise UnknownDatasetError(f"unknown DS4 dataset {name!r}; known: "
+                                  f"{', '.join(DS4_DATASETS)}")
+    base = name.split("clean")[0].split("badnet")[0].lower()
+    poison = None
+    if "badnet" in name:
+        kind = "badnetv2" if "badnetv2" in name else "badnet"
+        trigger = "rr" if "_rr" in name else "alpha"
+        poison = PoisonSpec(kind, trigger, int(name[-2:]) / 100)
+    train = dataclasses.replace(DenseTrainSpec(), **train_overrides)
+    return ImageDatasetSpec(name=name, image_set=image_set or base, n_networks=n_networks,
+                            poison=poison, train=train, seed=seed)
+
+
+RECIPES = {"ds1": ds1, "ds2": ds2, "ds3": ds3}  # DS4 datasets go by name through ds4()
 
 
 def get_recipe(name: str):

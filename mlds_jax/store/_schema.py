@@ -23,9 +23,29 @@ class ArraySchema:
     description: str
 
 
-def per_network_arrays(n_params: int, max_epochs: int) -> list[tuple[ArraySchema, tuple]]:
+# Task-specific metric arrays (name, dtype, fill, description); each is filled from the
+# trainer result field of the same name.
+TASK_METRICS: dict[str, list[tuple[str, str, float | int | bool, str]]] = {
+    "sequence": [
+        ("val_bit_accuracy", "float32", float("nan"),
+         "fraction of validation output bits predicted right"),
+    ],
+    "image": [
+        ("clean_accuracy", "float32", float("nan"), "accuracy on the clean test set"),
+        ("attack_success_rate", "float32", float("nan"),
+         "share of triggered test images classified as (y + 1) mod 10"),
+        ("backdoor_took", "bool", False, "attack_success_rate >= the spec's asr_threshold"),
+        ("poisoned_samples", "int32", -1, "poisoned training samples the network saw"),
+    ],
+}
+
+
+def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence"
+                       ) -> list[tuple[ArraySchema, tuple]]:
     """Every array of a store and its trailing shape (after the ``network`` axis)."""
     nan = float("nan")
+    metrics = [(ArraySchema(n, dt, ("network",), fill, desc), ())
+               for n, dt, fill, desc in TASK_METRICS[task]]
     return [
         (ArraySchema("params", "float32", ("network", "parameter"), nan,
                      "flat parameters; split with the 'layout' attribute"), (n_params,)),
@@ -45,14 +65,12 @@ def per_network_arrays(n_params: int, max_epochs: int) -> list[tuple[ArraySchema
                      "mean train loss of the last epoch run"), ()),
         (ArraySchema("final_val_loss", "float32", ("network",), nan,
                      "validation loss of the final parameters"), ()),
-        (ArraySchema("val_bit_accuracy", "float32", ("network",), nan,
-                     "fraction of validation output bits predicted right"), ()),
         (ArraySchema("history/train_loss", "float32", ("network", "epoch"), nan,
                      "mean train loss per epoch; NaN after the last epoch run"), (max_epochs,)),
         (ArraySchema("history/val_loss", "float32", ("network", "epoch"), nan,
                      "validation loss after each epoch; NaN after the last epoch run"),
          (max_epochs,)),
-    ]
+    ] + metrics
 
 
 # Arrays filled from the plan when the store is created (before any training).
@@ -65,10 +83,14 @@ RESULTS = {
     "stopped_early": "stopped_early",
     "final_train_loss": "final_train_loss",
     "final_val_loss": "final_val_loss",
-    "val_bit_accuracy": "val_bit_accuracy",
     "history/train_loss": "train_loss",
     "history/val_loss": "val_loss",
 }
+
+
+def results_map(task: str) -> dict[str, str]:
+    """Store array -> trainer result field, for every array written per block."""
+    return {**RESULTS, **{n: n for n, *_ in TASK_METRICS[task]}}
 
 
 def status_name(code: int) -> str:

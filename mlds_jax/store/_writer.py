@@ -29,10 +29,10 @@ from mlds_jax.store._schema import (
     FORMAT_VERSION,
     PENDING,
     PLANNED,
-    RESULTS,
     ROOT_ATTR,
     STATUS_CODES,
     per_network_arrays,
+    results_map,
 )
 
 
@@ -67,10 +67,12 @@ def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
 class StoreWriter:
     """Writes one dataset into one store; satisfies the coordinator's sink protocol."""
 
-    def __init__(self, path: str | os.PathLike, spec: DatasetSpec, block_size: int):
+    def __init__(self, path: str | os.PathLike, spec: DatasetSpec, block_size: int,
+                 task: str = "sequence"):
         self.path = Path(path)
         self.spec = spec
         self.block_size = block_size
+        self.task = task
         self._group = zarr.open_group(str(self.path), mode="r+")
 
     # -- creation / opening ---------------------------------------------------------------
@@ -85,6 +87,7 @@ class StoreWriter:
         planned: dict[str, np.ndarray],
         provenance: dict[str, Any],
         tables: dict[str, np.ndarray] | None = None,
+        task: str = "sequence",
     ) -> StoreWriter:
         """Creates a store at ``path``, or reopens one made from the same spec to resume.
 
@@ -110,20 +113,20 @@ class StoreWriter:
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
                     "nothing was changed - use a new --out to build this spec"
                 )
-            return cls(p, spec, int(attrs["block_size"]))
-        cls._create(p, spec, block_size, layout, planned, provenance, tables or {})
-        return cls(p, spec, block_size)
+            return cls(p, spec, int(attrs["block_size"]), attrs.get("task", "sequence"))
+        cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)
+        return cls(p, spec, block_size, task)
 
     @staticmethod
     def _create(p: Path, spec: DatasetSpec, block_size: int, layout: list[dict],
                 planned: dict[str, np.ndarray], provenance: dict[str, Any],
-                tables: dict[str, np.ndarray]) -> None:
+                tables: dict[str, np.ndarray], task: str) -> None:
         n, n_params = spec.n_networks, layout[-1]["offset"] + layout[-1]["size"]
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.parent / f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
             root = zarr.open_group(str(tmp), mode="w-")
-            for schema, trailing in per_network_arrays(n_params, spec.train.max_epochs):
+            for schema, trailing in per_network_arrays(n_params, spec.train.max_epochs, task):
                 arr = root.create_array(
                     schema.name,
                     shape=(n, *trailing),
@@ -146,6 +149,7 @@ class StoreWriter:
             root.attrs[ROOT_ATTR] = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
+                "task": task,
                 "spec": spec.to_dict(),
                 "spec_digest": spec.digest,
                 "spec_version": spec.version,
@@ -182,7 +186,7 @@ class StoreWriter:
         """
         lo = block * self.block_size
         hi = min(lo + self.block_size, self.spec.n_networks)
-        for name, field in RESULTS.items():
+        for name, field in results_map(self.task).items():
             self._group[name][lo:hi] = np.asarray(results[field])[: hi - lo]
         failed = np.asarray(results["failed"])[: hi - lo]
         status = np.where(failed, FAILED, DONE).astype(np.uint8)

@@ -1,0 +1,121 @@
+"""Specs for DS4: dense networks on an image set, clean or BadNets-poisoned."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from mlds_jax.errors import SpecError
+from mlds_jax.spec._dataset import SPEC_VERSION, _check, _is_number, _pos_int, _sub
+
+IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
+POISON_KINDS = ("badnet", "badnetv2")
+TRIGGERS = ("alpha", "rr")
+
+
+@dataclasses.dataclass(frozen=True)
+class PoisonSpec:
+    """BadNets poisoning. ``fraction`` is the true share of poisoned training samples
+    (stratified by label); poisoned samples carry the trigger and label (y + 1) mod 10."""
+
+    kind: str = "badnetv2"
+    trigger: str = "alpha"
+    fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.kind in POISON_KINDS, "PoisonSpec.kind", f"one of {POISON_KINDS}", self.kind)
+        _check(self.trigger in TRIGGERS, "PoisonSpec.trigger", f"one of {TRIGGERS}",
+               self.trigger)
+        _check(self.kind == "badnetv2" or self.trigger == "alpha", "PoisonSpec.trigger",
+               "'alpha' for kind 'badnet' (a 3x3 alpha only)", self.trigger)
+        _check(_is_number(self.fraction) and 0 < self.fraction <= 0.5, "PoisonSpec.fraction",
+               "a share in (0, 0.5]", self.fraction)
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseTrainSpec:
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 20
+
+    def __post_init__(self) -> None:
+        _check(_is_number(self.learning_rate) and self.learning_rate > 0,
+               "DenseTrainSpec.learning_rate", "> 0", self.learning_rate)
+        _pos_int("DenseTrainSpec.batch_size", self.batch_size)
+        _pos_int("DenseTrainSpec.epochs", self.epochs)
+
+    @property
+    def max_epochs(self) -> int:  # the store's history length
+        return self.epochs
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDatasetSpec:
+    """One DS4 dataset: ``n_networks`` dense networks on one image set.
+
+    ``eval_trigger`` is the trigger every network's attack success rate is measured with
+    (default: the dataset's own poison; for a clean dataset, badnet alpha), so clean and
+    poisoned stores carry the same metrics.
+    """
+
+    name: str
+    image_set: str
+    n_networks: int
+    widths: tuple[int, ...] = (784, 32, 10)
+    poison: PoisonSpec | None = None
+    eval_trigger: PoisonSpec | None = None
+    train: DenseTrainSpec = DenseTrainSpec()
+    asr_threshold: float = 0.5
+    seed: int = 0
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.name, str) and bool(self.name), "ImageDatasetSpec.name",
+               "a non-empty string", self.name)
+        _check(self.image_set in IMAGE_SETS, "ImageDatasetSpec.image_set",
+               f"one of {IMAGE_SETS}", self.image_set)
+        _pos_int("ImageDatasetSpec.n_networks", self.n_networks)
+        object.__setattr__(self, "widths", tuple(self.widths))
+        _check(len(self.widths) >= 2 and self.widths[0] == 784 and self.widths[-1] == 10,
+               "ImageDatasetSpec.widths", "(784, ..., 10) for 28x28 images and 10 labels",
+               self.widths)
+        for i, w in enumerate(self.widths):
+            _pos_int(f"ImageDatasetSpec.widths[{i}]", w)
+        _check(_is_number(self.asr_threshold) and 0 < self.asr_threshold <= 1,
+               "ImageDatasetSpec.asr_threshold", "a share in (0, 1]", self.asr_threshold)
+        if self.eval_trigger is None:
+            object.__setattr__(self, "eval_trigger", self.poison or PoisonSpec("badnet"))
+
+    # The store and coordinator treat a DS4 dataset as one class of n_networks.
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    @property
+    def per_class(self) -> int:
+        return self.n_networks
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageDatasetSpec:
+        d = dict(d)
+        for key, sub in (("poison", PoisonSpec), ("eval_trigger", PoisonSpec)):
+            if d.get(key) is not None:
+                d[key] = _sub(sub, d[key], key)
+        d["train"] = _sub(DenseTrainSpec, d.get("train", {}), "train")
+        if "widths" in d:
+            d["widths"] = tuple(d["widths"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise SpecError(f"`ImageDatasetSpec`: {e}") from None
+
+    @property
+    def digest(self) -> str:
+        d = self.to_dict()
+        d.pop("n_networks")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
