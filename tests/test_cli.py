@@ -57,7 +57,8 @@ def _err_lines(capsys):
 
 def test_unknown_dataset(tmp_path, capsys):
     assert main(["generate", "ds9", "--per-class", "2", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown dataset 'ds9'; known datasets: ds1, ds2" in _err_lines(capsys)
+    assert "unknown dataset 'ds9'; known datasets: ds1, ds2, ds3, or a DS4 name" in \
+        _err_lines(capsys)
     assert not (tmp_path / "x").exists()
 
 
@@ -101,8 +102,9 @@ def test_console_script_exit_code():
                         "--per-class", "1", "--out", "/nonexistent/x"],
                        capture_output=True, text=True)
     assert r.returncode == 2
-    assert r.stderr.strip() == ("mlds-jax: error: unknown dataset 'nope'; "
-                                "known datasets: ds1, ds2")
+    assert r.stderr.strip() == ("mlds-jax: error: unknown dataset 'nope'; known datasets: "
+                                "ds1, ds2, ds3, or a DS4 name such as MNISTbadnet_alpha10 "
+                                "(see `mlds-jax list`)")
 
 
 def test_band_edges():
@@ -117,7 +119,7 @@ def test_list_prints_catalogue(capsys):
     text = capsys.readouterr().out
     assert "Name                | 100 | 500 | 1000 | 5000 | 10000" in text
     assert "DS1 (available)" in text and "DS2 (available)" in text
-    assert "DS4 (planned)" in text and "MNISTbadnetv2_rr20 | 50000" in text
+    assert "DS4 (available)" in text and "MNISTbadnetv2_rr20 | 50000" in text
     assert "ParityModified" in text
 
 
@@ -129,3 +131,27 @@ def test_status_of_several_stores(tmp_path, capsys, small_recipe):
     assert main(["status", str(a), str(b)]) == 0
     text = capsys.readouterr().out
     assert "(ds1, 1 per class)" in text and "(ds1, 2 per class)" in text
+
+
+def test_ds4_by_name_on_embedded_digits(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "bad.zarr"
+    assert main(["generate", "MNISTbadnet_alpha10", "--image-set", "digits", "--per-class",
+                 "4", "--max-epochs", "2", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "median ASR" in text and "MNISTbadnet_alpha10 |    4 |" in text
+    assert zarr.open_group(str(out), mode="r").attrs["mlds_jax"]["task"] == "image"
+
+
+def test_ds4_needs_a_count_and_known_image_set(tmp_path, capsys):
+    assert main(["generate", "MNISTclean", "--out", str(tmp_path / "x")]) == 2
+    assert "give the number of networks with --per-class N" in _err_lines(capsys)
+    assert main(["generate", "MNISTclean", "--image-set", "cifar", "--per-class", "2",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "`ImageDatasetSpec.image_set`: expected one of" in _err_lines(capsys)
+    assert not (tmp_path / "x").exists()
+
+
+def test_data_fetch_unknown_set(tmp_path, capsys):
+    assert main(["data", "fetch", "cifar", "--data-dir", str(tmp_path)]) == 2
+    assert "unknown image set 'cifar'" in _err_lines(capsys)

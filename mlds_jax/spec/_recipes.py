@@ -97,5 +97,6 @@ def get_recipe(name: str):
         return RECIPES[name.lower()]
     except KeyError:
         raise UnknownDatasetError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(RECIPES))}"
+            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(RECIPES))}, "
+            "or a DS4 name such as MNISTbadnet_alpha10 (see `mlds-jax list`)"
         ) from None
