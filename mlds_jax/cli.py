@@ -146,6 +146,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from mlds_jax.store import verify
+
+    code = 0
+    for path in args.paths:
+        problems = verify(path)
+        print(f"{path}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+        for p in problems:
+            print(f"  - {p}")
+        code = code or (1 if problems else 0)
+    return code
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     print(catalogue_table())
     return 0
@@ -213,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="progress per class of one or more stores")
     s.add_argument("paths", nargs="+")
     s.set_defaults(func=_cmd_status)
+
+    v = sub.add_parser("verify", help="check stores are complete and consistent (exit 1 if not)")
+    v.add_argument("paths", nargs="+")
+    v.set_defaults(func=_cmd_verify)
 
     i = sub.add_parser("info", help="spec, versions and per-class metrics of a store")
     i.add_argument("path")

@@ -2,6 +2,7 @@
 
 from mlds_jax.store._reader import StoreView, open_store
 from mlds_jax.store._schema import DONE, FAILED, PENDING, STATUS_CODES, per_network_arrays
+from mlds_jax.store._verify import verify
 from mlds_jax.store._writer import StoreWriter, read_root_attrs
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "open_store",
     "per_network_arrays",
     "read_root_attrs",
+    "verify",
 ]

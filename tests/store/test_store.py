@@ -206,3 +206,26 @@ def test_ds3_store_holds_automaton_tables(tmp_path):
     for k, m in enumerate(machines):
         np.testing.assert_array_equal(g["machines/output"][k, :m.n_states], m.output)
     assert DatasetSpec.from_dict(g.attrs["mlds_jax"]["spec"]) == spec
+
+
+def test_verify_ok_and_problems(store, tmp_path):
+    import shutil
+
+    from mlds_jax.cli import main
+    from mlds_jax.store import verify
+
+    _, path, _, _ = store
+    assert verify(path) == []
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(path, broken)
+    g = zarr.open_group(str(broken), mode="r+")
+    g["status"][0:4] = 0
+    p = g["params"][8:12]
+    p[1, 5] = np.nan
+    g["params"][8:12] = p
+    problems = verify(broken)
+    assert "4 networks pending (first: [0, 1, 2, 3])" in problems
+    assert "non-finite weights in done networks [9]" in problems
+    assert main(["verify", str(path)]) == 0
+    assert main(["verify", str(broken)]) == 1
+    assert verify(tmp_path / "nothing") == [f"{tmp_path / 'nothing'}: no such store"]
