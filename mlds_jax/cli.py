@@ -127,8 +127,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if not args.dataset or not args.per_class:
             raise SpecError("generate needs a dataset name and --per-class N (or --spec FILE)")
         spec = get_recipe(args.dataset)(args.per_class, seed=args.seed, **overrides)
+    if not 0 <= args.process_index < args.process_count:
+        raise SpecError(f"--process-index: expected 0..{args.process_count - 1}, "
+                        f"got {args.process_index}")
     view, summary = generate(spec, args.out, block_size=args.block_size,
-                             progress=not args.quiet, data_dir=args.data_dir)
+                             progress=not args.quiet, data_dir=args.data_dir,
+                             process_index=args.process_index,
+                             process_count=args.process_count)
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
@@ -210,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-dir", default=None,
                    help="DS4: where fetched image files live (default $MLDS_JAX_DATA or "
                         "~/.cache/mlds-jax)")
+    g.add_argument("--process-index", type=int, default=0,
+                   help="this worker's index when several share one store (e.g. "
+                        "$SLURM_ARRAY_TASK_ID)")
+    g.add_argument("--process-count", type=_positive_int, default=1,
+                   help="how many workers share the store (blocks are dealt round-robin)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 

@@ -74,11 +74,17 @@ def generate(
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: bool = True,
     data_dir: str | os.PathLike | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
     Everything is validated before anything is written: unknown machine names, a path that
     is not a store, or a store of another spec raise without touching the disk.
+
+    ``process_index``/``process_count`` split the blocks between independent processes (any
+    scheduler: SLURM array tasks, several hosts on a shared filesystem); each writes only its
+    own chunks, so they may run at once on one store.
 
     Returns:
       ``(store view, run summary)``.
@@ -86,7 +92,8 @@ def generate(
     if not isinstance(block_size, int) or block_size <= 0:
         raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
     if isinstance(spec, ImageDatasetSpec):
-        return _generate_images(spec, out, block_size, progress, data_dir)
+        return _generate_images(spec, out, block_size, progress, data_dir,
+                                (process_index, process_count))
     machines = build_machines(spec)  # UnknownDatasetError names a bad machine
     check_widths(spec, machines)
     next_state, output = stack_tables(machines)
@@ -96,12 +103,13 @@ def generate(
         planned=planned_arrays(spec), provenance=provenance(),
         tables={"next_state": next_state, "output": output},
     )
-    summary = run_blocks(spec, writer, progress=progress)
+    summary = run_blocks(spec, writer, progress=progress, process_index=process_index,
+                         process_count=process_count)
     return open_store(out), summary
 
 
 def _generate_images(spec: ImageDatasetSpec, out, block_size: int, progress: bool,
-                     root) -> tuple[StoreView, dict[str, float]]:
+                     root, share: tuple[int, int]) -> tuple[StoreView, dict[str, float]]:
     """DS4: load and trigger the image set once (before touching the store), then train."""
     data = prepare_images(spec, load_images(spec, root))
     writer = StoreWriter.open_or_create(
@@ -109,5 +117,6 @@ def _generate_images(spec: ImageDatasetSpec, out, block_size: int, progress: boo
         planned=planned_arrays(spec), provenance=provenance(), task="image",
     )
     trainer = make_image_block_trainer(spec, data)
-    summary = run_blocks(spec, writer, progress=progress, trainer=trainer)
+    summary = run_blocks(spec, writer, progress=progress, trainer=trainer,
+                         process_index=share[0], process_count=share[1])
     return open_store(out), summary

@@ -24,8 +24,18 @@ class Sink(Protocol):
     def write_block(self, block: int, results: dict[str, np.ndarray]) -> None: ...
 
 
+def my_blocks(n_total_blocks: int, process_index: int = 0, process_count: int = 1
+              ) -> list[int]:
+    """Blocks this process owns: ``b % process_count == process_index`` (a pure function of
+    the plan, so any scheduler — SLURM arrays, plain shell loops — can split a dataset)."""
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index must be in [0, {process_count}), got {process_index}")
+    return [b for b in range(n_total_blocks) if b % process_count == process_index]
+
+
 def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
-               trainer=None) -> dict[str, float]:
+               trainer=None, process_index: int = 0, process_count: int = 1
+               ) -> dict[str, float]:
     """Trains every block the sink lacks, in order, and writes each as it finishes.
 
     The next block is dispatched before the current one is written, so writing overlaps
@@ -34,10 +44,12 @@ def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
     """
     bs, n = sink.block_size, spec.n_networks
     done = sink.completed_blocks()
-    todo = [b for b in range(n_blocks(n, bs)) if b not in done]
-    already = sum(block_indices(b, n, bs)[1] for b in done)
+    mine = my_blocks(n_blocks(n, bs), process_index, process_count)
+    todo = [b for b in mine if b not in done]
+    total = sum(block_indices(b, n, bs)[1] for b in mine)
+    already = sum(block_indices(b, n, bs)[1] for b in mine if b in done)
     trainer = trainer or make_block_trainer(spec)
-    bar = tqdm(total=n, initial=already, unit="net", desc=f"{spec.name} networks",
+    bar = tqdm(total=total, initial=already, unit="net", desc=f"{spec.name} networks",
                disable=not progress, smoothing=0.0)
     t0, trained = time.perf_counter(), 0
 

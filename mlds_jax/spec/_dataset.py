@@ -191,10 +191,18 @@ class DatasetSpec:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the spec without ``per_class``: the root of every network's key."""
-        d = self.to_dict()
-        d.pop("per_class")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+        """SHA-256 of the spec without ``per_class``: the root of every network's key.
+
+        Fields left at ``None`` are skipped, so adding an optional field to the spec in a
+        later version does not change the networks of existing datasets.
+        """
+        return spec_digest(self.to_dict(), size_field="per_class")
+
+
+def spec_digest(d: dict[str, Any], size_field: str) -> str:
+    """SHA-256 of a spec dict without its size field and without ``None`` values."""
+    d = {k: v for k, v in d.items() if k != size_field and v is not None}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
 def _sub(cls, d: dict[str, Any], where: str):

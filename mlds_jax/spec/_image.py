@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from typing import Any
 
 from mlds_jax.errors import SpecError
-from mlds_jax.spec._dataset import SPEC_VERSION, _check, _is_number, _pos_int, _sub
+from mlds_jax.spec._dataset import (
+    SPEC_VERSION,
+    _check,
+    _is_number,
+    _pos_int,
+    _sub,
+    spec_digest,
+)
 
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
 POISON_KINDS = ("badnet", "badnetv2")
@@ -116,6 +122,5 @@ class ImageDatasetSpec:
 
     @property
     def digest(self) -> str:
-        d = self.to_dict()
-        d.pop("n_networks")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+        """SHA-256 of the spec without ``n_networks`` (see :meth:`DatasetSpec.digest`)."""
+        return spec_digest(self.to_dict(), size_field="n_networks")

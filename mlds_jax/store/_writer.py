@@ -114,7 +114,16 @@ class StoreWriter:
                     "nothing was changed - use a new --out to build this spec"
                 )
             return cls(p, spec, int(attrs["block_size"]), attrs.get("task", "sequence"))
-        cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)
+        try:
+            cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)
+        except OSError:
+            # Another process created the same path first (several workers starting one
+            # dataset at once): reopen it, which checks that it holds the same spec.
+            if not (p / "zarr.json").is_file():
+                raise
+            return cls.open_or_create(p, spec, block_size=block_size, layout=layout,
+                                      planned=planned, provenance=provenance, tables=tables,
+                                      task=task)
         return cls(p, spec, block_size, task)
 
     @staticmethod

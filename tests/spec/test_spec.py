@@ -54,3 +54,15 @@ def test_unknown_recipe():
     with pytest.raises(UnknownDatasetError, match="unknown dataset 'DS7'"):
         get_recipe("DS7")
     assert get_recipe("DS1") is ds1
+
+
+def test_digest_ignores_unset_optional_fields():
+    import hashlib
+    import json
+
+    d = ds1(10).to_dict()
+    assert d["automata"] is None
+    d.pop("per_class")
+    d.pop("automata")  # as a spec written before the field existed
+    legacy = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    assert ds1(10).digest == legacy
