@@ -13,7 +13,7 @@ DEMO_EPOCHS    ?= 100
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,analysis]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,analysis,ray]"
 	touch $(STAMP)
 
 venv: $(STAMP)

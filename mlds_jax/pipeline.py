@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import platform
 from typing import Any
@@ -14,13 +15,14 @@ import zarr
 
 from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks
+from mlds_jax.coord._ray import run_blocks_ray
 from mlds_jax.errors import SpecError
 from mlds_jax.models import gru_layout, mlp_layout
 from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store
 from mlds_jax.tasks import build_machines, stack_tables
 from mlds_jax.tasks._images import load_images, prepare_images
-from mlds_jax.train import network_index_parts, network_inputs
+from mlds_jax.train import make_block_trainer, network_index_parts, network_inputs
 from mlds_jax.train._image_train import make_image_block_trainer
 
 DEFAULT_BLOCK_SIZE = 64
@@ -76,6 +78,7 @@ def generate(
     data_dir: str | os.PathLike | None = None,
     process_index: int = 0,
     process_count: int = 1,
+    backend: str = "local",
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
@@ -84,14 +87,19 @@ def generate(
 
     ``process_index``/``process_count`` split the blocks between independent processes (any
     scheduler: SLURM array tasks, several hosts on a shared filesystem); each writes only its
-    own chunks, so they may run at once on one store.
+    own chunks, so they may run at once on one store. ``backend="ray"`` runs each pending
+    block as a Ray task on the connected (or a new local) Ray cluster.
 
     Returns:
       ``(store view, run summary)``.
     """
     if not isinstance(block_size, int) or block_size <= 0:
         raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
+    if backend not in ("local", "ray"):
+        raise SpecError(f"`backend`: expected 'local' or 'ray', got {backend!r}")
     if isinstance(spec, ImageDatasetSpec):
+        if backend == "ray":
+            raise SpecError("`backend`: the Ray backend runs DS1-DS3 for now, not DS4")
         return _generate_images(spec, out, block_size, progress, data_dir,
                                 (process_index, process_count))
     machines = build_machines(spec)  # UnknownDatasetError names a bad machine
@@ -103,8 +111,16 @@ def generate(
         planned=planned_arrays(spec), provenance=provenance(),
         tables={"next_state": next_state, "output": output},
     )
-    summary = run_blocks(spec, writer, progress=progress, process_index=process_index,
-                         process_count=process_count)
+    if backend == "ray":
+        sink_factory = functools.partial(StoreWriter, writer.path, spec, writer.block_size,
+                                         writer.task)
+        trainer_factory = functools.partial(make_block_trainer, spec)
+        summary = run_blocks_ray(spec, writer, sink_factory, trainer_factory,
+                                 process_index=process_index, process_count=process_count,
+                                 progress=progress)
+    else:
+        summary = run_blocks(spec, writer, progress=progress, process_index=process_index,
+                             process_count=process_count)
     return open_store(out), summary
 
 

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from mlds_jax.coord._mesh import block_shardings
 from mlds_jax.coord._plan import block_indices, n_blocks
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.train import make_block_trainer, network_inputs
@@ -49,13 +50,17 @@ def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
     total = sum(block_indices(b, n, bs)[1] for b in mine)
     already = sum(block_indices(b, n, bs)[1] for b in mine if b in done)
     trainer = trainer or make_block_trainer(spec)
+    shardings = block_shardings(bs)  # None on one device
     bar = tqdm(total=total, initial=already, unit="net", desc=f"{spec.name} networks",
                disable=not progress, smoothing=0.0)
     t0, trained = time.perf_counter(), 0
 
     def dispatch(b):
         idx, n_real = block_indices(b, n, bs)
-        return b, n_real, trainer(network_inputs(spec, idx))
+        inputs = network_inputs(spec, idx)
+        if shardings is not None:  # split the block over the local devices' `models` axis
+            inputs = jax.device_put(inputs, shardings[0])
+        return b, n_real, trainer(inputs)
 
     pending = dispatch(todo[0]) if todo else None
     for i in range(len(todo)):

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
@@ -122,6 +123,13 @@ def _compiled(spec: ImageDatasetSpec, n_train: int):
 def make_image_block_trainer(spec: ImageDatasetSpec, data):
     """``inputs [n_models] -> ImageTrainResult [n_models]`` with ``data`` placed on the
     device once and shared by every block."""
-    data = jax.device_put(data)
+    devices = jax.local_devices()
+    if len(devices) > 1:  # replicate the shared images on every device of the models mesh
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.array(devices), ("models",))
+        data = jax.device_put(data, NamedSharding(mesh, PartitionSpec()))
+    else:
+        data = jax.device_put(data)
     f = _compiled(spec, int(data.train_y.shape[0]))
     return lambda inputs: f(inputs, data)
