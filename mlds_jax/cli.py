@@ -133,7 +133,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     view, summary = generate(spec, args.out, block_size=args.block_size,
                              progress=not args.quiet, data_dir=args.data_dir,
                              process_index=args.process_index,
-                             process_count=args.process_count, backend=args.backend)
+                             process_count=args.process_count, backend=args.backend,
+                             checkpoint_every=args.checkpoint_every)
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
@@ -223,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local (this process, all local devices) or ray (each block a Ray "
                         "task on the cluster in $RAY_ADDRESS, or a new local one)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="K",
+                   help="save in-flight blocks every K epochs (orbax, in OUT.ckpt/) so a "
+                        "killed long run resumes mid-block")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 

@@ -79,6 +79,7 @@ def generate(
     process_index: int = 0,
     process_count: int = 1,
     backend: str = "local",
+    checkpoint_every: int | None = None,
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
@@ -88,7 +89,9 @@ def generate(
     ``process_index``/``process_count`` split the blocks between independent processes (any
     scheduler: SLURM array tasks, several hosts on a shared filesystem); each writes only its
     own chunks, so they may run at once on one store. ``backend="ray"`` runs each pending
-    block as a Ray task on the connected (or a new local) Ray cluster.
+    block as a Ray task on the connected (or a new local) Ray cluster. ``checkpoint_every=K``
+    saves in-flight blocks every K epochs (orbax, in ``<out>.ckpt/``) so a killed run resumes
+    mid-block.
 
     Returns:
       ``(store view, run summary)``.
@@ -120,7 +123,8 @@ def generate(
                                  progress=progress)
     else:
         summary = run_blocks(spec, writer, progress=progress, process_index=process_index,
-                             process_count=process_count)
+                             process_count=process_count, checkpoint_every=checkpoint_every,
+                             checkpoint_dir=f"{os.fspath(out).rstrip('/')}.ckpt")
     return open_store(out), summary
 
 

@@ -66,13 +66,26 @@ def _select(pred: jax.Array, a, b):
     return jax.tree_util.tree_map(lambda u, v: jnp.where(pred, u, v), a, b)
 
 
-def make_train(spec: DatasetSpec):
-    """Returns ``train(inputs: NetworkInputs) -> TrainResult`` for ONE network.
+class TrainParts(NamedTuple):
+    """A run split in three pure pieces (each for ONE network), so long runs can stop after
+    any number of epochs, be checkpointed, and continue:
 
-    Everything static (architecture, step counts, tables of every class) is closed over;
-    everything per-network comes in ``inputs``, so vmapping over a block never recompiles
-    for new keys, classes or learning rates.
+    * ``init(inputs) -> state``
+    * ``segment(inputs, state, n_epochs) -> state`` (runs up to ``n_epochs`` more epochs;
+      ``n_epochs`` is static)
+    * ``finish(inputs, state) -> TrainResult``
+
+    ``state`` is a pytree of arrays (parameters, optimiser state, epoch, stop flags,
+    histories); the training data is re-derived from the network's key in each piece.
     """
+
+    init: object
+    segment: object
+    finish: object
+
+
+def make_train_parts(spec: DatasetSpec) -> TrainParts:
+    """The pieces of :func:`make_train`; ``make_train`` is their composition."""
     t, m = spec.train, spec.model
     machines = build_machines(spec)
     next_state, output = (jnp.asarray(a) for a in stack_tables(machines))
@@ -80,17 +93,27 @@ def make_train(spec: DatasetSpec):
     optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)
     loss_and_grad = jax.value_and_grad(sequence_loss)
 
-    def train(inputs: NetworkInputs) -> TrainResult:
+    def data(inputs: NetworkInputs):
         key = inputs.key
         ns, out = next_state[inputs.class_id], output[inputs.class_id]
         x_tr, y_tr = make_sequences(jax.random.fold_in(key, TRAIN_DATA), ns, out,
                                     t.n_train, t.seq_len, in_bits, out_bits)
         x_va, y_va = make_sequences(jax.random.fold_in(key, VAL_DATA), ns, out,
                                     t.n_val, t.seq_len, in_bits, out_bits)
-        params = init_gru(jax.random.fold_in(key, INIT), m)
+        return x_tr, y_tr, x_va, y_va
+
+    def init(inputs: NetworkInputs) -> _Carry:
+        params = init_gru(jax.random.fold_in(inputs.key, INIT), m)
         opt_state = optimiser.init(params)
         opt_state.hyperparams["learning_rate"] = inputs.learning_rate
-        shuffle_key = jax.random.fold_in(key, SHUFFLE)
+        nan_hist = jnp.full((t.max_epochs,), jnp.nan, jnp.float32)
+        return _Carry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
+                      jnp.zeros((), bool), nan_hist, nan_hist)
+
+    def segment(inputs: NetworkInputs, c: _Carry, n_epochs: int) -> _Carry:
+        x_tr, y_tr, x_va, y_va = data(inputs)
+        shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
+        limit = jnp.minimum(c.epoch + n_epochs, t.max_epochs)
 
         def sgd_step(c, batch_idx):
             params, opt_state, failed = c
@@ -120,12 +143,12 @@ def make_train(spec: DatasetSpec):
             )
 
         def epoch_cond(c: _Carry) -> jax.Array:
-            return (c.epoch < t.max_epochs) & ~c.stopped & ~c.failed
+            return (c.epoch < limit) & ~c.stopped & ~c.failed
 
-        nan_hist = jnp.full((t.max_epochs,), jnp.nan, jnp.float32)
-        c = jax.lax.while_loop(epoch_cond, epoch_body, _Carry(
-            params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
-            jnp.zeros((), bool), nan_hist, nan_hist))
+        return jax.lax.while_loop(epoch_cond, epoch_body, c)
+
+    def finish(inputs: NetworkInputs, c: _Carry) -> TrainResult:
+        _, _, x_va, y_va = data(inputs)
         last = jnp.maximum(c.epoch - 1, 0)
         return TrainResult(
             params=c.params,
@@ -139,7 +162,38 @@ def make_train(spec: DatasetSpec):
             val_bit_accuracy=bit_accuracy(c.params, x_va, y_va, spec),
         )
 
+    return TrainParts(init, segment, finish)
+
+
+def is_active(state: _Carry, spec: DatasetSpec) -> jax.Array:
+    """bool (per network): still training (not stopped, not failed, under the epoch cap)."""
+    return (state.epoch < spec.train.max_epochs) & ~state.stopped & ~state.failed
+
+
+def make_train(spec: DatasetSpec):
+    """Returns ``train(inputs: NetworkInputs) -> TrainResult`` for ONE network.
+
+    Everything static (architecture, step counts, tables of every class) is closed over;
+    everything per-network comes in ``inputs``, so vmapping over a block never recompiles
+    for new keys, classes or learning rates.
+    """
+    parts = make_train_parts(spec)
+
+    def train(inputs: NetworkInputs) -> TrainResult:
+        state = parts.segment(inputs, parts.init(inputs), spec.train.max_epochs)
+        return parts.finish(inputs, state)
+
     return train
+
+
+@functools.lru_cache(maxsize=8)
+def make_block_parts(spec: DatasetSpec, epochs_per_segment: int) -> TrainParts:
+    """Jitted, vmapped pieces over a block: ``init(inputs)``, ``segment(inputs, state)``
+    (``epochs_per_segment`` epochs), ``finish(inputs, state)``."""
+    p = make_train_parts(spec)
+    seg = functools.partial(p.segment, n_epochs=epochs_per_segment)
+    return TrainParts(jax.jit(jax.vmap(p.init)), jax.jit(jax.vmap(seg)),
+                      jax.jit(jax.vmap(p.finish)))
 
 
 @functools.lru_cache(maxsize=8)

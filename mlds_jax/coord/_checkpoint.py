@@ -1,0 +1,60 @@
+"""Checkpoints of in-flight blocks (orbax-checkpoint), for long runs.
+
+One directory per checkpoint, ``block-<b>-epoch-<e>``; orbax writes it under a temporary
+name and renames it when complete, so a kill leaves either the previous checkpoint or the
+new one. Older checkpoints of a block are removed after each save, and all of them once the
+block is committed to the store.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import jax
+
+_NAME = re.compile(r"^block-(\d+)-epoch-(\d+)$")
+
+
+class BlockCheckpoints:
+    def __init__(self, directory: str | Path):
+        import orbax.checkpoint as ocp
+
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._ckpt = ocp.StandardCheckpointer()
+
+    def _complete(self, block: int) -> list[tuple[int, Path]]:
+        out = []
+        for p in self.dir.iterdir():
+            m = _NAME.match(p.name)
+            if m and int(m.group(1)) == block and p.is_dir():
+                out.append((int(m.group(2)), p))
+        return sorted(out)
+
+    def latest(self, block: int, target):
+        """``(epoch, state)`` of the newest complete checkpoint of ``block``, or ``None``.
+        ``target`` gives the state's structure, shapes and dtypes."""
+        found = self._complete(block)
+        if not found:
+            return None
+        epoch, path = found[-1]
+        abstract = jax.tree_util.tree_map(jax.ShapeDtypeStruct.from_array
+                                          if hasattr(jax.ShapeDtypeStruct, "from_array")
+                                          else (lambda a: jax.ShapeDtypeStruct(a.shape,
+                                                                               a.dtype)),
+                                          target)
+        return epoch, self._ckpt.restore(path.absolute(), abstract)
+
+    def save(self, block: int, epoch: int, state) -> None:
+        path = (self.dir / f"block-{block}-epoch-{epoch}").absolute()
+        self._ckpt.save(path, state, force=True)
+        self._ckpt.wait_until_finished()
+        for e, old in self._complete(block):
+            if e != epoch:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def remove(self, block: int) -> None:
+        for _, p in self._complete(block):
+            shutil.rmtree(p, ignore_errors=True)
