@@ -106,27 +106,8 @@ def metrics_table(path: str, threshold: float = 0.99) -> str:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
-    from mlds_jax.spec import DS4_DATASETS, ds4, get_recipe, load_spec_file
 
-    overrides = {k: v for k, v in {"max_epochs": args.max_epochs,
-                                   "learning_rate": args.learning_rate}.items() if v is not None}
-    if args.dataset in DS4_DATASETS:
-        if not args.per_class:
-            raise SpecError(f"{args.dataset}: give the number of networks with --per-class N")
-        if "max_epochs" in overrides:
-            overrides["epochs"] = overrides.pop("max_epochs")
-        spec = ds4(args.dataset, args.per_class, image_set=args.image_set, seed=args.seed,
-                   **overrides)
-    elif args.spec:
-        if args.dataset or args.per_class:
-            raise SpecError("give either a dataset name with --per-class, or --spec FILE")
-        spec = load_spec_file(args.spec)
-        if overrides:
-            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, **overrides))
-    else:
-        if not args.dataset or not args.per_class:
-            raise SpecError("generate needs a dataset name and --per-class N (or --spec FILE)")
-        spec = get_recipe(args.dataset)(args.per_class, seed=args.seed, **overrides)
+    spec = _spec_from_args(args)
     if not 0 <= args.process_index < args.process_count:
         raise SpecError(f"--process-index: expected 0..{args.process_count - 1}, "
                         f"got {args.process_index}")
@@ -140,6 +121,61 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     print(status_table(args.out))
     print()
     print(metrics_table(args.out))
+    return 0
+
+
+def _spec_from_args(args: argparse.Namespace):
+    from mlds_jax.spec import DS4_DATASETS, ds4, get_recipe, load_spec_file
+
+    overrides = {k: v for k, v in {"max_epochs": args.max_epochs,
+                                   "learning_rate": args.learning_rate}.items() if v is not None}
+    if args.dataset in DS4_DATASETS:
+        if not args.per_class:
+            raise SpecError(f"{args.dataset}: give the number of networks with --per-class N")
+        if "max_epochs" in overrides:
+            overrides["epochs"] = overrides.pop("max_epochs")
+        return ds4(args.dataset, args.per_class, image_set=args.image_set, seed=args.seed,
+                   **overrides)
+    if args.spec:
+        if args.dataset or args.per_class:
+            raise SpecError("give either a dataset name with --per-class, or --spec FILE")
+        spec = load_spec_file(args.spec)
+        if overrides:
+            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, **overrides))
+        return spec
+    if not args.dataset or not args.per_class:
+        raise SpecError("give a dataset name and --per-class N (or --spec FILE)")
+    return get_recipe(args.dataset)(args.per_class, seed=args.seed, **overrides)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import jax
+    import numpy as np
+
+    from mlds_jax.coord import make_plan
+    from mlds_jax.models import gru_layout
+    from mlds_jax.spec import ImageDatasetSpec
+    from mlds_jax.train import make_block_trainer, network_inputs
+
+    spec = _spec_from_args(args)
+    n_dev = len(jax.local_devices())
+    plan = make_plan(spec.n_networks, args.block_size, n_dev, args.process_count)
+    print(f"dataset {spec.name}: {len(spec.classes)} classes x {spec.per_class} = "
+          f"{spec.n_networks} networks")
+    for k, v in plan.items():
+        print(f"  {k}: {v}")
+    if isinstance(spec, ImageDatasetSpec):
+        print("  memory: see docs/ds4.md (depends on the image set)")
+        return 0
+    inputs = network_inputs(spec, np.arange(min(args.block_size, spec.n_networks)))
+    m = make_block_trainer(spec).lower(inputs).compile().memory_analysis()
+    if m is not None:
+        mb = (m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes) / 2**20
+        print(f"  estimated device memory per block (XLA): {mb:.0f} MB "
+              f"(scratch {m.temp_size_in_bytes / 2**20:.0f} MB)")
+    n_params = gru_layout(spec.model).n_params
+    print(f"  store: params {spec.n_networks * n_params * 4 / 2**20:.1f} MB, chunk "
+          f"{args.block_size * n_params * 4 / 2**20:.2f} MB")
     return 0
 
 
@@ -192,35 +228,40 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlds-jax", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    g = sub.add_parser("generate", help="train a dataset into a Zarr store (resumes)")
+def _add_spec_args(g: argparse.ArgumentParser) -> None:
+    """Arguments that define a dataset and its split (shared by generate and plan)."""
     g.add_argument("dataset", nargs="?",
                    help="ds1, ds2, ds3, or a DS4 dataset such as MNISTbadnet_alpha10 "
                         "(see `mlds-jax list`)")
     g.add_argument("--spec", help="a TOML spec file defining the dataset (instead of a name)")
     g.add_argument("--per-class", type=_positive_int,
                    help="networks per class (MLDS sizes: 100, 500, 1000, 5000, 10000)")
-    g.add_argument("--out", required=True, help="store path (created, or resumed)")
     g.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     g.add_argument("--max-epochs", type=_positive_int, default=None,
                    help="override the recipe's epoch cap")
-    g.add_argument("--block-size", type=_positive_int, default=64,
-                   help="networks trained together and per store chunk (default 64)")
     g.add_argument("--learning-rate", type=float, default=None,
                    help="override the recipe's learning rate")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
+    g.add_argument("--block-size", type=_positive_int, default=64,
+                   help="networks trained together and per store chunk (default 64)")
+    g.add_argument("--process-count", type=_positive_int, default=1,
+                   help="how many workers share the store (blocks are dealt round-robin)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlds-jax", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="train a dataset into a Zarr store (resumes)")
+    _add_spec_args(g)
+    g.add_argument("--out", required=True, help="store path (created, or resumed)")
     g.add_argument("--data-dir", default=None,
                    help="DS4: where fetched image files live (default $MLDS_JAX_DATA or "
                         "~/.cache/mlds-jax)")
     g.add_argument("--process-index", type=int, default=0,
                    help="this worker's index when several share one store (e.g. "
                         "$SLURM_ARRAY_TASK_ID)")
-    g.add_argument("--process-count", type=_positive_int, default=1,
-                   help="how many workers share the store (blocks are dealt round-robin)")
     g.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local (this process, all local devices) or ray (each block a Ray "
                         "task on the cluster in $RAY_ADDRESS, or a new local one)")
@@ -236,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name", help="mnist, fashionmnist or kmnist")
     f.add_argument("--data-dir", default=None, help="default $MLDS_JAX_DATA or ~/.cache/mlds-jax")
     f.set_defaults(func=_cmd_data)
+
+    pl = sub.add_parser("plan", help="how a dataset splits into blocks, devices and processes")
+    _add_spec_args(pl)
+    pl.set_defaults(func=_cmd_plan)
 
     lst = sub.add_parser("list", help="the built-in datasets and their planned sizes")
     lst.set_defaults(func=_cmd_list)

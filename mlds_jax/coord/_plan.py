@@ -24,3 +24,23 @@ def block_indices(block: int, n_networks: int, block_size: int) -> tuple[np.ndar
         raise IndexError(f"block {block} is past the end ({n_networks} networks)")
     idx = np.arange(lo, lo + block_size)
     return np.minimum(idx, hi - 1), hi - lo
+
+
+def make_plan(n_networks: int, block_size: int, n_devices: int = 1, process_count: int = 1
+              ) -> dict:
+    """The shard plan: a pure function of the dataset size, block size, local device count
+    and process count. Blocks are the store's chunks along ``network`` (one writer each);
+    process ``i`` owns blocks ``b % process_count == i``; each block is split over the
+    devices of its process."""
+    blocks = n_blocks(n_networks, block_size)
+    per_process = [len(range(i, blocks, process_count)) for i in range(process_count)]
+    return {
+        "networks": n_networks,
+        "block_size": block_size,
+        "blocks": blocks,
+        "padded_networks": blocks * block_size - n_networks,
+        "devices_per_process": n_devices,
+        "networks_per_device_per_block": block_size / n_devices,
+        "processes": process_count,
+        "blocks_per_process": per_process,
+    }
