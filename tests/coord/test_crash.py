@@ -22,9 +22,16 @@ batch_size = 8
 seq_len = 8
 n_train = 64
 n_val = 16
-max_epochs = 100
+max_epochs = 60
 stop_val_loss = 0.0
 """
+
+
+def _done(path):
+    try:
+        return int((zarr.open_group(str(path), mode="r")["status"][:] != 0).sum())
+    except Exception:  # noqa: BLE001 - no store yet
+        return -1
 
 
 def _phase(path):
@@ -41,25 +48,33 @@ def test_random_kills_then_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "crashy.zarr"
     cmd = [sys.executable, "-m", "mlds_jax.cli", "generate", "--spec", str(spec_file),
            "--out", str(out), "--block-size", "2", "--quiet"]
-    # The uninterrupted reference run, timed, sets the scale of the kill times.
+    # The uninterrupted reference run.
     ref = tmp_path / "reference.zarr"
-    t0 = time.perf_counter()
     subprocess.run([*cmd[:-4], str(ref), *cmd[-3:]], check=True, timeout=300,
                    stdout=subprocess.DEVNULL)
-    full = time.perf_counter() - t0
     rng = random.Random(1234)
+    # Kill points: during start-up (import), a few seconds in (store creation / compile /
+    # first block), and after random numbers of finished networks (mid-training and
+    # mid-write, with a random extra delay).
+    targets = [("time", 1.0), ("time", round(rng.uniform(3.0, 6.0), 1)),
+               ("done", rng.randint(4, 10)), ("done", rng.randint(12, 20))]
     log = []
-    for attempt in range(6):  # kill at random points of start-up, training and writing
+    for attempt, (kind, value) in enumerate(targets):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.15, 0.95) * full
-        time.sleep(delay)
+        t0 = time.perf_counter()
+        if kind == "time":
+            time.sleep(value)
+        else:
+            while p.poll() is None and _done(out) < value:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.3))
         if p.poll() is None:
             os.kill(p.pid, signal.SIGKILL)
             p.wait()
-            log.append(f"kill {attempt + 1} at {delay:.1f}s: {_phase(out)}")
+            log.append(f"kill {attempt + 1} at {time.perf_counter() - t0:.1f}s "
+                       f"(target {kind} {value}): {_phase(out)}")
         else:
-            log.append(f"run {attempt + 1} finished before {delay:.1f}s")
-            break
+            log.append(f"run {attempt + 1} finished before its kill point")
     print("\n".join(log))
     final = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr[-2000:]
