@@ -179,6 +179,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from mlds_jax.analysis import analyze
+
+    metrics = analyze(args.stores, args.out, progress=not args.quiet)
+    for note in metrics["notes"]:
+        print(f"note: {note}")
+    print(f"answered {len(metrics['questions'])} question(s); wrote {args.out}/report.md, "
+          f"{args.out}/metrics.json and {len(metrics['plots'])} plot(s)")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from mlds_jax.tasks._idx import data_dir, fetch, get_source
 
@@ -277,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name", help="mnist, fashionmnist or kmnist")
     f.add_argument("--data-dir", default=None, help="default $MLDS_JAX_DATA or ~/.cache/mlds-jax")
     f.set_defaults(func=_cmd_data)
+
+    an = sub.add_parser("analyze", help="weight-space questions, report and plots for stores")
+    an.add_argument("stores", nargs="+")
+    an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
+    an.set_defaults(func=_cmd_analyze)
 
     pl = sub.add_parser("plan", help="how a dataset splits into blocks, devices and processes")
     _add_spec_args(pl)

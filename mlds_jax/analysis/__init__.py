@@ -1,5 +1,35 @@
-"""Analysis of stores (reads stores only; never imports the trainer)."""
+"""Analysis of stores: reads stores only, never imports the trainer or JAX training code.
 
+Needs scikit-learn and matplotlib for the questions and plots (``mlds-jax[analysis]``).
+"""
+
+from mlds_jax.analysis._canonical import canonical_vector, canonicalize
+from mlds_jax.analysis._features import (
+    canonical_weights,
+    flat_weights,
+    layer_stats,
+    loss_features,
+    select,
+    to_xarray,
+)
+from mlds_jax.analysis._questions import auroc, classify, regress
+from mlds_jax.analysis._report import AnalysisError, analyze
 from mlds_jax.analysis._separate import learnt_share, separate_pairs
 
-__all__ = ["learnt_share", "separate_pairs"]
+__all__ = [
+    "AnalysisError",
+    "analyze",
+    "auroc",
+    "canonical_vector",
+    "canonical_weights",
+    "canonicalize",
+    "classify",
+    "flat_weights",
+    "layer_stats",
+    "learnt_share",
+    "loss_features",
+    "regress",
+    "select",
+    "separate_pairs",
+    "to_xarray",
+]

@@ -1,0 +1,267 @@
+"""``analyze``: answer the questions a set of stores can answer; write report.md, PNGs and
+metrics.json."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from mlds_jax.analysis._features import (
+    canonical_weights,
+    flat_weights,
+    layer_stats,
+    loss_features,
+    select,
+)
+from mlds_jax.analysis._questions import auroc, classify, regress
+from mlds_jax.errors import MLDSError, StoreError
+from mlds_jax.store import PENDING, StoreView, open_store
+
+
+class AnalysisError(MLDSError, ValueError):
+    """Nothing could be analysed (the message says why)."""
+
+
+def _short(view: StoreView) -> str:
+    return Path(view.path).name
+
+
+def _base(name: str) -> str:
+    for suffix in ("Machine", "Modified"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _feature_sets(view: StoreView, idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {"weights": flat_weights(view, idx),
+            "canonical weights": canonical_weights(view, idx),
+            "layer statistics": layer_stats(view, idx)[0],
+            "loss only (baseline)": loss_features(view, idx)}
+
+
+def plan_questions(views: list[StoreView]) -> list[tuple]:
+    seq = [v for v in views if v.attrs.get("task", "sequence") == "sequence"]
+    img = [v for v in views if v.attrs.get("task") == "image"]
+    qs = []
+    for v in seq:
+        if len(v.class_names) >= 2:
+            qs.append(("which class", v))
+        qs.append(("own accuracy", v, "val_bit_accuracy"))
+    for a, b in itertools.combinations(seq, 2):
+        if [_base(n) for n in a.class_names] == [_base(n) for n in b.class_names] and \
+                a.class_names != b.class_names:
+            qs.append(("modified vs original", a, b))
+    clean = [v for v in img if v.attrs["spec"].get("poison") is None]
+    bad = [v for v in img if v.attrs["spec"].get("poison") is not None]
+    for c, b in itertools.product(clean, bad):
+        qs.append(("backdoored vs clean", c, b))
+    if len(img) >= 2 and len({v.attrs["spec"]["name"] for v in img}) >= 2:
+        qs.append(("which dataset", img))
+    for v in img:
+        qs.append(("own accuracy", v, "clean_accuracy"))
+    return qs
+
+
+HOMOGENEOUS = {"weights", "canonical weights"}
+
+
+def _run(fn, x, y, feature: str) -> dict:
+    return fn(x, y, homogeneous=feature in HOMOGENEOUS)
+
+
+def answer(q: tuple) -> dict:
+    kind = q[0]
+    if kind == "which class":
+        v = q[1]
+        idx = select(v)
+        y = v["class_id"][idx]
+        return {k: _run(classify, x, y, k) for k, x in _feature_sets(v, idx).items()}
+    if kind == "own accuracy":
+        v, metric = q[1], q[2]
+        idx = select(v)
+        y = v[metric][idx].astype(np.float64)
+        feats = _feature_sets(v, idx)
+        feats.pop("loss only (baseline)")
+        return {k: _run(regress, x, y, k) for k, x in feats.items()}
+    if kind == "modified vs original":
+        a, b = q[1], q[2]
+        out = {}
+        for k, name in enumerate(a.class_names):
+            ia, ib = select(a, classes=name), select(b, classes=b.class_names[k])
+            fa, fb = _feature_sets(a, ia), _feature_sets(b, ib)
+            y = np.r_[np.zeros(len(ia)), np.ones(len(ib))].astype(int)
+            out[f"{name} vs {b.class_names[k]}"] = {
+                f: _run(classify, np.concatenate([fa[f], fb[f]]), y, f) for f in fa}
+        return out
+    if kind == "backdoored vs clean":
+        c, b = q[1], q[2]
+        ic, ib = select(c), select(b)
+        fc, fb = _feature_sets(c, ic), _feature_sets(b, ib)
+        y = np.r_[np.zeros(len(ic)), np.ones(len(ib))].astype(int)
+        return {f: _run(auroc, np.concatenate([fc[f], fb[f]]), y, f) for f in fc}
+    if kind == "which dataset":
+        vs = q[1]
+        feats = [_feature_sets(v, select(v)) for v in vs]
+        y = np.concatenate([np.full(len(select(v)), i) for i, v in enumerate(vs)])
+        return {f: _run(classify, np.concatenate([fs[f] for fs in feats]), y, f)
+                for f in feats[0]}
+    raise ValueError(kind)
+
+
+def _title(q: tuple) -> str:
+    if q[0] in ("which class", "own accuracy"):
+        return f"{q[0]} — {_short(q[1])}" + (f" ({q[2]})" if q[0] == "own accuracy" else "")
+    if q[0] == "which dataset":
+        return "which dataset — " + ", ".join(_short(v) for v in q[1])
+    return f"{q[0]} — {_short(q[1])} vs {_short(q[2])}"
+
+
+def _fmt(r: dict) -> str:
+    for key in ("accuracy", "auroc", "r2"):
+        if key in r:
+            lo, hi = r["ci95"]
+            return (f"{key} {r[key]:.3f} [{lo:.3f}, {hi:.3f}] (chance {r['chance']:.3f}, "
+                    f"n={r['n']}, {r['folds']} folds)")
+    return json.dumps(r)
+
+
+def plots(views: list[StoreView], out: Path) -> list[str]:
+    """PCA / t-SNE of weights by class, loss curves per class, DS4 histograms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    files = []
+    for v in views:
+        idx = select(v)
+        if len(idx) < 3:
+            continue
+        x = StandardScaler().fit_transform(flat_weights(v, idx))
+        cls = v["class_id"][idx]
+        embs = [("PCA", PCA(2).fit_transform(x))]
+        if len(idx) > 10:
+            embs.append(("t-SNE", TSNE(2, perplexity=min(30, len(idx) // 4),
+                                      random_state=0).fit_transform(x)))
+        fig, axes = plt.subplots(1, len(embs), figsize=(6 * len(embs), 5))
+        for ax, (name, e) in zip(np.atleast_1d(axes), embs):
+            for k, cname in enumerate(v.class_names):
+                m = cls == k
+                if m.any():
+                    ax.scatter(e[m, 0], e[m, 1], s=12, label=cname)
+            ax.set_title(f"{name} of weights — {_short(v)}")
+        np.atleast_1d(axes)[0].legend(fontsize=7)
+        f = out / f"embedding_{_short(v)}.png"
+        fig.tight_layout()
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f.name)
+
+        hist = v["history/val_loss"][idx]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for k, cname in enumerate(v.class_names):
+            h = hist[cls == k]
+            if len(h) == 0 or np.isnan(h).all():
+                continue
+            with warnings.catch_warnings():  # epochs no network of the class reached
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(h, 0)
+                lo, hi = np.nanpercentile(h, 25, 0), np.nanpercentile(h, 75, 0)
+            ep = np.arange(1, len(med) + 1)
+            ax.plot(ep, med, label=cname)
+            ax.fill_between(ep, lo, hi, alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation loss (median, IQR)")
+        ax.set_title(f"loss curves per class — {_short(v)}")
+        ax.legend(fontsize=7)
+        f = out / f"loss_curves_{_short(v)}.png"
+        fig.tight_layout()
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f.name)
+    img = [v for v in views if v.attrs.get("task") == "image" and len(select(v))]
+    if img:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for v in img:
+            idx = select(v)
+            axes[0].hist(v["clean_accuracy"][idx], bins=20, alpha=0.6, label=_short(v))
+            axes[1].hist(v["attack_success_rate"][idx], bins=20, range=(0, 1), alpha=0.6,
+                         label=_short(v))
+        axes[0].set_title("clean test accuracy")
+        axes[1].set_title("attack success rate")
+        axes[1].legend(fontsize=7)
+        f = out / "ds4_histograms.png"
+        fig.tight_layout()
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f.name)
+    return files
+
+
+def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
+            progress: bool = True) -> dict:
+    """Opens the stores, answers what they can answer, writes the report. Returns metrics."""
+    from tqdm.auto import tqdm
+
+    notes, views = [], []
+    for p in paths:
+        try:
+            v = open_store(p)
+        except StoreError as e:
+            raise AnalysisError(str(e)) from None
+        pending = int(np.sum(v["status"] == PENDING))
+        done = len(select(v))
+        if pending:
+            notes.append(f"{p}: half-written ({pending} networks pending); using the {done} "
+                         "finished networks only")
+        if done == 0:
+            notes.append(f"{p}: no finished networks; skipped")
+            continue
+        views.append(v)
+    qs = plan_questions(views)
+    if not qs:
+        raise AnalysisError("nothing to answer from these stores: " + ("; ".join(notes) or
+                            "give a store with finished networks"))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {"stores": [str(v.path) for v in views], "notes": notes, "questions": {}}
+    for q in tqdm(qs, desc="questions", disable=not progress):
+        try:
+            metrics["questions"][_title(q)] = answer(q)
+        except ValueError as e:
+            metrics["questions"][_title(q)] = {"skipped": str(e)}
+    metrics["plots"] = plots(views, out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    lines = ["# mlds-jax analysis report", "", "Stores: " + ", ".join(
+        f"`{p}`" for p in metrics["stores"]), ""]
+    lines += [f"- note: {n}" for n in notes] + ([""] if notes else [])
+    lines += ["Every number is cross-validated (stratified folds); the interval is a 95% "
+              "normal approximation over folds. Chance = majority share (accuracy), 0.5 "
+              "(AUROC), 0 (R²). The loss-only baseline uses final losses, epochs and the "
+              "validation-loss curve.", ""]
+    for title, res in metrics["questions"].items():
+        lines += [f"## {title}", ""]
+        if "skipped" in res:
+            lines += [f"skipped: {res['skipped']}", ""]
+            continue
+        nested = all(isinstance(r, dict) and not {"accuracy", "auroc", "r2"} & set(r)
+                     for r in res.values())
+        groups = res.items() if nested else [("", res)]
+        for sub, rs in groups:
+            if sub:
+                lines.append(f"**{sub}**")
+            lines += [f"- {feat}: {_fmt(r)}" for feat, r in rs.items()]
+            lines.append("")
+    lines += ["## Plots", ""] + [f"![{f}]({f})" for f in metrics["plots"]]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return metrics

@@ -1,0 +1,146 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import tiny_ds1
+from reference_numpy import torch_style_forward
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+from mlds_jax.analysis import (  # noqa: E402
+    AnalysisError,
+    analyze,
+    canonical_vector,
+    canonical_weights,
+    select,
+)
+from mlds_jax.analysis._canonical import permute_dense_units, permute_gru_units  # noqa: E402
+from mlds_jax.cli import main  # noqa: E402
+from mlds_jax.models import gru_layout  # noqa: E402
+from mlds_jax.pipeline import planned_arrays  # noqa: E402
+from mlds_jax.store import StoreWriter, open_store  # noqa: E402
+
+
+def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
+    """A real store written through StoreWriter with synthetic weights: class k's weights
+    are N(0, 0.1) plus ``planted`` on its own 50 parameters (k*50 .. k*50+49)."""
+    spec = tiny_ds1(per_class=per_class, max_epochs=3)
+    layout = gru_layout(spec.model)
+    w = StoreWriter.open_or_create(path, spec, block_size=per_class,
+                                   layout=layout.to_records(), planned=planned_arrays(spec),
+                                   provenance={})
+    rng = np.random.default_rng(seed)
+    n = spec.n_networks
+    params = rng.normal(0, 0.1, (n, layout.n_params)).astype(np.float32)
+    cls = np.repeat(np.arange(5), per_class)
+    for k in range(5):
+        params[cls == k, k * 50:(k + 1) * 50] += planted
+    hist = np.tile(np.linspace(0.7, 0.1, 3, dtype=np.float32), (n, 1))
+    for b in range(5 if complete else 3):
+        sl = slice(b * per_class, (b + 1) * per_class)
+        w.write_block(b, {
+            "params": params[sl], "failed": np.zeros(per_class, bool),
+            "stopped_early": np.zeros(per_class, bool),
+            "epochs": np.full(per_class, 3, np.int32), "train_loss": hist[sl],
+            "val_loss": hist[sl], "final_train_loss": hist[sl, -1],
+            "final_val_loss": hist[sl, -1],
+            "val_bit_accuracy": rng.uniform(0.5, 1, per_class).astype(np.float32)})
+    return open_store(path)
+
+
+def test_planted_class_difference_is_found(tmp_path):
+    synthetic_store(tmp_path / "planted.zarr", planted=0.5)
+    m = analyze([tmp_path / "planted.zarr"], tmp_path / "out", progress=False)
+    res = m["questions"]["which class — planted.zarr"]
+    assert res["weights"]["accuracy"] > 0.95
+    assert res["canonical weights"]["accuracy"] > 0.95
+    # identical loss curves everywhere: the loss baseline is at chance
+    assert res["loss only (baseline)"]["accuracy"] < 0.4
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# mlds-jax analysis")
+    assert (tmp_path / "out" / "embedding_planted.zarr.png").stat().st_size > 1000
+
+
+def test_one_distribution_gives_chance(tmp_path):
+    synthetic_store(tmp_path / "null.zarr", planted=0.0)
+    m = analyze([tmp_path / "null.zarr"], tmp_path / "out", progress=False)
+    res = m["questions"]["which class — null.zarr"]
+    for feat in ("weights", "layer statistics"):
+        assert res[feat]["accuracy"] < 0.4, (feat, res[feat])  # chance is 0.2
+    assert res["weights"]["chance"] == pytest.approx(0.2)
+
+
+def _random_network(seed):
+    spec = tiny_ds1().model
+    layout = gru_layout(spec)
+    flat = np.random.default_rng(seed).normal(0, 0.5, layout.n_params).astype(np.float64)
+    return layout, layout.unflatten(flat)
+
+
+def test_permuted_copies_map_to_one_canonical_vector():
+    layout, t = _random_network(1)
+    order = [e.name for e in layout.entries]
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 2, (3, 6, 5)).astype(np.float64)
+    want = canonical_vector(t, order)
+    for _ in range(5):
+        p = t
+        for k in range(4):
+            p = permute_gru_units(p, k, rng.permutation(12))
+        for j, width in enumerate((27, 14, 8)):
+            p = permute_dense_units(p, "fc", j, rng.permutation(width))
+        # the permuted copy is the same function but a different vector ...
+        np.testing.assert_allclose(torch_style_forward(p, x, 4), torch_style_forward(t, x, 4),
+                                   rtol=1e-10, atol=1e-12)
+        assert not np.array_equal(np.concatenate([p[n].ravel() for n in order]),
+                                  np.concatenate([t[n].ravel() for n in order]))
+        # ... and the same canonical vector
+        np.testing.assert_array_equal(canonical_vector(p, order), want)
+    # canonicalising keeps the function
+    from mlds_jax.analysis import canonicalize
+
+    np.testing.assert_allclose(torch_style_forward(canonicalize(t), x, 4),
+                               torch_style_forward(t, x, 4), rtol=1e-10, atol=1e-12)
+
+
+def test_distinct_networks_stay_distinct():
+    layout, a = _random_network(3)
+    _, b = _random_network(4)
+    order = [e.name for e in layout.entries]
+    assert not np.allclose(canonical_vector(a, order), canonical_vector(b, order))
+
+
+def test_canonical_weights_from_a_store(tmp_path):
+    v = synthetic_store(tmp_path / "s.zarr", planted=0.0, per_class=4)
+    idx = select(v, classes=["ParityMachine"])
+    assert canonical_weights(v, idx).shape == (4, 4364)
+
+
+def test_bad_inputs_give_clear_messages(tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(AnalysisError, match="not a Zarr store"):
+        analyze([tmp_path / "file.txt"], tmp_path / "o")
+    assert main(["analyze", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such store" in err[0]
+    # a half-written store is analysed on its finished networks, with a note
+    synthetic_store(tmp_path / "half.zarr", planted=0.3, complete=False)
+    m = analyze([tmp_path / "half.zarr"], tmp_path / "o", progress=False)
+    assert any("half-written (60 networks pending)" in n for n in m["notes"])
+    # a store with nothing finished: nothing to answer
+    spec = tiny_ds1(per_class=2)
+    StoreWriter.open_or_create(tmp_path / "empty.zarr", spec, block_size=2,
+                               layout=gru_layout(spec.model).to_records(),
+                               planned=planned_arrays(spec), provenance={})
+    assert main(["analyze", str(tmp_path / "empty.zarr"), "--out", str(tmp_path / "o")]) == 2
+    assert "nothing to answer" in capsys.readouterr().err
+
+
+def test_analysis_does_not_import_the_trainer():
+    code = ("import sys, mlds_jax.analysis; "
+            "bad = [m for m in sys.modules if m == 'jax' or m.startswith('mlds_jax.train')"
+            " or m.startswith('mlds_jax.coord') or m == 'optax']; print(bad); "
+            "sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
