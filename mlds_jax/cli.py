@@ -115,7 +115,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                              progress=not args.quiet, data_dir=args.data_dir,
                              process_index=args.process_index,
                              process_count=args.process_count, backend=args.backend,
-                             checkpoint_every=args.checkpoint_every)
+                             checkpoint_every=args.checkpoint_every,
+                             refill_every=args.refill_every)
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
@@ -279,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="K",
                    help="save in-flight blocks every K epochs (orbax, in OUT.ckpt/) so a "
                         "killed long run resumes mid-block")
+    g.add_argument("--refill-every", type=_positive_int, default=None, metavar="K",
+                   help="retire stopped networks every K epochs and refill their slots with "
+                        "pending ones (long-tailed runs keep the device busy)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 

@@ -16,6 +16,7 @@ import zarr
 from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks
 from mlds_jax.coord._ray import run_blocks_ray
+from mlds_jax.coord._refill import run_blocks_refill
 from mlds_jax.errors import SpecError
 from mlds_jax.models import gru_layout, mlp_layout
 from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
@@ -80,6 +81,7 @@ def generate(
     process_count: int = 1,
     backend: str = "local",
     checkpoint_every: int | None = None,
+    refill_every: int | None = None,
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
@@ -91,7 +93,8 @@ def generate(
     own chunks, so they may run at once on one store. ``backend="ray"`` runs each pending
     block as a Ray task on the connected (or a new local) Ray cluster. ``checkpoint_every=K``
     saves in-flight blocks every K epochs (orbax, in ``<out>.ckpt/``) so a killed run resumes
-    mid-block.
+    mid-block. ``refill_every=K`` trains a pool of ``block_size`` slots in K-epoch segments,
+    retiring stopped networks and refilling their slots with pending ones.
 
     Returns:
       ``(store view, run summary)``.
@@ -114,7 +117,12 @@ def generate(
         planned=planned_arrays(spec), provenance=provenance(),
         tables={"next_state": next_state, "output": output},
     )
-    if backend == "ray":
+    if refill_every:
+        summary = run_blocks_refill(spec, writer, pool_size=writer.block_size,
+                                    epochs_per_segment=refill_every, progress=progress,
+                                    process_index=process_index,
+                                    process_count=process_count)
+    elif backend == "ray":
         sink_factory = functools.partial(StoreWriter, writer.path, spec, writer.block_size,
                                          writer.task)
         trainer_factory = functools.partial(make_block_trainer, spec)
