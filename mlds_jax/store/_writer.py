@@ -113,6 +113,14 @@ class StoreWriter:
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
                     "nothing was changed - use a new --out to build this spec"
                 )
+            stored_keys = np.asarray(zarr.open_group(str(p), mode="r")["key"][:])
+            if "key" in planned and not np.array_equal(stored_keys, planned["key"]):
+                raise StoreError(
+                    f"{p}: its networks' keys differ from the ones this mlds-jax version "
+                    f"derives for the same spec (store written by mlds-jax "
+                    f"{attrs.get('library_version', '?')}); resuming would mix two "
+                    "derivations - finish it with that version or use a new --out"
+                )
             return cls(p, spec, int(attrs["block_size"]), attrs.get("task", "sequence"))
         try:
             cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)

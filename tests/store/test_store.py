@@ -229,3 +229,17 @@ def test_verify_ok_and_problems(store, tmp_path):
     assert main(["verify", str(path)]) == 0
     assert main(["verify", str(broken)]) == 1
     assert verify(tmp_path / "nothing") == [f"{tmp_path / 'nothing'}: no such store"]
+
+
+def test_resume_refuses_a_store_with_other_keys(store, tmp_path):
+    import shutil
+
+    spec, path, _, _ = store
+    other = tmp_path / "other-keys.zarr"
+    shutil.copytree(path, other)
+    g = zarr.open_group(str(other), mode="r+")
+    g["key"][0] = np.array([1, 2], np.uint32)  # as if derived by another library version
+    digest = _tree_digest(other)
+    with pytest.raises(StoreError, match="keys differ from the ones this mlds-jax version"):
+        generate(spec, other, block_size=4, progress=False)
+    assert _tree_digest(other) == digest
