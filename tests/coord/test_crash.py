@@ -22,7 +22,7 @@ batch_size = 8
 seq_len = 8
 n_train = 64
 n_val = 16
-max_epochs = 60
+max_epochs = 40
 stop_val_loss = 0.0
 """
 
