@@ -1,5 +1,7 @@
 """Small specs and helpers shared by tests."""
 
+import numpy as np
+
 from mlds_jax.spec import ds1
 
 
@@ -7,3 +9,34 @@ def tiny_ds1(per_class: int = 2, **train):
     """A DS1 spec small enough to compile and train in seconds (same 4,364-parameter network)."""
     defaults = dict(batch_size=8, seq_len=8, n_train=16, n_val=16, max_epochs=4)
     return ds1(per_class, **{**defaults, **train})
+
+
+def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
+    """A real store written through StoreWriter with synthetic weights: class k's weights
+    are N(0, 0.1) plus ``planted`` on its own 50 parameters (k*50 .. k*50+49)."""
+    from mlds_jax.models import gru_layout
+    from mlds_jax.pipeline import planned_arrays
+    from mlds_jax.store import StoreWriter, open_store
+
+    spec = tiny_ds1(per_class=per_class, max_epochs=3)
+    layout = gru_layout(spec.model)
+    w = StoreWriter.open_or_create(path, spec, block_size=per_class,
+                                   layout=layout.to_records(), planned=planned_arrays(spec),
+                                   provenance={})
+    rng = np.random.default_rng(seed)
+    n = spec.n_networks
+    params = rng.normal(0, 0.1, (n, layout.n_params)).astype(np.float32)
+    cls = np.repeat(np.arange(5), per_class)
+    for k in range(5):
+        params[cls == k, k * 50:(k + 1) * 50] += planted
+    hist = np.tile(np.linspace(0.7, 0.1, 3, dtype=np.float32), (n, 1))
+    for b in range(5 if complete else 3):
+        sl = slice(b * per_class, (b + 1) * per_class)
+        w.write_block(b, {
+            "params": params[sl], "failed": np.zeros(per_class, bool),
+            "stopped_early": np.zeros(per_class, bool),
+            "epochs": np.full(per_class, 3, np.int32), "train_loss": hist[sl],
+            "val_loss": hist[sl], "final_train_loss": hist[sl, -1],
+            "final_val_loss": hist[sl, -1],
+            "val_bit_accuracy": rng.uniform(0.5, 1, per_class).astype(np.float32)})
+    return open_store(path)

@@ -7,19 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlds_jax.analysis._features import flat_weights, select
+from mlds_jax.analysis._questions import classify
 from mlds_jax.store import DONE, StoreView
-
-
-def _sklearn():
-    try:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold, cross_val_score
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-    except ImportError:
-        msg = "this analysis needs scikit-learn: pip install 'mlds-jax[analysis]'"
-        raise ImportError(msg) from None
-    return LogisticRegression, StratifiedKFold, cross_val_score, make_pipeline, StandardScaler
 
 
 def learnt_share(view: StoreView, threshold: float = 0.99) -> dict[str, float]:
@@ -29,24 +19,17 @@ def learnt_share(view: StoreView, threshold: float = 0.99) -> dict[str, float]:
             for k, name in enumerate(view.class_names)}
 
 
-def separate_pairs(a: StoreView, b: StoreView, folds: int = 5, seed: int = 0) -> list[dict]:
+def separate_pairs(a: StoreView, b: StoreView) -> list[dict]:
     """For class ``k`` of ``a`` vs class ``k`` of ``b`` (e.g. ParityMachine vs ParityModified):
-    cross-validated accuracy of a standardised L2 logistic regression on flattened weights.
+    cross-validated accuracy of a classifier on flattened weights (see :func:`classify`).
 
-    Returns one dict per class pair: names, n per side, mean and std of fold accuracy, chance.
+    Returns one dict per class pair: names, n per side, accuracy, its 95% CI and chance.
     """
-    LogReg, KFold, cv_score, make_pipeline, Scaler = _sklearn()
-    pa, pb = a["params"], b["params"]
-    ca, cb = a["class_id"], b["class_id"]
-    sa, sb = a["status"] == DONE, b["status"] == DONE
     rows = []
-    for k, (na, nb) in enumerate(zip(a.class_names, b.class_names)):
-        xa, xb = pa[(ca == k) & sa], pb[(cb == k) & sb]
-        x = np.concatenate([xa, xb])
-        y = np.r_[np.zeros(len(xa)), np.ones(len(xb))]
-        model = make_pipeline(Scaler(), LogReg(C=1.0, max_iter=5000))
-        scores = cv_score(model, x, y, cv=KFold(folds, shuffle=True, random_state=seed))
-        rows.append({"a": na, "b": nb, "n_a": len(xa), "n_b": len(xb),
-                     "accuracy": float(scores.mean()), "std": float(scores.std()),
-                     "chance": float(max(len(xa), len(xb)) / len(x))})
+    for na, nb in zip(a.class_names, b.class_names):
+        ia, ib = select(a, classes=na), select(b, classes=nb)
+        x = np.concatenate([flat_weights(a, ia), flat_weights(b, ib)])
+        y = np.r_[np.zeros(len(ia)), np.ones(len(ib))].astype(int)
+        rows.append({"a": na, "b": nb, "n_a": len(ia), "n_b": len(ib),
+                     **classify(x, y, homogeneous=True)})
     return rows

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 FORMAT = "mlds-jax-store"
 FORMAT_VERSION = 1
 ROOT_ATTR = "mlds_jax"
@@ -91,11 +89,3 @@ RESULTS = {
 def results_map(task: str) -> dict[str, str]:
     """Store array -> trainer result field, for every array written per block."""
     return {**RESULTS, **{n: n for n, *_ in TASK_METRICS[task]}}
-
-
-def status_name(code: int) -> str:
-    return {v: k for k, v in STATUS_CODES.items()}.get(int(code), f"unknown({code})")
-
-
-def as_dtype(name: str) -> np.dtype:
-    return np.dtype(name)
