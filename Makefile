@@ -34,7 +34,10 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
+# PyTorch baselines need torch (the `bench` extra): installed only when missing, so the same
+# command runs unchanged where torch already is (e.g. a GPU image).
 bench: $(STAMP)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.throughput --quick
 
 clean:
