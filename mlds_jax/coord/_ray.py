@@ -2,23 +2,18 @@
 
 Blocks own disjoint chunks, so tasks on any node write the shared store concurrently; a task
 that dies is retried by Ray, and a block that still fails stays pending for the next run.
-The driver passes factories (cheap to pickle), not live objects: each worker builds its own
-sink (store writer) and compiled trainer once and reuses them across tasks.
+The driver passes factories (cheap to pickle), not live objects: each task builds its sink
+(a store writer: cheap) and trainer; the compiled program is cached per spec inside the
+worker process (``make_block_trainer``), so a worker compiles once for all its tasks.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 
 from mlds_jax.coord._plan import block_indices, n_blocks
 from mlds_jax.coord._run import Sink, my_blocks
-
-
-@functools.lru_cache(maxsize=4)
-def _worker_state(sink_factory: Callable[[], Sink], trainer_factory: Callable):
-    return sink_factory(), trainer_factory()
 
 
 def _train_and_write(spec, block: int, sink_factory, trainer_factory) -> int:
@@ -27,7 +22,7 @@ def _train_and_write(spec, block: int, sink_factory, trainer_factory) -> int:
 
     from mlds_jax.train import network_inputs
 
-    sink, trainer = _worker_state(sink_factory, trainer_factory)
+    sink, trainer = sink_factory(), trainer_factory()
     idx, n_real = block_indices(block, spec.n_networks, sink.block_size)
     result = jax.device_get(trainer(network_inputs(spec, idx)))
     sink.write_block(block, {k: np.asarray(v) for k, v in result._asdict().items()})

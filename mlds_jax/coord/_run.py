@@ -98,10 +98,14 @@ def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
     for i in range(len(todo)):
         b, n_real, result = pending
         result = jax.device_get(result)  # waits for this block only
-        pending = dispatch(todo[i + 1]) if i + 1 < len(todo) else None
+        nxt = todo[i + 1] if i + 1 < len(todo) else None
+        if checkpoints is None and nxt is not None:
+            pending = dispatch(nxt)  # overlap: the next block trains while this one is written
         sink.write_block(b, {k: np.asarray(v) for k, v in result._asdict().items()})
-        if checkpoints is not None:
+        if checkpoints is not None:  # checkpointed blocks train synchronously: write first
             checkpoints.remove(b)
+            if nxt is not None:
+                pending = dispatch(nxt)
         trained += n_real
         bar.update(n_real)
         bar.set_postfix(net_per_s=f"{trained / (time.perf_counter() - t0):.2f}")
