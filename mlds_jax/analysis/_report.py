@@ -248,7 +248,9 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
     lines += ["Every number is cross-validated (stratified folds); the interval is a 95% "
               "normal approximation over folds. Chance = majority share (accuracy), 0.5 "
               "(AUROC), 0 (R²). The loss-only baseline uses final losses, epochs and the "
-              "validation-loss curve.", ""]
+              "validation-loss curve; it can be strong for reasons other than the weights "
+              "(a harder task, or poisoned samples in the training loss), so compare weight "
+              "features against it, not only against chance.", ""]
     for title, res in metrics["questions"].items():
         lines += [f"## {title}", ""]
         if "skipped" in res:
