@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 
 from mlds_jax._version import __version__
-from mlds_jax.coord import run_blocks
+from mlds_jax.coord import block_shardings, run_blocks
 from mlds_jax.coord._ray import run_blocks_ray
 from mlds_jax.coord._refill import run_blocks_refill
 from mlds_jax.errors import SpecError
@@ -144,7 +144,9 @@ def _generate_images(spec: ImageDatasetSpec, out, block_size: int, progress: boo
         out, spec, block_size=block_size, layout=mlp_layout(spec.widths).to_records(),
         planned=planned_arrays(spec), provenance=provenance(), task="image",
     )
-    trainer = make_image_block_trainer(spec, data)
+    shardings = block_shardings(writer.block_size)  # None on one device
+    trainer = make_image_block_trainer(spec, data,
+                                       shardings[1] if shardings is not None else None)
     summary = run_blocks(spec, writer, progress=progress, trainer=trainer,
                          process_index=share[0], process_count=share[1])
     return open_store(out), summary

@@ -38,11 +38,14 @@ def _base(name: str) -> str:
     return name
 
 
-def _feature_sets(view: StoreView, idx: np.ndarray) -> dict[str, np.ndarray]:
-    return {"weights": flat_weights(view, idx),
-            "canonical weights": canonical_weights(view, idx),
-            "layer statistics": layer_stats(view, idx)[0],
-            "loss only (baseline)": loss_features(view, idx)}
+def _feature_sets(view: StoreView, idx: np.ndarray, loss: bool = True
+                  ) -> dict[str, np.ndarray]:
+    feats = {"weights": flat_weights(view, idx),
+             "canonical weights": canonical_weights(view, idx),
+             "layer statistics": layer_stats(view, idx)[0]}
+    if loss:
+        feats["loss only (baseline)"] = loss_features(view, idx)
+    return feats
 
 
 def plan_questions(views: list[StoreView]) -> list[tuple]:
@@ -86,9 +89,8 @@ def answer(q: tuple) -> dict:
         v, metric = q[1], q[2]
         idx = select(v)
         y = v[metric][idx].astype(np.float64)
-        feats = _feature_sets(v, idx)
-        feats.pop("loss only (baseline)")
-        return {k: _run(regress, x, y, k) for k, x in feats.items()}
+        return {k: _run(regress, x, y, k)
+                for k, x in _feature_sets(v, idx, loss=False).items()}
     if kind == "modified vs original":
         a, b = q[1], q[2]
         out = {}

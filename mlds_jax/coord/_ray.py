@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from mlds_jax.coord._plan import block_indices, n_blocks
-from mlds_jax.coord._run import Sink, my_blocks
+from mlds_jax.coord._plan import block_indices
+from mlds_jax.coord._run import Sink, pending_blocks
 
 
 def _train_and_write(spec, block: int, sink_factory, trainer_factory) -> int:
@@ -47,9 +47,7 @@ def run_blocks_ray(spec, sink: Sink, sink_factory: Callable[[], Sink],
     if not ray.is_initialized():
         ray.init(log_to_driver=False, include_dashboard=False)
     bs, n = sink.block_size, spec.n_networks
-    done = sink.completed_blocks()
-    todo = [b for b in my_blocks(n_blocks(n, bs), process_index, process_count)
-            if b not in done]
+    _, todo = pending_blocks(sink, n, process_index, process_count)
     task = ray.remote(max_retries=max_retries, retry_exceptions=True)(_train_and_write)
     t0 = time.perf_counter()
     refs = [task.remote(spec, b, sink_factory, trainer_factory) for b in todo]

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from mlds_jax.coord._plan import block_indices, n_blocks
-from mlds_jax.coord._run import Sink, my_blocks
+from mlds_jax.coord._plan import block_indices
+from mlds_jax.coord._run import Sink, pending_blocks
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.train import is_active, make_block_parts, network_inputs
 
@@ -33,12 +33,9 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, *, pool_size: int,
                       epochs_per_segment: int, progress: bool = True,
                       process_index: int = 0, process_count: int = 1) -> dict[str, float]:
     bs, n = sink.block_size, spec.n_networks
-    done = sink.completed_blocks()
-    todo = [b for b in my_blocks(n_blocks(n, bs), process_index, process_count)
-            if b not in done]
-    queue = [int(i) for b in todo for i in block_indices(b, n, bs)[0][: block_indices(
-        b, n, bs)[1]]]
-    remaining = {b: block_indices(b, n, bs)[1] for b in todo}
+    _, todo = pending_blocks(sink, n, process_index, process_count)
+    remaining = {b: block_indices(b, n, bs)[1] for b in todo}  # networks left per block
+    queue = [b * bs + k for b in todo for k in range(remaining[b])]
     buffers: dict[int, dict[int, dict]] = {b: {} for b in todo}
     parts = make_block_parts(spec, epochs_per_segment)
     bar = tqdm(total=len(queue), unit="net", desc=f"{spec.name} networks (refill)",

@@ -51,6 +51,14 @@ def train_block_checkpointed(spec: DatasetSpec, block: int, inputs, checkpoints,
     return parts.finish(inputs, state)
 
 
+def pending_blocks(sink: Sink, n_networks: int, process_index: int = 0,
+                   process_count: int = 1) -> tuple[list[int], list[int]]:
+    """``(this process's blocks, those of them not yet committed in the sink)``."""
+    mine = my_blocks(n_blocks(n_networks, sink.block_size), process_index, process_count)
+    done = sink.completed_blocks()
+    return mine, [b for b in mine if b not in done]
+
+
 def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
                trainer=None, process_index: int = 0, process_count: int = 1,
                checkpoint_every: int | None = None, checkpoint_dir=None
@@ -66,11 +74,9 @@ def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
     Returns networks trained, seconds, networks per second.
     """
     bs, n = sink.block_size, spec.n_networks
-    done = sink.completed_blocks()
-    mine = my_blocks(n_blocks(n, bs), process_index, process_count)
-    todo = [b for b in mine if b not in done]
+    mine, todo = pending_blocks(sink, n, process_index, process_count)
     total = sum(block_indices(b, n, bs)[1] for b in mine)
-    already = sum(block_indices(b, n, bs)[1] for b in mine if b in done)
+    already = total - sum(block_indices(b, n, bs)[1] for b in todo)
     trainer = trainer or make_block_trainer(spec)
     shardings = block_shardings(bs)  # None on one device
     bar = tqdm(total=total, initial=already, unit="net", desc=f"{spec.name} networks",

@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
@@ -120,16 +119,10 @@ def _compiled(spec: ImageDatasetSpec, n_train: int):
     return jax.jit(jax.vmap(make_image_train(spec, n_train), in_axes=(0, None)))
 
 
-def make_image_block_trainer(spec: ImageDatasetSpec, data):
+def make_image_block_trainer(spec: ImageDatasetSpec, data, data_sharding=None):
     """``inputs [n_models] -> ImageTrainResult [n_models]`` with ``data`` placed on the
-    device once and shared by every block."""
-    devices = jax.local_devices()
-    if len(devices) > 1:  # replicate the shared images on every device of the models mesh
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-        mesh = Mesh(np.array(devices), ("models",))
-        data = jax.device_put(data, NamedSharding(mesh, PartitionSpec()))
-    else:
-        data = jax.device_put(data)
+    device(s) once and shared by every block (``data_sharding``: e.g. replicated over the
+    coordinator's ``models`` mesh; default: the default device)."""
+    data = jax.device_put(data, data_sharding)
     f = _compiled(spec, int(data.train_y.shape[0]))
     return lambda inputs: f(inputs, data)
