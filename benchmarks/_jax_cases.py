@@ -19,7 +19,7 @@ def _gru_spec(steps: int, epochs: int) -> DatasetSpec:
     model = GRUSpec(GRU.input, GRU.hidden, GRU.layers, GRU.head, GRU.output)
     train = TrainSpec(batch_size=GRU.batch, seq_len=GRU.time, n_train=GRU.batch * steps,
                       n_val=GRU.batch, max_epochs=epochs, stop_val_loss=0.0)
-    return DatasetSpec("bench", ("SingleDirectMachine", "ParityMachine"), 4096,
+    return DatasetSpec("bench", ("SingleDirectMachine", "ParityMachine"), 65536,
                        model=model, train=train)
 
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from mlds_jax.models._layout import Layout
+from mlds_jax.models._linear import linear
 
 
 def mlp_layout(widths: tuple[int, ...]) -> Layout:
@@ -38,7 +39,7 @@ def apply_mlp(flat: jax.Array, x: jax.Array, widths: tuple[int, ...]) -> jax.Arr
     h = x
     n = len(widths) - 1
     for j in range(n):
-        h = h @ p[f"net.{2 * j}.weight"].T + p[f"net.{2 * j}.bias"][None, :]
+        h = linear(h, p[f"net.{2 * j}.weight"], p[f"net.{2 * j}.bias"])
         if j < n - 1:
             h = jax.nn.relu(h)
     return h

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from mlds_jax.models import apply_mlp
+from mlds_jax.train._chunk import chunked_vmap, default_chunk
 
 
 def dense_loss(params: jax.Array, x: jax.Array, y: jax.Array, widths: tuple[int, ...]):
@@ -22,15 +23,21 @@ def dense_loss(params: jax.Array, x: jax.Array, y: jax.Array, widths: tuple[int,
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
 
-@functools.lru_cache(maxsize=8)
-def make_dense_block_steps(widths: tuple[int, ...]):
+def make_dense_block_steps(widths: tuple[int, ...], chunk: int | None | str = "auto"):
     """Returns ``(run, optimiser)``; ``run(params, opt_state, lr, images, labels, batches)``
     returns ``(params, opt_state, losses)``.
 
     Shapes: params ``[n_models, n_params]``, lr ``[n_models]``, images uint8 ``[n, in]``
     (shared), labels int32 ``[n]`` (shared), batches int32 ``[n_models, steps, batch]``;
-    losses ``[n_models, steps]``. ``params`` and ``opt_state`` are donated.
+    losses ``[n_models, steps]``. ``params`` and ``opt_state`` are donated. ``chunk``:
+    networks evaluated together (:func:`~mlds_jax.train._chunk.chunked_vmap`); ``"auto"``
+    is :func:`~mlds_jax.train._chunk.default_chunk`.
     """
+    return _make(widths, default_chunk() if chunk == "auto" else chunk)
+
+
+@functools.lru_cache(maxsize=8)
+def _make(widths: tuple[int, ...], chunk: int | None):
     opt = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
     grad = jax.value_and_grad(dense_loss)
 
@@ -47,5 +54,5 @@ def make_dense_block_steps(widths: tuple[int, ...]):
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
         return params, opt_state, losses
 
-    run = jax.vmap(one, in_axes=(0, 0, 0, None, None, 0))
+    run = chunked_vmap(one, in_axes=(0, 0, 0, None, None, 0), chunk=chunk)
     return jax.jit(run, donate_argnums=(0, 1)), opt

@@ -12,6 +12,7 @@ import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
 from mlds_jax.spec import ImageDatasetSpec
+from mlds_jax.train._chunk import chunked_vmap, default_chunk
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
 
 N_LABELS = 10
@@ -115,14 +116,35 @@ def make_image_train(spec: ImageDatasetSpec, n_train: int):
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(spec: ImageDatasetSpec, n_train: int):
-    return jax.jit(jax.vmap(make_image_train(spec, n_train), in_axes=(0, None)))
+def _compiled(spec: ImageDatasetSpec, n_train: int, chunk: int | None):
+    return jax.jit(chunked_vmap(make_image_train(spec, n_train), in_axes=(0, None),
+                                chunk=chunk))
 
 
-def make_image_block_trainer(spec: ImageDatasetSpec, data, data_sharding=None):
+def make_image_block_trainer(spec: ImageDatasetSpec, data, data_sharding=None,
+                             chunk: int | None | str = "auto"):
     """``inputs [n_models] -> ImageTrainResult [n_models]`` with ``data`` placed on the
     device(s) once and shared by every block (``data_sharding``: e.g. replicated over the
-    coordinator's ``models`` mesh; default: the default device)."""
+    coordinator's ``models`` mesh; default: the default device).
+
+    ``chunk``: networks evaluated together inside a block (:func:`chunked_vmap`); ``"auto"``
+    is :func:`default_chunk` (8 on one CPU device, the whole block otherwise) when the data
+    is not sharded over several devices, ``None`` the whole block at once.
+    """
+    if chunk == "auto":
+        multi = data_sharding is not None and len(data_sharding.device_set) > 1
+        chunk = None if multi else default_chunk()
     data = jax.device_put(data, data_sharding)
-    f = _compiled(spec, int(data.train_y.shape[0]))
-    return lambda inputs: f(inputs, data)
+    f = _compiled(spec, int(data.train_y.shape[0]), chunk)
+    return ImageBlockTrainer(f, data)
+
+
+class ImageBlockTrainer(NamedTuple):
+    """``trainer(inputs)`` trains a block; ``jitted(inputs, data)`` is the compiled function
+    (for ahead-of-time lowering) and ``data`` the device-resident image set."""
+
+    jitted: object
+    data: object
+
+    def __call__(self, inputs: NetworkInputs) -> ImageTrainResult:
+        return self.jitted(inputs, self.data)

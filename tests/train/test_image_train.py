@@ -32,7 +32,7 @@ def _fake_data(n_train, n_test=100):
 
 def _temp_bytes(spec, data, n):
     inputs = network_inputs(spec, np.arange(n))
-    compiled = _compiled(spec, len(data.train_y)).lower(inputs, data).compile()
+    compiled = _compiled(spec, len(data.train_y), None).lower(inputs, data).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 
 

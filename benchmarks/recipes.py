@@ -1,0 +1,109 @@
+"""Networks per device-hour for the default DS1 and DS4 recipes, timed through the real
+block trainers (``make_block_trainer`` and ``make_image_block_trainer``).
+
+    python -m benchmarks.recipes                      # DS1-1000 (5,000 GRUs), DS4 MNIST
+    python -m benchmarks.recipes --ds1-per-class 4 --ds4-n 16 --ds4-images 2048  # smoke test
+
+DS1: every network of ``ds1(per_class)`` in one block, trained to its own stop (validation
+loss under the threshold, or the 400-epoch cap): the time of the block is the time of its
+slowest network. DS4: ``ds4("MNISTclean", n)`` with its default 20 epochs; MNIST itself
+cannot be downloaded on a benchmark machine without network access, so the image set is
+random uint8 images of MNIST's shape (60,000 train, 10,000 test; the cost does not depend on
+pixel values). One epoch is timed and the 20-epoch cost is 20 x that. Compile time is
+reported apart; store writing is not included (it is a small share: see docs/scaling.md).
+Writes ``benchmarks/results/recipes-<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _timed(fn, *args) -> tuple[float, float, object]:
+    """(compile seconds, run seconds, output) of a jitted ``fn``: compiled ahead, run once."""
+    t0 = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(compiled(*args))
+    return compile_s, time.perf_counter() - t0, out
+
+
+def ds1_rate(per_class: int) -> dict:
+    from mlds_jax.spec import ds1
+    from mlds_jax.train import make_block_trainer, network_inputs
+
+    spec = ds1(per_class)
+    n = spec.n_networks
+    inputs = network_inputs(spec, np.arange(n))
+    compile_s, secs, res = _timed(make_block_trainer(spec), inputs)
+    epochs = np.asarray(res.epochs)
+    return {"recipe": f"ds1 per_class={per_class}", "networks": n, "block": n,
+            "seconds": secs, "compile_s": compile_s,
+            "networks_per_hour": n * 3600 / secs,
+            "epochs_max": int(epochs.max()), "epochs_mean": float(epochs.mean()),
+            "stopped_early": float(np.asarray(res.stopped_early).mean())}
+
+
+def _fake_mnist(n_train: int, n_test: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {"train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+            "train_labels": rng.integers(0, 10, n_train).astype(np.uint8),
+            "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+            "test_labels": rng.integers(0, 10, n_test).astype(np.uint8)}
+
+
+def ds4_rate(n: int, n_images: int, name: str = "MNISTclean") -> dict:
+    from mlds_jax.spec import ds4
+    from mlds_jax.tasks._images import prepare_images
+    from mlds_jax.train import network_inputs
+    from mlds_jax.train._image_train import make_image_block_trainer
+
+    spec = ds4(name, n)
+    one_epoch = ds4(name, n, epochs=1)
+    data = prepare_images(spec, _fake_mnist(n_images, max(n_images // 6, 100)))
+    inputs = network_inputs(one_epoch, np.arange(n))
+    trainer = make_image_block_trainer(one_epoch, data)
+    compile_s, secs, _ = _timed(trainer.jitted, inputs, trainer.data)
+    total = secs * spec.train.epochs
+    return {"recipe": f"ds4 {name} ({spec.train.epochs} epochs, {n_images} train images)",
+            "networks": n, "block": n, "seconds_per_epoch": secs, "seconds": total,
+            "compile_s": compile_s, "networks_per_hour": n * 3600 / total}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ds1-per-class", type=int, default=1000)
+    ap.add_argument("--ds4-n", type=int, default=4096)
+    ap.add_argument("--ds4-images", type=int, default=60_000)
+    args = ap.parse_args(argv)
+    dev = jax.devices()[0]
+    out = {"device": dev.device_kind, "backend": jax.default_backend(), "jax": jax.__version__,
+           "date": time.strftime("%Y-%m-%d"), "runs": []}
+    for label, fn in (("ds1", lambda: ds1_rate(args.ds1_per_class)),
+                      ("ds4", lambda: ds4_rate(args.ds4_n, args.ds4_images))):
+        print(f"timing {label} ...", file=sys.stderr, flush=True)
+        r = fn()
+        print(json.dumps(r), flush=True)
+        out["runs"].append(r)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", f"recipes-{out['backend']}-{out['device']}".lower())
+    path = RESULTS / f"{slug}.json"
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

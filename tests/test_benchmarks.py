@@ -1,0 +1,49 @@
+"""The benchmark harness's pure parts: what it plans, how it summarises and renders."""
+
+from benchmarks import throughput as tp
+from benchmarks._workloads import GRU, MLP
+
+
+def test_plan_uses_larger_blocks_and_no_process_case_on_an_accelerator():
+    cpu, gpu = tp.plan(True, accelerator=False), tp.plan(True, accelerator=True)
+    for w in ("gru", "mlp"):
+        cpu_n = [c["n"] for c in cpu[w] if c["kind"] in ("gru_bulk", "mlp_bulk")
+                 and c.get("n", 1) > 1 and not c.get("shared_order")]
+        gpu_n = [c["n"] for c in gpu[w] if c["kind"] in ("gru_bulk", "mlp_bulk")
+                 and c.get("n", 1) > 1 and not c.get("shared_order")]
+        assert max(gpu_n) > max(cpu_n)
+        assert not any(c["kind"] == "torch_procs" for c in gpu[w])
+
+
+def _row(kind, n, steps_per_s, **extra):
+    return {"kind": kind, "n": n, "n_models": n, "network_steps": steps_per_s,
+            "seconds": 1.0, "peak_rss_mb": 1.0, **extra}
+
+
+def test_summarise_ratios_against_the_best_baseline():
+    res = {"peak_gflops": 100.0, "cases": {
+        "gru": [_row("torch_single", 1, 10.0), _row("torch_func", 64, 30.0),
+                _row("torch_func", 256, 40.0), _row("gru_bulk", 64, 120.0),
+                _row("gru_bulk", 256, 80.0), _row("gru_single", 1, 50.0, label="x"),
+                {"kind": "gru_bulk", "n": 1024, "error": "exit 1"}],
+        "mlp": [_row("mlp_bulk", 64, 1000.0), _row("mlp_bulk", 256, 5000.0,
+                                                   shared_order=True)]}}
+    tp.summarise(res)
+    r = res["ratios"]["gru"]
+    assert r["vs_torch_single"] == 12.0 and r["vs_torch_func_best"] == 3.0
+    assert abs(r["bulk_best_pct_peak"] - 120 * GRU.flops_per_step() / 1e9) < 1e-9
+    # the shared-order reference row never counts as the bulk result
+    assert abs(res["ratios"]["mlp"]["bulk_best_pct_peak"]
+               - 1000 * MLP.flops_per_step() / 1e9) < 1e-9
+
+
+def test_recipes_section_has_one_row_per_run():
+    recipes = [{"device": "GPU X", "date": "2026-01-01", "jax": "0.1", "runs": [
+        {"recipe": "ds1 per_class=10", "block": 50, "seconds": 2.0, "compile_s": 1.0,
+         "networks_per_hour": 90000.0},
+        {"recipe": "ds4 MNISTclean", "block": 64, "seconds": 4.0, "compile_s": 1.0,
+         "networks_per_hour": 57600.0}]}]
+    text = tp.render_recipes(recipes)
+    assert "| GPU X (2026-01-01, jax 0.1) | ds1 per_class=10 | 50 | 2.0 | 1.0 | 90,000 |" in text
+    assert "57,600" in text
+    assert tp.render_recipes([]) == ""
