@@ -14,6 +14,20 @@ from mlds_jax.errors import MLDSError, SpecError
 from mlds_jax.store import DONE, open_store
 
 
+def _block_size(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def _resolve_block_size(args: argparse.Namespace, spec) -> int:
+    if args.block_size != "auto":
+        return args.block_size
+    from mlds_jax.coord import auto_block_size
+
+    size = auto_block_size(spec)
+    print(f"block size (auto): {size}")
+    return size
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -111,7 +125,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if not 0 <= args.process_index < args.process_count:
         raise SpecError(f"--process-index: expected 0..{args.process_count - 1}, "
                         f"got {args.process_index}")
-    view, summary = generate(spec, args.out, block_size=args.block_size,
+    view, summary = generate(spec, args.out, block_size=_resolve_block_size(args, spec),
                              progress=not args.quiet, data_dir=args.data_dir,
                              process_index=args.process_index,
                              process_count=args.process_count, backend=args.backend,
@@ -159,6 +173,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from mlds_jax.train import make_block_trainer, network_inputs
 
     spec = _spec_from_args(args)
+    args.block_size = _resolve_block_size(args, spec)
     n_dev = len(jax.local_devices())
     plan = make_plan(spec.n_networks, args.block_size, n_dev, args.process_count)
     print(f"dataset {spec.name}: {len(spec.classes)} classes x {spec.per_class} = "
@@ -255,8 +270,10 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="override the recipe's learning rate")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
-    g.add_argument("--block-size", type=_positive_int, default=64,
-                   help="networks trained together and per store chunk (default 64)")
+    g.add_argument("--block-size", type=_block_size, default=64,
+                   help="networks trained together and per store chunk (default 64); "
+                        "'auto': 64 per CPU device, on an accelerator as many as fit in half "
+                        "its memory (an existing store keeps its own)")
     g.add_argument("--process-count", type=_positive_int, default=1,
                    help="how many workers share the store (blocks are dealt round-robin)")
 

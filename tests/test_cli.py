@@ -155,3 +155,18 @@ def test_ds4_needs_a_count_and_known_image_set(tmp_path, capsys):
 def test_data_fetch_unknown_set(tmp_path, capsys):
     assert main(["data", "fetch", "cifar", "--data-dir", str(tmp_path)]) == 2
     assert "unknown image set 'cifar'" in _err_lines(capsys)
+
+
+def test_block_size_auto_and_bad_block_size(tmp_path, capsys, small_recipe):
+    out = tmp_path / "a.zarr"
+    assert main(["generate", "ds1", "--per-class", "2", "--out", str(out), "--max-epochs",
+                 "2", "--block-size", "auto", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "block size (auto): 10" in text and "trained 10 networks" in text
+    from mlds_jax.store._writer import read_root_attrs
+
+    assert read_root_attrs(out)["block_size"] == 10
+    with pytest.raises(SystemExit) as e:
+        main(["plan", "ds1", "--per-class", "2", "--block-size", "big"])
+    assert e.value.code == 2
+    assert "expected a positive integer, got 'big'" in capsys.readouterr().err
