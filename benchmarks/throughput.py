@@ -114,7 +114,7 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
     networks to fill) and the one-process-per-core PyTorch case is left out (it is the CPU
     volunteers' method; many processes on one GPU measure context switching)."""
     secs = 3.0 if quick else 10.0
-    reps = 2 if quick else 5
+    reps = 3 if quick else 5
     if accelerator:
         bulk_n = [1024, 4096, 16384] if quick else [256, 1024, 4096, 16384]
         func_n = [256, 1024, 4096] if quick else [64, 256, 1024, 4096]
@@ -138,7 +138,9 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
     cases["mlp"].append({"kind": "mlp_bulk", "n": 1, "steps": 256, "repeats": reps,
                          "label": "jax_single"})
     for n in bulk_n:
-        cases["mlp"].append({"kind": "mlp_bulk", "n": n, "steps": max(4, 4096 // n),
+        # at least 16 steps per call: real DS4 runs thousands per call, so the per-call
+        # cost of moving a big block's parameters must not dominate the measurement
+        cases["mlp"].append({"kind": "mlp_bulk", "n": n, "steps": max(16, 4096 // n),
                              "repeats": reps})
     cases["mlp"].append({"kind": "mlp_bulk", "n": 256, "steps": 16, "repeats": reps,
                          "shared_order": True})

@@ -75,25 +75,97 @@ def init_gru(key: jax.Array, spec: GRUSpec) -> jax.Array:
     return jnp.concatenate(parts)
 
 
-def _gru_layer(p: dict, k: int, xs: jax.Array, hidden: int) -> jax.Array:
-    """One GRU layer over a whole sequence: ``[time, in]`` -> ``[time, hidden]``.
+def _gru_forward(w_ih, w_hh, b_ih, b_hh, xs):
+    """One GRU layer over a batch of sequences, time-major: ``xs [time, batch, in]`` ->
+    ``hs [time, batch, hidden]`` and the per-step gate values the backward pass needs.
 
-    The input projection for every time step is one matmul outside the recurrence; only the
+    The input projection for every time step is one product outside the recurrence; only the
     hidden-to-hidden product stays in the time loop.
     """
-    w_hh, b_hh = p[f"gru.weight_hh_l{k}"], p[f"gru.bias_hh_l{k}"]
-    gi = xs @ p[f"gru.weight_ih_l{k}"].T + p[f"gru.bias_ih_l{k}"][None, :]  # [time, 3*hidden]
+    hidden = w_hh.shape[1]
+    gi = jnp.einsum("tbi,gi->tbg", xs, w_ih) + b_ih[None, None, :]  # [time, batch, 3*hidden]
 
     def step(h, gi_t):
-        gh = w_hh @ h + b_hh
-        r = jax.nn.sigmoid(gi_t[:hidden] + gh[:hidden])
-        z = jax.nn.sigmoid(gi_t[hidden : 2 * hidden] + gh[hidden : 2 * hidden])
-        n = jnp.tanh(gi_t[2 * hidden :] + r * gh[2 * hidden :])
+        gh = h @ w_hh.T + b_hh[None, :]
+        r = jax.nn.sigmoid(gi_t[:, :hidden] + gh[:, :hidden])
+        z = jax.nn.sigmoid(gi_t[:, hidden : 2 * hidden] + gh[:, hidden : 2 * hidden])
+        gh_n = gh[:, 2 * hidden :]
+        n = jnp.tanh(gi_t[:, 2 * hidden :] + r * gh_n)
         h = (1.0 - z) * n + z * h
-        return h, h
+        return h, (h, r, z, n, gh_n)
 
-    _, hs = jax.lax.scan(step, jnp.zeros((hidden,), xs.dtype), gi)
-    return hs
+    h0 = jnp.zeros((xs.shape[1], hidden), xs.dtype)
+    _, (hs, r, z, n, gh_n) = jax.lax.scan(step, h0, gi)
+    return hs, (r, z, n, gh_n)
+
+
+@jax.custom_vjp
+def gru_layer(w_ih, w_hh, b_ih, b_hh, xs):
+    """PyTorch GRU layer (gates r, z, n): ``xs [time, batch, in]`` -> ``[time, batch, hidden]``.
+
+    The backward pass is written by hand: the reverse time loop carries only the hidden
+    state's gradient, and the weight gradients are one product each over all time steps
+    after the loop (autodiff would accumulate them step by step inside the loop).
+    Gradients equal autodiff's to float32 rounding (``tests/models/test_gru.py``).
+    """
+    return _gru_forward(w_ih, w_hh, b_ih, b_hh, xs)[0]
+
+
+def _gru_layer_fwd(w_ih, w_hh, b_ih, b_hh, xs):
+    hs, gates = _gru_forward(w_ih, w_hh, b_ih, b_hh, xs)
+    return hs, (w_ih, w_hh, xs, hs, gates)
+
+
+def _gru_layer_bwd(saved, d_hs):
+    w_ih, w_hh, xs, hs, (r, z, n, gh_n) = saved
+    hidden = w_hh.shape[1]
+    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
+    w_r, w_z, w_n = w_hh[:hidden], w_hh[hidden : 2 * hidden], w_hh[2 * hidden :]
+
+    def step(dh_next, t):
+        dy, r_t, z_t, n_t, gh_n_t, hp = t
+        dh = dy + dh_next
+        da_n = dh * (1.0 - z_t) * (1.0 - n_t * n_t)  # through n = tanh(a_n)
+        da_z = dh * (hp - n_t) * z_t * (1.0 - z_t)
+        da_r = da_n * gh_n_t * r_t * (1.0 - r_t)
+        dgh_n = da_n * r_t
+        dh_prev = dh * z_t + da_r @ w_r + da_z @ w_z + dgh_n @ w_n
+        return dh_prev, (da_r, da_z, da_n, dgh_n)
+
+    _, (da_r, da_z, da_n, dgh_n) = jax.lax.scan(
+        step, jnp.zeros_like(hs[0]), (d_hs, r, z, n, gh_n, h_prev), reverse=True)
+    d_gi = jnp.concatenate([da_r, da_z, da_n], -1)  # [time, batch, 3*hidden]
+    d_gh = jnp.concatenate([da_r, da_z, dgh_n], -1)
+    return (jnp.einsum("tbg,tbi->gi", d_gi, xs), jnp.einsum("tbg,tbh->gh", d_gh, h_prev),
+            d_gi.sum((0, 1)), d_gh.sum((0, 1)), jnp.einsum("tbg,gi->tbi", d_gi, w_ih))
+
+
+gru_layer.defvjp(_gru_layer_fwd, _gru_layer_bwd)
+
+
+def apply_gru_batch(params, x: jax.Array, spec: GRUSpec) -> jax.Array:
+    """Forward pass of one network on a batch of sequences.
+
+    Args:
+      params: float32 ``[n_params]`` (layout :func:`gru_layout`), or the same tensors as a
+        ``{name: array}`` dict (``Layout.unflatten``) — differentiating with respect to the
+        dict avoids assembling the gradient of a flat vector slice by slice.
+      x: float32 ``[batch, time, features]``.
+
+    Returns:
+      logits ``[batch, time, output_size]``.
+    """
+    p = params if isinstance(params, dict) else gru_layout(spec).unflatten(params)
+    h = jnp.swapaxes(x, 0, 1)  # time-major inside
+    for k in range(spec.num_layers):
+        h = gru_layer(p[f"gru.weight_ih_l{k}"], p[f"gru.weight_hh_l{k}"],
+                      p[f"gru.bias_ih_l{k}"], p[f"gru.bias_hh_l{k}"], h)
+    n_fc = len(spec.head) + 1
+    for j in range(n_fc):
+        h = h @ p[f"fc.{2 * j}.weight"].T + p[f"fc.{2 * j}.bias"][None, None, :]
+        if j < n_fc - 1:
+            h = _ACTIVATIONS[spec.head_activation](h)
+    return jnp.swapaxes(h, 0, 1)
 
 
 def apply_gru(flat: jax.Array, x: jax.Array, spec: GRUSpec) -> jax.Array:
@@ -106,13 +178,4 @@ def apply_gru(flat: jax.Array, x: jax.Array, spec: GRUSpec) -> jax.Array:
     Returns:
       logits ``[time, output_size]``.
     """
-    p = gru_layout(spec).unflatten(flat)
-    h = x
-    for k in range(spec.num_layers):
-        h = _gru_layer(p, k, h, spec.hidden_size)
-    n_fc = len(spec.head) + 1
-    for j in range(n_fc):
-        h = h @ p[f"fc.{2 * j}.weight"].T + p[f"fc.{2 * j}.bias"][None, :]
-        if j < n_fc - 1:
-            h = _ACTIVATIONS[spec.head_activation](h)
-    return h
+    return apply_gru_batch(flat, x[None], spec)[0]

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mlds_jax.models import apply_gru, init_gru
+from mlds_jax.models import apply_gru_batch, gru_layout, init_gru
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.tasks import build_machines, make_sequences, stack_tables
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs
@@ -41,19 +41,20 @@ class _Carry(NamedTuple):
     val_hist: jax.Array
 
 
-def sequence_loss(params: jax.Array, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
+def sequence_loss(params, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
     """Mean binary cross-entropy of one network on a batch.
 
     Args:
-      params: ``[n_params]``; x: ``[batch, time, features]``; y: ``[batch, time, outputs]``.
+      params: ``[n_params]`` (or its ``{name: tensor}`` dict); x: ``[batch, time, features]``;
+      y: ``[batch, time, outputs]``.
     """
-    logits = jax.vmap(apply_gru, in_axes=(None, 0, None))(params, x, spec.model)
+    logits = apply_gru_batch(params, x, spec.model)
     return optax.sigmoid_binary_cross_entropy(logits, y).mean()
 
 
 def bit_accuracy(params: jax.Array, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
     """Fraction of output bits predicted right (logit > 0 means 1)."""
-    logits = jax.vmap(apply_gru, in_axes=(None, 0, None))(params, x, spec.model)
+    logits = apply_gru_batch(params, x, spec.model)
     return jnp.mean((logits > 0) == (y > 0.5))
 
 
@@ -91,7 +92,15 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
     next_state, output = (jnp.asarray(a) for a in stack_tables(machines))
     in_bits, out_bits = machines[0].input_bits, machines[0].output_bits
     optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)
-    loss_and_grad = jax.value_and_grad(sequence_loss)
+    layout = gru_layout(m)
+    tensor_loss_and_grad = jax.value_and_grad(sequence_loss)
+
+    def loss_and_grad(params, x, y, spec):
+        # Differentiate with respect to the named tensors and concatenate their gradients
+        # once: the gradient of a flat vector's slices is assembled by one pad-and-add per
+        # tensor (measured: 8% of a CPU step).
+        loss, grads = tensor_loss_and_grad(layout.unflatten(params), x, y, spec)
+        return loss, layout.flatten(grads)
 
     def data(inputs: NetworkInputs):
         key = inputs.key

@@ -25,6 +25,11 @@ def default_chunk() -> int | None:
     return None
 
 
+def resolve_chunk(chunk: int | None | str) -> int | None:
+    """``"auto"`` -> :func:`default_chunk`; an int or None is returned as given."""
+    return default_chunk() if chunk == "auto" else chunk
+
+
 def _divisor_at_most(n: int, k: int) -> int:
     return max(d for d in range(1, min(n, k) + 1) if n % d == 0)
 

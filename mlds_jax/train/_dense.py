@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from mlds_jax.models import apply_mlp
-from mlds_jax.train._chunk import chunked_vmap, default_chunk
+from mlds_jax.train._chunk import chunked_vmap, resolve_chunk
 
 
 def dense_loss(params: jax.Array, x: jax.Array, y: jax.Array, widths: tuple[int, ...]):
@@ -33,7 +33,7 @@ def make_dense_block_steps(widths: tuple[int, ...], chunk: int | None | str = "a
     networks evaluated together (:func:`~mlds_jax.train._chunk.chunked_vmap`); ``"auto"``
     is :func:`~mlds_jax.train._chunk.default_chunk`.
     """
-    return _make(widths, default_chunk() if chunk == "auto" else chunk)
+    return _make(widths, resolve_chunk(chunk))
 
 
 @functools.lru_cache(maxsize=8)

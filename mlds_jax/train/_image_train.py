@@ -12,7 +12,7 @@ import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
 from mlds_jax.spec import ImageDatasetSpec
-from mlds_jax.train._chunk import chunked_vmap, default_chunk
+from mlds_jax.train._chunk import chunked_vmap, resolve_chunk
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
 
 N_LABELS = 10
@@ -128,14 +128,11 @@ def make_image_block_trainer(spec: ImageDatasetSpec, data, data_sharding=None,
     coordinator's ``models`` mesh; default: the default device).
 
     ``chunk``: networks evaluated together inside a block (:func:`chunked_vmap`); ``"auto"``
-    is :func:`default_chunk` (8 on one CPU device, the whole block otherwise) when the data
-    is not sharded over several devices, ``None`` the whole block at once.
+    is :func:`default_chunk` (8 on a single CPU device, the whole block at once otherwise,
+    so a block sharded over several devices is never chunked), ``None`` the whole block.
     """
-    if chunk == "auto":
-        multi = data_sharding is not None and len(data_sharding.device_set) > 1
-        chunk = None if multi else default_chunk()
     data = jax.device_put(data, data_sharding)
-    f = _compiled(spec, int(data.train_y.shape[0]), chunk)
+    f = _compiled(spec, int(data.train_y.shape[0]), resolve_chunk(chunk))
     return ImageBlockTrainer(f, data)
 
 
