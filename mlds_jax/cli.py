@@ -165,12 +165,11 @@ def _spec_from_args(args: argparse.Namespace):
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     import jax
-    import numpy as np
 
     from mlds_jax.coord import make_plan
+    from mlds_jax.coord._blocksize import xla_block_memory
     from mlds_jax.models import gru_layout
     from mlds_jax.spec import ImageDatasetSpec
-    from mlds_jax.train import make_block_trainer, network_inputs
 
     spec = _spec_from_args(args)
     args.block_size = _resolve_block_size(args, spec)
@@ -183,8 +182,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if isinstance(spec, ImageDatasetSpec):
         print("  memory: see docs/ds4.md (depends on the image set)")
         return 0
-    inputs = network_inputs(spec, np.arange(min(args.block_size, spec.n_networks)))
-    m = make_block_trainer(spec).lower(inputs).compile().memory_analysis()
+    m = xla_block_memory(spec, min(args.block_size, spec.n_networks))
     if m is not None:
         mb = (m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes) / 2**20
         print(f"  estimated device memory per block (XLA): {mb:.0f} MB "

@@ -11,6 +11,18 @@ def tiny_ds1(per_class: int = 2, **train):
     return ds1(per_class, **{**defaults, **train})
 
 
+def fake_image_data(n_train, n_test=100):
+    """Random MNIST-shaped :class:`~mlds_jax.tasks._images.ImageData` (uint8 [n, 784])."""
+    from mlds_jax.tasks._images import ImageData
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n_train, 784), dtype=np.uint8)
+    t = rng.integers(0, 256, (n_test, 784), dtype=np.uint8)
+    y = rng.integers(0, 10, n_train).astype(np.int32)
+    return ImageData(x, x.copy(), y, np.full(10, n_train // 100, np.int32), t, t.copy(),
+                     rng.integers(0, 10, n_test).astype(np.int32))
+
+
 def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
     """A real store written through StoreWriter with synthetic weights: class k's weights
     are N(0, 0.1) plus ``planted`` on its own 50 parameters (k*50 .. k*50+49)."""

@@ -38,11 +38,17 @@ def block_size_for_memory(bytes_fixed: float, bytes_per_network: float,
     return min(per_device, needed) * n_devices
 
 
-def _xla_bytes(spec: DatasetSpec, n: int) -> int:
+def xla_block_memory(spec: DatasetSpec, n: int):
+    """XLA's memory analysis of the GRU block trainer compiled for ``n`` networks (None where
+    the backend reports none)."""
     from mlds_jax.train import make_block_trainer, network_inputs
 
     inputs = network_inputs(spec, np.arange(n) % spec.n_networks)
-    m = make_block_trainer(spec).lower(inputs).compile().memory_analysis()
+    return make_block_trainer(spec).lower(inputs).compile().memory_analysis()
+
+
+def _xla_bytes(spec: DatasetSpec, n: int) -> int:
+    m = xla_block_memory(spec, n)
     return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes)
 
 

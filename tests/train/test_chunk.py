@@ -2,12 +2,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import fake_image_data
 
 from mlds_jax.spec import ds4
 from mlds_jax.train import network_inputs
 from mlds_jax.train._chunk import _divisor_at_most, chunked_vmap
 from mlds_jax.train._image_train import _compiled
-from tests.train.test_image_train import _fake_data
 
 
 def _fn(w, x, shared):
@@ -41,7 +41,7 @@ def test_divisor_choice_and_bad_chunk():
 
 def test_ds4_block_results_do_not_depend_on_chunking():
     spec = ds4("MNISTbadnet_alpha10", 8, epochs=1)
-    data = _fake_data(512)
+    data = fake_image_data(512)
     inputs = network_inputs(spec, np.arange(8))
     whole = _compiled(spec, 512, None)(inputs, data)
     chunked = _compiled(spec, 512, 3)(inputs, data)  # 3 -> chunks of 2

@@ -1,9 +1,9 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import fake_image_data
 
 from mlds_jax.spec import ds4
-from mlds_jax.tasks._images import ImageData
 from mlds_jax.train import network_inputs
 from mlds_jax.train._image_train import _compiled, poison_mask
 
@@ -21,15 +21,6 @@ def test_poison_mask_is_stratified_and_keyed():
         assert m3[np.asarray(labels) == c].sum() == per_label[c]
 
 
-def _fake_data(n_train, n_test=100):
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (n_train, 784), dtype=np.uint8)
-    t = rng.integers(0, 256, (n_test, 784), dtype=np.uint8)
-    y = rng.integers(0, 10, n_train).astype(np.int32)
-    return ImageData(x, x.copy(), y, np.full(10, n_train // 100, np.int32), t, t.copy(),
-                     rng.integers(0, 10, n_test).astype(np.int32))
-
-
 def _temp_bytes(spec, data, n):
     inputs = network_inputs(spec, np.arange(n))
     compiled = _compiled(spec, len(data.train_y), None).lower(inputs, data).compile()
@@ -39,7 +30,7 @@ def _temp_bytes(spec, data, n):
 def test_block_never_copies_the_image_set_per_network():
     # MNIST-sized image set (60,000 x 784 uint8 = 47 MB twice: clean + triggered)
     spec = ds4("MNISTbadnet_alpha10", 64, epochs=1)
-    data = _fake_data(60_000)
+    data = fake_image_data(60_000)
     grow = (_temp_bytes(spec, data, 16) - _temp_bytes(spec, data, 8)) / 8
     # per extra network: params, Adam state, its poison mask and one gathered batch
     # (~2 MB), far below one copy of the images (47 MB as uint8, 188 MB as float32)
