@@ -28,6 +28,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_float32_rate(value: Any) -> bool:
+    """A positive number that stays finite and non-zero once the trainer makes it float32."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        return False
+    return 1.1754944e-38 <= float(value) <= 3.4028235e38  # float32's normal range
+
+
 def _pos_int(field: str, value: Any) -> None:
     _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
            field, "a positive integer", value)
@@ -85,8 +92,11 @@ class TrainSpec:
     stop_val_loss: float = 0.01
 
     def __post_init__(self) -> None:
-        _check(_is_number(self.learning_rate) and math.isfinite(self.learning_rate)
-               and self.learning_rate > 0, "TrainSpec.learning_rate", "> 0", self.learning_rate)
+        _check(_is_number(self.learning_rate) and self.learning_rate > 0,
+               "TrainSpec.learning_rate", "> 0", self.learning_rate)
+        _check(_is_float32_rate(self.learning_rate), "TrainSpec.learning_rate",
+               "a value finite and non-zero as float32 (1.2e-38 to 3.4e38)",
+               self.learning_rate)
         for f in ("batch_size", "seq_len", "n_train", "n_val", "max_epochs"):
             _pos_int(f"TrainSpec.{f}", getattr(self, f))
         _check(self.n_train % self.batch_size == 0, "TrainSpec.n_train",
@@ -172,6 +182,11 @@ class DatasetSpec:
     @property
     def n_networks(self) -> int:
         return len(self.classes) * self.per_class
+
+    @property
+    def task(self) -> str:
+        """The task that trains this dataset's networks (see ``mlds_jax.train``)."""
+        return "sequence"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""

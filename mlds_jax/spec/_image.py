@@ -10,6 +10,7 @@ from mlds_jax.errors import SpecError
 from mlds_jax.spec._dataset import (
     SPEC_VERSION,
     _check,
+    _is_float32_rate,
     _is_number,
     _pos_int,
     _sub,
@@ -49,6 +50,9 @@ class DenseTrainSpec:
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
                "DenseTrainSpec.learning_rate", "> 0", self.learning_rate)
+        _check(_is_float32_rate(self.learning_rate), "DenseTrainSpec.learning_rate",
+               "a value finite and non-zero as float32 (1.2e-38 to 3.4e38)",
+               self.learning_rate)
         _pos_int("DenseTrainSpec.batch_size", self.batch_size)
         _pos_int("DenseTrainSpec.epochs", self.epochs)
 
@@ -89,10 +93,18 @@ class ImageDatasetSpec:
                self.widths)
         for i, w in enumerate(self.widths):
             _pos_int(f"ImageDatasetSpec.widths[{i}]", w)
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+               and 0 <= self.seed < 2**32, "ImageDatasetSpec.seed", "an integer in [0, 2**32)",
+               self.seed)
         _check(_is_number(self.asr_threshold) and 0 < self.asr_threshold <= 1,
                "ImageDatasetSpec.asr_threshold", "a share in (0, 1]", self.asr_threshold)
         if self.eval_trigger is None:
             object.__setattr__(self, "eval_trigger", self.poison or PoisonSpec("badnet"))
+
+    @property
+    def task(self) -> str:
+        """The task that trains this dataset's networks (see ``mlds_jax.train``)."""
+        return "image"
 
     # The store and coordinator treat a DS4 dataset as one class of n_networks.
     @property
