@@ -190,16 +190,50 @@ def fetch(source: ImageSource, root: Path, *, timeout: float = 60.0) -> dict[str
     return paths
 
 
-def load_image_set(source: ImageSource, root: Path) -> dict[str, np.ndarray]:
-    """Reads the four IDX files: images uint8 ``[n, 28, 28]``, labels uint8 ``[n]``; checks
-    that image and label counts agree."""
+def image_set_files(source: ImageSource, root: Path) -> dict[str, Path]:
+    """The four IDX files of ``source`` under ``root`` (keys: train_images, train_labels,
+    test_images, test_labels)."""
     d = Path(root) / source.name
-    arrays = {k: read_idx(d / rf.name) for k, rf in source.files.items()}
+    return {k: d / rf.name for k, rf in source.files.items()}
+
+
+def check_image_arrays(arrays: dict[str, np.ndarray], names: dict[str, str],
+                       image_shape: tuple[int, int] = (28, 28), n_classes: int = 10) -> None:
+    """Refuses image sets a network cannot honestly be trained or scored on: images must be
+    uint8 ``[n, *image_shape]``, labels integers ``[n]`` in ``[0, n_classes)``, both splits
+    non-empty with as many labels as images. ``names`` maps each key to the file it came
+    from, which every :class:`DataError` names."""
+    want = "x".join(map(str, image_shape))
     for split in ("train", "test"):
-        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
-        if n_img != n_lab:
-            raise DataError(f"{d}: {split} has {n_img} images but {n_lab} labels")
-        if arrays[f"{split}_images"].ndim != 3:
-            raise DataError(f"{d}: {split} images have shape "
-                            f"{arrays[f'{split}_images'].shape}, expected [n, rows, cols]")
+        ki, kl = f"{split}_images", f"{split}_labels"
+        img, lab = arrays[ki], arrays[kl]
+        if img.dtype != np.uint8:
+            raise DataError(f"{names[ki]}: images are {img.dtype}, expected uint8 pixels "
+                            "0..255 (IDX dtype code 0x08); convert the file")
+        if img.ndim != 3 or img.shape[1:] != tuple(image_shape):
+            raise DataError(f"{names[ki]}: images have shape {list(img.shape)}, expected "
+                            f"[n, {', '.join(map(str, image_shape))}] ({want} images)")
+        if len(img) == 0:
+            raise DataError(f"{names[ki]}: no images (shape {list(img.shape)}); the {split} "
+                            "set must be non-empty")
+        if not np.issubdtype(lab.dtype, np.integer):
+            raise DataError(f"{names[kl]}: labels are {lab.dtype}, expected integers "
+                            f"0..{n_classes - 1}")
+        if lab.ndim != 1:
+            raise DataError(f"{names[kl]}: labels have shape {list(lab.shape)}, expected [n]")
+        if len(lab) != len(img):
+            raise DataError(f"{names[kl]}: {split} has {len(img)} images but {len(lab)} "
+                            f"labels; {names[ki]} and this file must have the same count")
+        bad = np.flatnonzero((lab < 0) | (lab >= n_classes))
+        if bad.size:
+            raise DataError(f"{names[kl]}: {bad.size} label(s) outside 0..{n_classes - 1} "
+                            f"(first: label {int(lab[bad[0]])} at index {int(bad[0])})")
+
+
+def load_image_set(source: ImageSource, root: Path) -> dict[str, np.ndarray]:
+    """Reads and checks the four IDX files: images uint8 ``[n, 28, 28]``, labels integers
+    ``[n]`` in ``0..9`` (see :func:`check_image_arrays`)."""
+    files = image_set_files(source, root)
+    arrays = {k: read_idx(p) for k, p in files.items()}
+    check_image_arrays(arrays, {k: str(p) for k, p in files.items()})
     return arrays

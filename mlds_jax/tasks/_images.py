@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from mlds_jax.errors import DataError
 from mlds_jax.spec import ImageDatasetSpec
-from mlds_jax.tasks._idx import data_dir, get_source, load_image_set
+from mlds_jax.tasks._idx import (
+    check_image_arrays,
+    data_dir,
+    get_source,
+    image_set_files,
+    load_image_set,
+    sha256_file,
+)
 from mlds_jax.tasks._triggers import triggered_copy
 
 
@@ -48,9 +56,44 @@ class ImageData(NamedTuple):
 
 def load_images(spec: ImageDatasetSpec, root: str | os.PathLike | None = None
                 ) -> dict[str, np.ndarray]:
+    """The spec's image set, checked (uint8 28x28 images, labels 0..9, non-empty splits)."""
     if spec.image_set == "digits":
-        return load_digits28(spec.seed)
+        arrays = load_digits28(spec.seed)
+        check_image_arrays(arrays, {k: f"digits (embedded): {k}" for k in arrays})
+        return arrays
     return load_image_set(get_source(spec.image_set), data_dir(root))
+
+
+def data_files(spec: ImageDatasetSpec, root: str | os.PathLike | None = None,
+               arrays: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, str]]:
+    """The identity of the data a store is trained from, for its provenance: per file key,
+    the file's name and SHA-256 (the embedded digits: the SHA-256 of each array's bytes)."""
+    if spec.image_set == "digits":
+        arrays = arrays if arrays is not None else load_digits28(spec.seed)
+        return {k: {"file": f"digits (embedded): {k}",
+                    "sha256": hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()}
+                for k, a in sorted(arrays.items())}
+    files = image_set_files(get_source(spec.image_set), data_dir(root))
+    return {k: {"file": str(p), "sha256": sha256_file(p)} for k, p in sorted(files.items())}
+
+
+def check_same_data(store: str, stored: dict[str, Any] | None,
+                    current: dict[str, dict[str, str]]) -> None:
+    """Refuses to resume a store with data other than the files it was trained from.
+
+    ``stored`` is the store's ``data_files`` record (None for stores written before it
+    existed: nothing to compare). Raises :class:`DataError` naming the first differing file.
+    """
+    if not stored:
+        return
+    for key in sorted(set(stored) | set(current)):
+        old, new = stored.get(key, {}), current.get(key, {})
+        if old.get("sha256") != new.get("sha256"):
+            raise DataError(
+                f"{new.get('file', key)}: SHA-256 {str(new.get('sha256'))[:12]}... differs from "
+                f"the {old.get('file', key)} ({str(old.get('sha256'))[:12]}...) that {store} "
+                "was trained from; resuming would mix two data sets in one store (use the "
+                "original files, a new --out, or --allow-data-change)")
 
 
 def prepare_images(spec: ImageDatasetSpec, arrays: dict[str, np.ndarray]) -> ImageData:
