@@ -15,4 +15,14 @@ __all__ = [
     "__version__",
     "ds1",
     "get_recipe",
+    "open_store",
 ]
+
+
+def __getattr__(name: str):
+    # ``mlds_jax.open_store`` without importing zarr and the store package on ``import mlds_jax``
+    if name == "open_store":
+        from mlds_jax.store import open_store
+
+        return open_store
+    raise AttributeError(f"module 'mlds_jax' has no attribute {name!r}")

@@ -1,6 +1,7 @@
 """Zarr v3 dataset stores: schema, one-writer-per-chunk writer, reader."""
 
-from mlds_jax.store._reader import StoreView, open_store
+from mlds_jax.store._open import Network, Store, metrics_from_logits, open_store
+from mlds_jax.store._reader import StoreView
 from mlds_jax.store._schema import DONE, FAILED, PENDING, STATUS_CODES, per_network_arrays
 from mlds_jax.store._verify import verify
 from mlds_jax.store._writer import StoreWriter, read_root_attrs
@@ -10,8 +11,11 @@ __all__ = [
     "FAILED",
     "PENDING",
     "STATUS_CODES",
+    "Network",
+    "Store",
     "StoreView",
     "StoreWriter",
+    "metrics_from_logits",
     "open_store",
     "per_network_arrays",
     "read_root_attrs",

@@ -11,7 +11,6 @@ import numpy as np
 import zarr
 
 from mlds_jax.store._schema import DONE, FAILED, PENDING
-from mlds_jax.store._writer import read_root_attrs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +52,11 @@ class StoreView:
 
 
 def open_store(path: str | os.PathLike) -> StoreView:
-    """Opens a store read-only; raises :class:`mlds_jax.errors.StoreError` if it is not one."""
-    attrs = read_root_attrs(path)
-    return StoreView(Path(path), attrs, zarr.open_group(str(path), mode="r"))
+    """Opens a store read-only; raises :class:`mlds_jax.errors.StoreError` if it is not one.
+
+    Returns a :class:`~mlds_jax.store._open.Store` (a ``StoreView`` with networks, spec and
+    xarray view); kept here so existing imports keep working.
+    """
+    from mlds_jax.store._open import open_store as _open
+
+    return _open(path)

@@ -3,8 +3,9 @@
 Crash safety rests on three rules:
   * the store is built in a temporary directory and renamed into place, so a path either
     holds a complete empty store or nothing;
-  * chunks along ``network`` are exactly one block, so each chunk has one writer, and Zarr's
-    local store replaces chunk files atomically (write to a temp file, then rename);
+  * chunks (or, for ``params`` and ``history/*``, shards holding small inner chunks; see
+    ``_shards.py``) along ``network`` are exactly one block, so each file has one writer, and
+    Zarr's local store replaces files atomically (write to a temp file, then rename);
   * a block's ``status`` chunk is written after all its data, so a block whose status is not
     pending is complete; an interrupted block stays pending and is retrained in full.
 """
@@ -34,6 +35,7 @@ from mlds_jax.store._schema import (
     per_network_arrays,
     results_map,
 )
+from mlds_jax.store._shards import storage_chunks
 
 
 def _spec_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -147,7 +149,7 @@ class StoreWriter:
                 arr = root.create_array(
                     schema.name,
                     shape=(n, *trailing),
-                    chunks=(min(block_size, n), *trailing),
+                    **storage_chunks(schema.dtype, min(block_size, n), trailing),
                     dtype=schema.dtype,
                     fill_value=schema.fill_value,
                     dimension_names=list(schema.dims),

@@ -1,0 +1,229 @@
+"""``open_store(path)``: a lazy store with its spec attached, whose networks run in one call.
+
+Nothing is read until asked for: opening reads the metadata documents only; ``network(i)``
+reads one network's row of ``params`` (one inner chunk of a sharded store); ``to_xarray()``
+wraps the arrays lazily. JAX is imported when a network is first built, PyTorch only by
+:meth:`Store.to_torch`, xarray only by :meth:`Store.to_xarray`.
+
+Example::
+
+    s = mlds_jax.open_store("demo/ds1.zarr")
+    net = s.network(0)                       # pure JAX: net(x [batch, time, 5]) -> logits
+    s.evaluate(0)                            # {"val_bit_accuracy": ...} recomputed
+    torch_net = s.to_torch(0)                # torch.nn.Module with the same weights
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlds_jax.errors import StoreError
+from mlds_jax.store._reader import StoreView
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """One stored network bound to its parameters: ``net(x)`` runs it (pure, jit-able).
+
+    Sequence tasks (DS1-DS3): ``x`` float32 ``[batch, time, features]`` (or ``[time,
+    features]``) of 0/1 -> logits ``[batch, time, outputs]``. Image tasks (DS4): ``x`` float32
+    ``[batch, 784]`` in [0, 1] (pixel / 255) -> logits ``[batch, 10]``.
+    """
+
+    index: int
+    params: Any  # jax.Array float32 [n_params]
+    apply: Callable  # apply(params [n_params], x) -> logits; pure and jitted
+    task: str
+
+    def __call__(self, x):
+        if self.task == "sequence" and x.ndim == 2:
+            return self.apply(self.params, x[None])[0]
+        return self.apply(self.params, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Store(StoreView):
+    """A read-only store with its spec: networks as JAX functions or PyTorch modules, the
+    data they were evaluated on, and a lazy ``xarray`` view."""
+
+    @functools.cached_property
+    def task(self) -> str:
+        """``"sequence"`` (DS1-DS3, spec files) or ``"image"`` (DS4)."""
+        return str(self.attrs.get("task", "sequence"))
+
+    @functools.cached_property
+    def spec(self):
+        """The :class:`~mlds_jax.spec.DatasetSpec` (or ``ImageDatasetSpec``) it was built from."""
+        from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
+
+        cls = ImageDatasetSpec if self.task == "image" else DatasetSpec
+        return cls.from_dict(self.attrs["spec"])
+
+    @property
+    def n_networks(self) -> int:
+        return int(self.attrs["n_networks"])
+
+    def _check_index(self, i: int) -> int:
+        n = self.n_networks
+        if not isinstance(i, int | np.integer) or not -n <= int(i) < n:
+            raise IndexError(f"{self.path}: network index {i!r} outside [0, {n})")
+        return int(i) % n
+
+    def params(self, i: int) -> np.ndarray:
+        """float32 ``[n_params]``: network ``i``'s flat weights (reads one inner chunk)."""
+        return np.asarray(self.group["params"][self._check_index(i)])
+
+    @functools.cached_property
+    def apply(self) -> Callable:
+        """The pure, jitted ``apply(params [n_params], x) -> logits`` shared by all networks
+        of this store (shapes as in :class:`Network`)."""
+        import jax
+
+        from mlds_jax.models import apply_gru_batch, apply_mlp
+
+        if self.task == "image":
+            widths = tuple(self.spec.widths)
+
+            def apply(params, x):
+                return apply_mlp(params, x, widths)
+        else:
+            model = self.spec.model
+
+            def apply(params, x):
+                return apply_gru_batch(params, x, model)
+        return jax.jit(apply)
+
+    def network(self, i: int) -> Network:
+        """Network ``i`` as a pure JAX function bound to its stored parameters."""
+        import jax.numpy as jnp
+
+        i = self._check_index(i)
+        return Network(i, jnp.asarray(self.params(i)), self.apply, self.task)
+
+    def to_torch(self, i: int):
+        """Network ``i`` as a ``torch.nn.Module`` in eval mode (needs PyTorch): the GRU net of
+        docs/store-format.md, or ``Sequential(Linear, ReLU, ..., Linear)`` under ``.net``
+        for DS4. Inputs and outputs as in :class:`Network` (torch tensors)."""
+        from mlds_jax.store._open_torch import build_module
+
+        i = self._check_index(i)
+        return build_module(self.task, self.spec, self.tensors(i))
+
+    # -- the data each network was evaluated on -------------------------------------------
+    def eval_data(self, i: int, data_dir: str | os.PathLike | None = None
+                  ) -> dict[str, np.ndarray]:
+        """The data network ``i``'s stored metrics were measured on, re-derived exactly.
+
+        Sequence tasks: its own validation set, from its key and the stored machine tables:
+        ``{"x": float32 [n_val, time, in_bits], "y": float32 [n_val, time, out_bits]}``.
+        Image tasks (shared by all networks; ``data_dir`` as for ``generate``):
+        ``{"x": float32 [n_test, 784], "y": int32 [n_test], "x_triggered": float32
+        [n_test, 784], "y_target": int32 [n_test]}`` (pixels / 255, target ``(y + 1) % 10``).
+        """
+        i = self._check_index(i)
+        if self.task == "image":
+            return dict(self._image_data(None if data_dir is None else str(data_dir)))
+        return self._sequence_data(i)
+
+    def _sequence_data(self, i: int) -> dict[str, np.ndarray]:
+        import jax
+
+        from mlds_jax.tasks import make_sequences
+        from mlds_jax.train._keys import VAL_DATA
+
+        spec, g = self.spec, self.group
+        c = int(g["class_id"][i])
+        if "machines/next_state" in g:
+            ns, out = g["machines/next_state"][c], g["machines/output"][c]
+        else:  # a store without its tables: rebuild them from the spec
+            from mlds_jax.tasks import build_machines, stack_tables
+
+            tables = stack_tables(build_machines(spec))
+            ns, out = tables[0][c], tables[1][c]
+        key = jax.numpy.asarray(np.asarray(g["key"][i], np.uint32))
+        x, y = make_sequences(jax.random.fold_in(key, VAL_DATA), jax.numpy.asarray(ns),
+                              jax.numpy.asarray(out), spec.train.n_val, spec.train.seq_len,
+                              spec.model.input_size, spec.model.output_size)
+        return {"x": np.asarray(x), "y": np.asarray(y)}
+
+    def _image_data(self, data_dir: str | None) -> dict[str, np.ndarray]:
+        cache = self.__dict__.setdefault("_image_cache", {})  # the image set, loaded once
+        if data_dir not in cache:
+            from mlds_jax.tasks._images import load_images, prepare_images
+
+            d = prepare_images(self.spec, load_images(self.spec, data_dir))
+            f = lambda a: a.astype(np.float32) / np.float32(255.0)  # noqa: E731
+            cache[data_dir] = {"x": f(d.test_x), "y": d.test_y, "x_triggered": f(d.test_trig),
+                               "y_target": (d.test_y + 1) % 10}
+        return cache[data_dir]
+
+    def evaluate(self, i: int, data_dir: str | os.PathLike | None = None
+                 ) -> dict[str, float]:
+        """Recomputes network ``i``'s stored metrics in JAX on :meth:`eval_data`:
+        ``val_bit_accuracy`` (sequence tasks) or ``clean_accuracy`` and
+        ``attack_success_rate`` (image tasks)."""
+        return metrics_from_logits(self.task, self.eval_data(i, data_dir),
+                                   lambda x: np.asarray(self.network(i)(x)))
+
+    # -- lazy xarray view -----------------------------------------------------------------
+    def to_xarray(self):
+        """Every per-network array as one lazy ``xarray.Dataset`` (needs xarray).
+
+        Dims ``network``, ``parameter``, ``epoch``, ``key_word``; coordinates ``network``
+        (index), ``class_name`` (per network) and ``class``; the histories are
+        ``train_loss_history`` / ``val_loss_history`` ``[network, epoch]``. Nothing but
+        ``class_id`` (for the coordinate) is read until a value is used.
+        """
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("to_xarray needs xarray: pip install 'mlds-jax[analysis]'"
+                              ) from None
+        kw = dict(consolidated=False, chunks=None, zarr_format=3)
+        ds = xr.open_zarr(str(self.path), **kw)
+        if "history" in self.group:
+            hist = xr.open_zarr(str(self.path), group="history", **kw)
+            ds = ds.merge(hist.rename({n: f"{n}_history" for n in hist.data_vars}))
+        if "machines" in self.group:
+            mach = xr.open_zarr(str(self.path), group="machines", **kw)
+            ds = ds.merge(mach.rename({n: f"machine_{n}" for n in mach.data_vars}))
+        names = np.asarray(self.class_names)
+        ds = ds.assign_coords(network=np.arange(self.n_networks),
+                              class_name=("network", names[np.asarray(self.group["class_id"])]))
+        if "class" in ds.dims:
+            ds = ds.assign_coords({"class": names})
+        return ds
+
+
+def metrics_from_logits(task: str, data: dict[str, np.ndarray],
+                        run: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    """The stored metrics from a forward function ``run(x) -> logits`` (NumPy in and out),
+    so JAX and PyTorch networks are scored by the same code."""
+    if task == "image":
+        acc = np.mean(np.argmax(run(data["x"]), -1) == data["y"])
+        asr = np.mean(np.argmax(run(data["x_triggered"]), -1) == data["y_target"])
+        return {"clean_accuracy": float(acc), "attack_success_rate": float(asr)}
+    logits = run(data["x"])
+    return {"val_bit_accuracy": float(np.mean((logits > 0) == (data["y"] > 0.5)))}
+
+
+def open_store(path: str | os.PathLike) -> Store:
+    """Opens a store read-only and lazily (metadata only); raises
+    :class:`mlds_jax.errors.StoreError` if ``path`` is not an mlds-jax store."""
+    import zarr
+
+    from mlds_jax.store._writer import read_root_attrs
+
+    attrs = read_root_attrs(path)
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception as e:  # noqa: BLE001 - read_root_attrs opened it a moment ago
+        raise StoreError(f"{path}: not a readable Zarr v3 group ({e})") from None
+    return Store(Path(path), attrs, group)
