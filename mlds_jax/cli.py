@@ -74,18 +74,31 @@ def status_table(path: str) -> str:
         rows, ["class", "planned", "done", "failed", "percent", "band"])
 
 
-def catalogue_table() -> str:
-    """Every built-in dataset: its classes and planned networks per class."""
+def catalogue() -> list[dict]:
+    """Every built-in dataset as JSON-able records: name, status, description, and its
+    classes (DS1-DS3) or datasets (DS4, one class of many networks each) with their planned
+    networks per class."""
     from mlds_jax.spec import CATALOGUE
 
+    return [{"name": e.name, "status": e.status, "description": e.description,
+             "unit": "datasets" if e.name == "ds4" else "classes",
+             "classes": list(e.classes), "planned_networks_per_class": list(e.sizes)}
+            for e in CATALOGUE]
+
+
+def catalogue_table() -> str:
+    """Every built-in dataset: its classes and planned networks per class (every name)."""
     out = []
-    for entry in CATALOGUE:
-        header = ["Name", *(f"{s}" for s in entry.sizes)]
-        rows = [[c, *(f"{s}" for s in entry.sizes)] for c in entry.classes]
-        if len(rows) > 12:  # DS3's 100 automata: summarise
-            rows = [*rows[:3], ["...", *([""] * len(entry.sizes))], rows[-1]]
-        out.append(f"{entry.name.upper()} ({entry.status}): {entry.description}; "
-                   f"{len(entry.classes)} classes\n" + _table(rows, header))
+    for e in catalogue():
+        sizes = e["planned_networks_per_class"]
+        header = ["Name", *(f"{s}" for s in sizes)]
+        rows = [[c, *(f"{s}" for s in sizes)] for c in e["classes"]]
+        if e["unit"] == "datasets":
+            count = (f"{len(rows)} datasets of {', '.join(map(str, sizes))} networks each")
+        else:
+            count = f"{len(rows)} classes; networks per class: {', '.join(map(str, sizes))}"
+        out.append(f"{e['name'].upper()} ({e['status']}): {e['description']}; {count}\n"
+                   + _table(rows, header))
     return "\n\n".join(out)
 
 
@@ -226,6 +239,84 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return code
 
 
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _with_json(text_cmd, json_cmd):
+    """A command that prints ``json_cmd(args)`` as JSON under ``--json``, else runs
+    ``text_cmd``. ``json_cmd`` returns ``(object, exit code)``."""
+    def run(args: argparse.Namespace) -> int:
+        if not getattr(args, "json", False):
+            return text_cmd(args)
+        obj, code = json_cmd(args)
+        _print_json(obj)
+        return code
+    return run
+
+
+def _list_json(args: argparse.Namespace) -> tuple[list, int]:
+    return catalogue(), 0
+
+
+def status_record(path: str) -> dict:
+    """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
+    view = open_store(path)
+    rows = [{**r, "band": band(r["percent"])} for r in view.progress()]
+    tot = {k: sum(r[k] for r in rows) for k in ("planned", "done", "failed", "pending")}
+    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
+    return {"path": path, "dataset": view.attrs["spec"]["name"],
+            "task": view.attrs.get("task", "sequence"),
+            "per_class": view.attrs["n_networks"] // len(view.class_names),
+            "classes": rows, "overall": {**tot, "percent": pct, "band": band(pct)}}
+
+
+def _status_json(args: argparse.Namespace) -> tuple[list, int]:
+    return [status_record(p) for p in args.paths], 0
+
+
+def _verify_json(args: argparse.Namespace) -> tuple[list, int]:
+    from mlds_jax.store import verify
+
+    out = []
+    for path in args.paths:
+        try:
+            problems = verify(path)
+        except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
+            problems = [f"{path}: {e}"]
+        out.append({"path": path, "ok": not problems, "problems": problems})
+    return out, int(any(not r["ok"] for r in out))
+
+
+def _plan_json(args: argparse.Namespace) -> tuple[dict, int]:
+    import contextlib
+
+    import jax
+
+    from mlds_jax.coord import make_plan
+    from mlds_jax.models import gru_layout, mlp_layout
+    from mlds_jax.spec import ImageDatasetSpec
+    from mlds_jax.store._shards import storage_chunks
+
+    spec = _spec_from_args(args)
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout pure JSON
+        block = _resolve_block_size(args, spec)
+    image = isinstance(spec, ImageDatasetSpec)
+    n_params = (mlp_layout(spec.widths) if image else gru_layout(spec.model)).n_params
+    plan = make_plan(spec.n_networks, block, len(jax.local_devices()), args.process_count)
+    layout = storage_chunks("float32", min(block, spec.n_networks), (n_params,))
+    return {"dataset": spec.name, "task": "image" if image else "sequence",
+            "classes": len(spec.classes), "per_class": spec.per_class,
+            "n_networks": spec.n_networks, "n_params": n_params, "block_size": block,
+            "plan": plan, "params_bytes": spec.n_networks * n_params * 4,
+            "params_shard": list(layout.get("shards", layout["chunks"])),
+            "params_chunk": list(layout["chunks"])}, 0
+
+
+def _info_json(args: argparse.Namespace) -> tuple[dict, int]:
+    return dict(open_store(args.path).attrs), 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     print(catalogue_table())
     return 0
@@ -278,6 +369,9 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlds-jax", description=__doc__)
+    from mlds_jax._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"mlds-jax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="train a dataset into a Zarr store (resumes)")
@@ -316,23 +410,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plan", help="how a dataset splits into blocks, devices and processes")
     _add_spec_args(pl)
-    pl.set_defaults(func=_cmd_plan)
+    pl.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pl.set_defaults(func=_with_json(_cmd_plan, _plan_json))
 
     lst = sub.add_parser("list", help="the built-in datasets and their planned sizes")
-    lst.set_defaults(func=_cmd_list)
+    lst.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    lst.set_defaults(func=_with_json(_cmd_list, _list_json))
 
     s = sub.add_parser("status", help="progress per class of one or more stores")
     s.add_argument("paths", nargs="+")
-    s.set_defaults(func=_cmd_status)
+    s.add_argument("--json", action="store_true", help="print the progress as JSON")
+    s.set_defaults(func=_with_json(_cmd_status, _status_json))
 
     v = sub.add_parser("verify", help="check stores are complete and consistent (exit 1 if not)")
     v.add_argument("paths", nargs="+")
-    v.set_defaults(func=_cmd_verify)
+    v.add_argument("--json", action="store_true",
+                   help="print one {path, ok, problems} record per store as JSON")
+    v.set_defaults(func=_with_json(_cmd_verify, _verify_json))
 
     i = sub.add_parser("info", help="spec, versions and per-class metrics of a store")
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="print the root attributes as JSON")
     i.set_defaults(func=_cmd_info)
+    for action in sub._choices_actions:  # `mlds-jax CMD --help` opens with its one line
+        p = sub.choices[action.dest]
+        p.description = p.description or action.help
     return parser
 
 

@@ -119,7 +119,7 @@ def test_list_prints_catalogue(capsys):
     text = capsys.readouterr().out
     assert "Name                | 100 | 500 | 1000 | 5000 | 10000" in text
     assert "DS1 (available)" in text and "DS2 (available)" in text
-    assert "DS4 (available)" in text and "MNISTbadnetv2_rr20 | 50000" in text
+    assert "DS4 (available)" in text and "MNISTbadnetv2_rr20    | 50000" in text
     assert "ParityModified" in text
 
 
