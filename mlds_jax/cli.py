@@ -209,7 +209,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from mlds_jax.analysis import analyze
 
-    metrics = analyze(args.stores, args.out, progress=not args.quiet)
+    metrics = analyze(args.stores, args.out, progress=not args.quiet,
+                      sample=args.sample or None, seed=args.seed)
     for note in metrics["notes"]:
         print(f"note: {note}")
     print(f"answered {len(metrics['questions'])} question(s); wrote {args.out}/report.md, "
@@ -404,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="weight-space questions, report and plots for stores")
     an.add_argument("stores", nargs="+")
+    an.add_argument("--sample", type=int, default=2000, metavar="N",
+                    help="analyse at most N random finished networks per class (default 2000; "
+                         "0: all); bounds memory and time on large stores")
+    an.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.set_defaults(func=_cmd_analyze)

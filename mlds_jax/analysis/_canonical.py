@@ -90,3 +90,51 @@ def canonical_vector(t: dict[str, np.ndarray], order: list[str]) -> np.ndarray:
     """Flattened canonical form, tensors in ``order`` (the store's layout order)."""
     c = canonicalize(t)
     return np.concatenate([c[n].reshape(-1) for n in order])
+
+
+# -- vectorised over networks: every tensor has a leading [n] axis ---------------------------
+def _key_batch(feats: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """``[n, units]`` sort orders, as :func:`_key` per network: L2 norm of ``feats`` ``[n,
+    units, f]``, ties broken by ``tie`` ``[n, units]``."""
+    return np.lexsort((tie, np.linalg.norm(feats, axis=-1)), axis=-1)
+
+
+def _take(a: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """``a [n, ...]`` gathered along ``axis`` by per-network indices ``idx [n, k]``."""
+    shape = [1] * a.ndim
+    shape[0], shape[axis] = idx.shape
+    return np.take_along_axis(a, idx.reshape(shape), axis=axis)
+
+
+def canonicalize_batch(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`canonicalize` for many networks at once: ``{name: [n, *shape]}`` in and out,
+    the same result as canonicalising each network alone."""
+    t = dict(t)
+    n_gru = _gru_layers(t)
+    for k in range(n_gru):
+        h = t[f"gru.weight_hh_l{k}"].shape[-1]
+        n = t[f"gru.weight_hh_l{k}"].shape[0]
+
+        def own(name: str) -> np.ndarray:  # [n, h, 3, ...]: unit j's rows of the 3 gates
+            a = t[f"gru.{name}_l{k}"]  # noqa: B023 - used at once
+            return np.stack([a[:, g * h:(g + 1) * h] for g in range(3)], 2)  # noqa: B023
+
+        parts = [own("weight_ih"), np.sort(own("weight_hh"), axis=-1), own("bias_hh"),
+                 own("bias_ih")]
+        feats = np.concatenate([p.reshape(n, h, -1) for p in parts], -1)
+        perm = _key_batch(feats, feats[..., -1])
+        rows = np.concatenate([perm + g * h for g in range(3)], 1)  # [n, 3h]
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            t[f"gru.{name}_l{k}"] = _take(t[f"gru.{name}_l{k}"], rows, 1)
+        t[f"gru.weight_hh_l{k}"] = _take(t[f"gru.weight_hh_l{k}"], perm, 2)
+        nxt = (f"gru.weight_ih_l{k + 1}" if k + 1 < n_gru else f"{_head(t, 'fc')[0]}.weight")
+        t[nxt] = _take(t[nxt], perm, 2)
+    for prefix in ("fc", "net"):
+        names = _head(t, prefix)
+        for j in range(len(names) - 1):
+            w, b = t[f"{names[j]}.weight"], t[f"{names[j]}.bias"]
+            perm = _key_batch(np.concatenate([w, b[..., None]], -1), b)
+            t[f"{names[j]}.weight"] = _take(w, perm, 1)
+            t[f"{names[j]}.bias"] = _take(b, perm, 1)
+            t[f"{names[j + 1]}.weight"] = _take(t[f"{names[j + 1]}.weight"], perm, 2)
+    return t

@@ -1,18 +1,26 @@
-"""Loading and featurising a store's networks (NumPy only; reads stores, never trains)."""
+"""Loading and featurising a store's networks (NumPy only; reads stores, never trains).
+
+Every feature is computed in batches of networks, vectorised within a batch, so memory is
+the output (``[n, n_params]`` float32 for weight features) plus one batch.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlds_jax.analysis._canonical import canonical_vector
+from mlds_jax.analysis._canonical import canonicalize_batch
 from mlds_jax.store import StoreView
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+BATCH = 512  # networks featurised together
 
 
 def select(view: StoreView, *, classes=None, status: str | None = "done",
-           where: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
-    """Indices of networks by class name(s), status and metric ranges.
+           where: dict[str, tuple[float, float]] | None = None,
+           sample: int | None = None, seed: int = 0) -> np.ndarray:
+    """Indices ``[n]`` (sorted) of networks by class name(s), status and metric ranges.
+
+    ``sample``: keep at most this many per class, drawn at random (seeded by ``seed``).
 
     Example: ``select(v, classes=["ParityMachine"], where={"val_bit_accuracy": (0.99, 1)})``.
     """
@@ -20,41 +28,94 @@ def select(view: StoreView, *, classes=None, status: str | None = "done",
     if status is not None:
         code = {"pending": 0, "done": 1, "failed": 2}[status]
         keep &= view["status"] == code
+    cls = view["class_id"]
     if classes is not None:
         names = [classes] if isinstance(classes, str) else list(classes)
         unknown = set(names) - set(view.class_names)
         if unknown:
             raise KeyError(f"unknown class(es) {sorted(unknown)}; store has {view.class_names}")
         ids = [view.class_names.index(c) for c in names]
-        keep &= np.isin(view["class_id"], ids)
+        keep &= np.isin(cls, ids)
     for metric, (lo, hi) in (where or {}).items():
         v = view[metric]
         keep &= (v >= lo) & (v <= hi)
-    return np.flatnonzero(keep)
+    idx = np.flatnonzero(keep)
+    if sample is not None:
+        rng = np.random.default_rng(seed)
+        parts = [rng.permutation(idx[cls[idx] == k])[:sample] for k in np.unique(cls[idx])]
+        idx = np.sort(np.concatenate(parts)) if parts else idx
+    return idx
 
 
 def to_xarray(view: StoreView):
-    """The store's per-network arrays as an ``xarray.Dataset`` (needs xarray)."""
-    import xarray as xr
+    """The store's per-network arrays as a lazy ``xarray.Dataset`` (needs xarray); see
+    :meth:`mlds_jax.store.Store.to_xarray`."""
+    from mlds_jax.store import open_store
 
-    data = {}
-    for name in ("class_id", "status", "epochs", "final_train_loss", "final_val_loss"):
-        data[name] = ("network", view[name])
-    ds = xr.Dataset(data, coords={"network": np.arange(int(view.attrs["n_networks"]))})
-    ds["params"] = (("network", "parameter"), view["params"])
-    ds["val_loss_history"] = (("network", "epoch"), view["history/val_loss"])
-    ds.attrs["class_names"] = view.class_names
-    return ds
+    return open_store(view.path).to_xarray()
+
+
+def read_rows(arr, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` of a ``[network, ...]`` Zarr array, read one stored chunk (or shard) of
+    networks at a time so that only one is ever decompressed at once."""
+    idx = np.asarray(idx, np.int64)
+    step = (arr.shards or arr.chunks)[0]
+    out = np.empty((len(idx), *arr.shape[1:]), arr.dtype)
+    blocks = idx // step
+    for b in np.unique(blocks):
+        m = blocks == b
+        out[m] = arr.get_orthogonal_selection((idx[m], *[slice(None)] * (arr.ndim - 1)))
+    return out
 
 
 def flat_weights(view: StoreView, idx: np.ndarray) -> np.ndarray:
     """``[n, n_params]`` float32."""
-    return np.asarray(view.group["params"].get_orthogonal_selection((idx, slice(None))))
+    return read_rows(view.group["params"], idx)
 
 
-def _tensors(flat: np.ndarray, layout: list[dict]) -> dict[str, np.ndarray]:
-    return {e["name"]: flat[e["offset"]:e["offset"] + e["size"]].reshape(e["shape"])
+def _unflatten(w: np.ndarray, layout: list[dict]) -> dict[str, np.ndarray]:
+    """``[n, n_params]`` -> ``{name: [n, *shape]}`` (views, no copy)."""
+    return {e["name"]: w[:, e["offset"]:e["offset"] + e["size"]].reshape(len(w), *e["shape"])
             for e in layout}
+
+
+def _stats(w: np.ndarray, layout: list[dict]) -> np.ndarray:
+    """Per tensor of each row of ``w [n, n_params]``: mean, variance, quantiles, L1, L2, max."""
+    cols = []
+    for e in layout:
+        x = w[:, e["offset"]:e["offset"] + e["size"]].astype(np.float64)
+        q = np.quantile(x, QUANTILES, axis=1).T
+        cols += [x.mean(1, keepdims=True), x.var(1, keepdims=True), q,
+                 np.abs(x).sum(1, keepdims=True), np.linalg.norm(x, axis=1, keepdims=True),
+                 np.abs(x).max(1, keepdims=True)]
+    return np.concatenate(cols, 1)
+
+
+def stat_names(layout: list[dict]) -> list[str]:
+    return [f"{e['name']}:{s}" for e in layout
+            for s in ("mean", "var", *(f"q{q:g}" for q in QUANTILES), "l1", "l2", "max")]
+
+
+def _canonical(w: np.ndarray, layout: list[dict]) -> np.ndarray:
+    c = canonicalize_batch(_unflatten(w, layout))
+    return np.concatenate([c[e["name"]].reshape(len(w), -1) for e in layout], 1)
+
+
+def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH
+                    ) -> dict[str, np.ndarray]:
+    """The three weight feature sets of networks ``idx``, computed in batches:
+    ``weights`` and ``canonical weights`` ``[n, n_params]`` float32, ``layer statistics``
+    ``[n, 10 * n_tensors]`` float64."""
+    layout, p = view.layout, int(view.attrs["n_params"])
+    out = {"weights": np.empty((len(idx), p), np.float32),
+           "canonical weights": np.empty((len(idx), p), np.float32),
+           "layer statistics": np.empty((len(idx), 10 * len(layout)), np.float64)}
+    for lo in range(0, len(idx), batch):
+        w = flat_weights(view, idx[lo:lo + batch])
+        out["weights"][lo:lo + len(w)] = w
+        out["canonical weights"][lo:lo + len(w)] = _canonical(w, layout)
+        out["layer statistics"][lo:lo + len(w)] = _stats(w, layout)
+    return out
 
 
 def layer_stats(view: StoreView, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -62,31 +123,23 @@ def layer_stats(view: StoreView, idx: np.ndarray) -> tuple[np.ndarray, list[str]
 
     Returns ``([n, n_features], feature names)``.
     """
-    w = flat_weights(view, idx)
-    cols, names = [], []
-    for e in view.layout:
-        x = w[:, e["offset"]:e["offset"] + e["size"]].astype(np.float64)
-        q = np.quantile(x, QUANTILES, axis=1).T
-        cols += [x.mean(1, keepdims=True), x.var(1, keepdims=True), q,
-                 np.abs(x).sum(1, keepdims=True), np.linalg.norm(x, axis=1, keepdims=True),
-                 np.abs(x).max(1, keepdims=True)]
-        names += [f"{e['name']}:{s}" for s in ("mean", "var", *(f"q{q:g}" for q in QUANTILES),
-                                               "l1", "l2", "max")]
-    return np.concatenate(cols, 1), names
+    parts = [_stats(flat_weights(view, idx[lo:lo + BATCH]), view.layout)
+             for lo in range(0, len(idx), BATCH)]
+    stats = np.concatenate(parts) if parts else np.empty((0, 10 * len(view.layout)))
+    return stats, stat_names(view.layout)
 
 
 def canonical_weights(view: StoreView, idx: np.ndarray) -> np.ndarray:
-    """``[n, n_params]``: each network in its permutation-canonical form."""
-    w = flat_weights(view, idx)
-    order = [e["name"] for e in view.layout]
-    return np.stack([canonical_vector(_tensors(row, view.layout), order) for row in w])
+    """``[n, n_params]``: each network in its permutation-canonical form (vectorised)."""
+    parts = [_canonical(flat_weights(view, idx[lo:lo + BATCH]), view.layout)
+             for lo in range(0, len(idx), BATCH)]
+    return np.concatenate(parts) if parts else np.empty((0, int(view.attrs["n_params"])))
 
 
 def loss_features(view: StoreView, idx: np.ndarray) -> np.ndarray:
     """The loss-only baseline: final train/val loss, epochs, and the val-loss curve at 10
     evenly spaced points (NaN after the last epoch filled with the last value)."""
-    hist = np.asarray(view.group["history/val_loss"].get_orthogonal_selection(
-        (idx, slice(None))), np.float64)
+    hist = read_rows(view.group["history/val_loss"], idx).astype(np.float64)
     last = np.where(np.isnan(hist), -np.inf, np.arange(hist.shape[1])[None]).argmax(1)
     filled = np.where(np.isnan(hist), hist[np.arange(len(hist)), last][:, None], hist)
     points = filled[:, np.linspace(0, hist.shape[1] - 1, 10).astype(int)]

@@ -11,13 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlds_jax.analysis._features import (
-    canonical_weights,
-    flat_weights,
-    layer_stats,
-    loss_features,
-    select,
-)
+from mlds_jax.analysis._features import loss_features, read_rows, select, weight_features
 from mlds_jax.analysis._questions import auroc, classify, regress
 from mlds_jax.errors import MLDSError, StoreError
 from mlds_jax.store import PENDING, StoreView, open_store
@@ -38,11 +32,38 @@ def _base(name: str) -> str:
     return name
 
 
+DEFAULT_SAMPLE = 2000  # networks per class analysed by default (``--sample``)
+TSNE_MAX = 2000  # points per t-SNE plot (a random subset of the sample)
+
+# Per store (by path): the analysed networks (a per-class sample of the finished ones) and
+# their feature sets, computed once and shared by every question and plot of one analyze().
+_SAMPLE: dict[str, np.ndarray] = {}
+_FEATURES: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _idx(view: StoreView, classes=None) -> np.ndarray:
+    """The analysed networks of ``view`` (its sample), optionally of some classes only."""
+    idx = _SAMPLE.get(str(view.path))
+    if idx is None:
+        idx = select(view)
+    if classes is not None:
+        ids = [view.class_names.index(c) for c in ([classes] if isinstance(classes, str)
+                                                    else classes)]
+        idx = idx[np.isin(view["class_id"][idx], ids)]
+    return idx
+
+
 def _feature_sets(view: StoreView, idx: np.ndarray, loss: bool = True
                   ) -> dict[str, np.ndarray]:
-    feats = {"weights": flat_weights(view, idx),
-             "canonical weights": canonical_weights(view, idx),
-             "layer statistics": layer_stats(view, idx)[0]}
+    key = str(view.path)
+    full = _idx(view)
+    if key not in _FEATURES:
+        _FEATURES[key] = weight_features(view, full)
+    rows = np.searchsorted(full, idx)
+    if not np.array_equal(full[np.minimum(rows, len(full) - 1)], idx):
+        raise ValueError("networks outside the analysed sample")
+    whole = len(idx) == len(full)
+    feats = {k: (v if whole else v[rows]) for k, v in _FEATURES[key].items()}
     if loss:
         feats["loss only (baseline)"] = loss_features(view, idx)
     return feats
@@ -82,12 +103,12 @@ def answer(q: tuple) -> dict:
     kind = q[0]
     if kind == "which class":
         v = q[1]
-        idx = select(v)
+        idx = _idx(v)
         y = v["class_id"][idx]
         return {k: _run(classify, x, y, k) for k, x in _feature_sets(v, idx).items()}
     if kind == "own accuracy":
         v, metric = q[1], q[2]
-        idx = select(v)
+        idx = _idx(v)
         y = v[metric][idx].astype(np.float64)
         return {k: _run(regress, x, y, k)
                 for k, x in _feature_sets(v, idx, loss=False).items()}
@@ -95,7 +116,7 @@ def answer(q: tuple) -> dict:
         a, b = q[1], q[2]
         out = {}
         for k, name in enumerate(a.class_names):
-            ia, ib = select(a, classes=name), select(b, classes=b.class_names[k])
+            ia, ib = _idx(a, classes=name), _idx(b, classes=b.class_names[k])
             fa, fb = _feature_sets(a, ia), _feature_sets(b, ib)
             y = np.r_[np.zeros(len(ia)), np.ones(len(ib))].astype(int)
             out[f"{name} vs {b.class_names[k]}"] = {
@@ -103,14 +124,14 @@ def answer(q: tuple) -> dict:
         return out
     if kind == "backdoored vs clean":
         c, b = q[1], q[2]
-        ic, ib = select(c), select(b)
+        ic, ib = _idx(c), _idx(b)
         fc, fb = _feature_sets(c, ic), _feature_sets(b, ib)
         y = np.r_[np.zeros(len(ic)), np.ones(len(ib))].astype(int)
         return {f: _run(auroc, np.concatenate([fc[f], fb[f]]), y, f) for f in fc}
     if kind == "which dataset":
         vs = q[1]
-        feats = [_feature_sets(v, select(v)) for v in vs]
-        y = np.concatenate([np.full(len(select(v)), i) for i, v in enumerate(vs)])
+        feats = [_feature_sets(v, _idx(v)) for v in vs]
+        y = np.concatenate([np.full(len(_idx(v)), i) for i, v in enumerate(vs)])
         return {f: _run(classify, np.concatenate([fs[f] for fs in feats]), y, f)
                 for f in feats[0]}
     raise ValueError(kind)
@@ -133,8 +154,9 @@ def _fmt(r: dict) -> str:
     return json.dumps(r)
 
 
-def plots(views: list[StoreView], out: Path) -> list[str]:
-    """PCA / t-SNE of weights by class, loss curves per class, DS4 histograms."""
+def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
+    """PCA of weights by class, and t-SNE of their top 50 principal components on a random
+    subset of at most ``TSNE_MAX`` networks; loss curves per class; DS4 histograms."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,21 +167,25 @@ def plots(views: list[StoreView], out: Path) -> list[str]:
 
     files = []
     for v in views:
-        idx = select(v)
+        idx = _idx(v)
         if len(idx) < 3:
             continue
-        x = StandardScaler().fit_transform(flat_weights(v, idx))
+        x = StandardScaler().fit_transform(_feature_sets(v, idx, loss=False)["weights"])
         cls = v["class_id"][idx]
-        embs = [("PCA", PCA(2).fit_transform(x))]
+        pcs = PCA(min(50, *x.shape), random_state=seed).fit_transform(x)
+        del x
+        embs = [("PCA", pcs[:, :2], np.arange(len(idx)))]
         if len(idx) > 10:
-            embs.append(("t-SNE", TSNE(2, perplexity=min(30, len(idx) // 4),
-                                      random_state=0).fit_transform(x)))
+            sub = np.sort(np.random.default_rng(seed).permutation(len(idx))[:TSNE_MAX])
+            embs.append(("t-SNE of 50 PCs", TSNE(2, perplexity=min(30, len(sub) // 4),
+                                               random_state=seed).fit_transform(pcs[sub]), sub))
         fig, axes = plt.subplots(1, len(embs), figsize=(6 * len(embs), 5))
-        for ax, (name, e) in zip(np.atleast_1d(axes), embs):
+        for ax, (name, e, rows) in zip(np.atleast_1d(axes), embs):
             for k, cname in enumerate(v.class_names):
-                m = cls == k
+                m = cls[rows] == k
                 if m.any():
-                    ax.scatter(e[m, 0], e[m, 1], s=12, label=cname)
+                    ax.scatter(e[m, 0], e[m, 1], s=12 if len(rows) < 500 else 3,
+                               label=cname)
             ax.set_title(f"{name} of weights — {_short(v)}")
         np.atleast_1d(axes)[0].legend(fontsize=7)
         f = out / f"embedding_{_short(v)}.png"
@@ -168,7 +194,7 @@ def plots(views: list[StoreView], out: Path) -> list[str]:
         plt.close(fig)
         files.append(f.name)
 
-        hist = v["history/val_loss"][idx]
+        hist = read_rows(v.group["history/val_loss"], idx)
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for k, cname in enumerate(v.class_names):
             h = hist[cls == k]
@@ -191,11 +217,11 @@ def plots(views: list[StoreView], out: Path) -> list[str]:
         fig.savefig(f, dpi=110)
         plt.close(fig)
         files.append(f.name)
-    img = [v for v in views if v.attrs.get("task") == "image" and len(select(v))]
+    img = [v for v in views if v.attrs.get("task") == "image" and len(_idx(v))]
     if img:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for v in img:
-            idx = select(v)
+            idx = _idx(v)
             axes[0].hist(v["clean_accuracy"][idx], bins=20, alpha=0.6, label=_short(v))
             axes[1].hist(v["attack_success_rate"][idx], bins=20, range=(0, 1), alpha=0.6,
                          label=_short(v))
@@ -211,9 +237,25 @@ def plots(views: list[StoreView], out: Path) -> list[str]:
 
 
 def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
-            progress: bool = True) -> dict:
-    """Opens the stores, answers what they can answer, writes the report. Returns metrics."""
+            progress: bool = True, sample: int | None = DEFAULT_SAMPLE, seed: int = 0) -> dict:
+    """Opens the stores, answers what they can answer, writes the report. Returns metrics.
+
+    ``sample``: analyse at most this many finished networks per class (drawn at random with
+    ``seed``; ``None``: all). Features are computed once per store and batch by batch, so
+    memory is about ``2 x sample x classes x n_params x 4`` bytes per store.
+    """
     from tqdm.auto import tqdm
+
+    _SAMPLE.clear()
+    _FEATURES.clear()
+    try:
+        return _analyze(paths, out_dir, progress, sample, seed, tqdm)
+    finally:  # free the features; the next call starts afresh
+        _SAMPLE.clear()
+        _FEATURES.clear()
+
+
+def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm) -> dict:
 
     notes, views = [], []
     for p in paths:
@@ -229,6 +271,10 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
         if done == 0:
             notes.append(f"{p}: no finished networks; skipped")
             continue
+        _SAMPLE[str(v.path)] = idx = select(v, sample=sample, seed=seed)
+        if len(idx) < done:
+            notes.append(f"{p}: analysing a random sample of {len(idx)} of its {done} "
+                         f"finished networks (at most {sample} per class, seed {seed})")
         views.append(v)
     qs = plan_questions(views)
     if not qs:
@@ -236,13 +282,14 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
                             "give a store with finished networks"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = {"stores": [str(v.path) for v in views], "notes": notes, "questions": {}}
+    metrics = {"stores": [str(v.path) for v in views], "notes": notes,
+               "sample_per_class": sample, "seed": seed, "questions": {}}
     for q in tqdm(qs, desc="questions", disable=not progress):
         try:
             metrics["questions"][_title(q)] = answer(q)
         except ValueError as e:
             metrics["questions"][_title(q)] = {"skipped": str(e)}
-    metrics["plots"] = plots(views, out)
+    metrics["plots"] = plots(views, out, seed)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     lines = ["# mlds-jax analysis report", "", "Stores: " + ", ".join(
         f"`{p}`" for p in metrics["stores"]), ""]

@@ -186,19 +186,18 @@ class Store(StoreView):
         except ImportError:
             raise ImportError("to_xarray needs xarray: pip install 'mlds-jax[analysis]'"
                               ) from None
-        kw = dict(consolidated=False, chunks=None, zarr_format=3)
-        ds = xr.open_zarr(str(self.path), **kw)
+        kw = dict(engine="zarr", consolidated=False, chunks=None, cache=False, zarr_format=3)
+        ds = xr.open_dataset(str(self.path), **kw)
         if "history" in self.group:
-            hist = xr.open_zarr(str(self.path), group="history", **kw)
+            hist = xr.open_dataset(str(self.path), group="history", **kw)
             ds = ds.merge(hist.rename({n: f"{n}_history" for n in hist.data_vars}))
         if "machines" in self.group:
-            mach = xr.open_zarr(str(self.path), group="machines", **kw)
+            mach = xr.open_dataset(str(self.path), group="machines", **kw)
             ds = ds.merge(mach.rename({n: f"machine_{n}" for n in mach.data_vars}))
         names = np.asarray(self.class_names)
         ds = ds.assign_coords(network=np.arange(self.n_networks),
                               class_name=("network", names[np.asarray(self.group["class_id"])]))
-        if "class" in ds.dims:
-            ds = ds.assign_coords({"class": names})
+        return ds.assign_coords({"class": names})  # class_id indexes it
         return ds
 
 
