@@ -218,6 +218,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from mlds_jax.analysis import export_parquet
+
+    rows = export_parquet(args.store, args.parquet)
+    print(f"wrote {rows} networks to {args.parquet}")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from mlds_jax.tasks._idx import data_dir, fetch, get_source
 
@@ -412,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.set_defaults(func=_cmd_analyze)
+
+    ex = sub.add_parser("export", help="a store's per-network table (no weights) as Parquet")
+    ex.add_argument("store")
+    ex.add_argument("--parquet", required=True, metavar="OUT",
+                    help="Parquet file to write: one row per network (class, status, "
+                         "metrics, losses, learnt flags; spec in the file metadata)")
+    ex.set_defaults(func=_cmd_export)
 
     pl = sub.add_parser("plan", help="how a dataset splits into blocks, devices and processes")
     _add_spec_args(pl)

@@ -4,11 +4,13 @@ Needs scikit-learn and matplotlib for the questions and plots (``mlds-jax[analys
 """
 
 from mlds_jax.analysis._canonical import canonical_vector, canonicalize
+from mlds_jax.analysis._export import export_parquet, network_table
 from mlds_jax.analysis._features import (
     canonical_weights,
     flat_weights,
     layer_stats,
     loss_features,
+    read_rows,
     select,
     to_xarray,
 )
@@ -24,11 +26,14 @@ __all__ = [
     "canonical_weights",
     "canonicalize",
     "classify",
+    "export_parquet",
     "flat_weights",
     "layer_stats",
     "learnt_share",
     "loss_features",
+    "network_table",
     "regress",
+    "read_rows",
     "select",
     "separate_pairs",
     "to_xarray",

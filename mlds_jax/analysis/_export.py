@@ -1,0 +1,61 @@
+"""``mlds-jax export --parquet``: a store's per-network table (no weights) as Parquet.
+
+One row per network; one column per per-network scalar array of the store (class, replicate,
+learning rate, status, epochs, losses, the task's metrics, ``learnt`` flags where a store
+has them...), plus ``network``, ``class_name``, ``status_name`` and ``dataset``. The spec and
+provenance travel in the file's schema metadata (key ``mlds_jax``, JSON). pandas reads it
+with ``pd.read_parquet(path)``. Needs pyarrow (``mlds-jax[analysis]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from mlds_jax.store import STATUS_CODES, open_store
+
+
+def network_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The per-network columns of a store, each ``[n_networks]``, in a stable order."""
+    view = open_store(path)
+    n = int(view.attrs["n_networks"])
+    cls = view["class_id"]
+    names = np.asarray(view.class_names, dtype=object)
+    status = view["status"]
+    by_code = {v: k for k, v in STATUS_CODES.items()}
+    cols: dict[str, np.ndarray] = {
+        "network": np.arange(n, dtype=np.int64),
+        "dataset": np.full(n, view.attrs["spec"]["name"], dtype=object),
+        "class_name": names[cls],
+        "status_name": np.asarray([by_code.get(int(s), "unknown") for s in range(256)],
+                                  dtype=object)[status],
+    }
+    for name, arr in sorted(view.group.arrays()):
+        if arr.ndim == 1 and arr.shape[0] == n and name not in cols:
+            cols[name] = np.asarray(arr[...])
+    return cols
+
+
+def export_parquet(path: str | os.PathLike, out: str | os.PathLike) -> int:
+    """Writes the per-network table of the store at ``path`` to ``out`` (Parquet, zstd).
+
+    Returns:
+      the number of rows (networks) written.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("export --parquet needs pyarrow: pip install 'mlds-jax[analysis]'"
+                          ) from None
+    cols = network_table(path)
+    table = pa.table({k: pa.array(v) for k, v in cols.items()})
+    for k in ("dataset", "class_name", "status_name"):  # few distinct values
+        table = table.set_column(table.column_names.index(k), k,
+                                 table.column(k).dictionary_encode())
+    attrs = dict(open_store(path).attrs)
+    table = table.replace_schema_metadata({"mlds_jax": json.dumps(attrs, default=str)})
+    pq.write_table(table, str(out), compression="zstd")
+    return table.num_rows
