@@ -1,18 +1,24 @@
 """Models: one network, one example. The model axis is added by the trainer (vmap)."""
 
+from mlds_jax.models._fused_gru import KERNELS, fused_gru_layer, resolve_gru_kernel
+from mlds_jax.models._fused_gru_build import load_fused_gru
 from mlds_jax.models._gru import apply_gru, apply_gru_batch, gru_layer, gru_layout, init_gru
 from mlds_jax.models._layout import Layout, LayoutEntry
 from mlds_jax.models._mlp import apply_mlp, init_mlp, mlp_layout
 
 __all__ = [
+    "KERNELS",
     "Layout",
     "LayoutEntry",
     "apply_gru",
     "apply_gru_batch",
     "apply_mlp",
+    "fused_gru_layer",
     "gru_layer",
     "gru_layout",
     "init_gru",
     "init_mlp",
+    "load_fused_gru",
     "mlp_layout",
+    "resolve_gru_kernel",
 ]

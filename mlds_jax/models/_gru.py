@@ -23,6 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from mlds_jax.models._fused_gru import fused_gru_layer, resolve_gru_kernel
 from mlds_jax.models._layout import Layout
 from mlds_jax.spec import GRUSpec
 
@@ -143,7 +144,7 @@ def _gru_layer_bwd(saved, d_hs):
 gru_layer.defvjp(_gru_layer_fwd, _gru_layer_bwd)
 
 
-def apply_gru_batch(params, x: jax.Array, spec: GRUSpec) -> jax.Array:
+def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = None) -> jax.Array:
     """Forward pass of one network on a batch of sequences.
 
     Args:
@@ -151,14 +152,20 @@ def apply_gru_batch(params, x: jax.Array, spec: GRUSpec) -> jax.Array:
         ``{name: array}`` dict (``Layout.unflatten``) — differentiating with respect to the
         dict avoids assembling the gradient of a flat vector slice by slice.
       x: float32 ``[batch, time, features]``.
+      kernel: the GRU layers' path, chosen at trace time: ``"auto"`` (the fused CPU kernel,
+        :func:`~mlds_jax.models.fused_gru_layer`, when on a CPU and it builds here, else
+        :func:`gru_layer`), ``"fused"``, ``"xla"``, or None: ``$MLDS_JAX_GRU_KERNEL``
+        (default ``auto``). Both paths give the same results to float32 rounding.
 
     Returns:
       logits ``[batch, time, output_size]``.
     """
     p = params if isinstance(params, dict) else gru_layout(spec).unflatten(params)
+    fused = x.dtype == jnp.float32 and resolve_gru_kernel(kernel) == "fused"
+    layer = fused_gru_layer if fused else gru_layer
     h = jnp.swapaxes(x, 0, 1)  # time-major inside
     for k in range(spec.num_layers):
-        h = gru_layer(p[f"gru.weight_ih_l{k}"], p[f"gru.weight_hh_l{k}"],
+        h = layer(p[f"gru.weight_ih_l{k}"], p[f"gru.weight_hh_l{k}"],
                       p[f"gru.bias_ih_l{k}"], p[f"gru.bias_hh_l{k}"], h)
     n_fc = len(spec.head) + 1
     for j in range(n_fc):

@@ -1,0 +1,419 @@
+// Fused GRU layer for XLA:CPU (jax.ffi custom calls), laid out networks-innermost.
+//
+// One call handles a whole block of networks: every input carries leading network axes
+// (flattened here to n_models). Networks are processed in tiles of kLanes; inside a tile
+// every value is a vector of kLanes floats, one lane per network, so the SIMD lanes run over
+// networks and no instruction ever mixes two networks. A tile's weights, its hidden state
+// and its gates stay in registers / L1 for all time steps of one sequence.
+//
+// Determinism: a network's result does not depend on how many networks share the call or
+// on its position in it. Lanes past the last network of the tail tile are padded with zero
+// weights, so every network runs the same vector code; there is no reduction across lanes.
+// Built with -ffp-contract=off no multiply-add is fused, so the rounding is the same for
+// every vector width the compiler picks (SSE, AVX2, AVX-512).
+//
+// Gate equations (PyTorch, gates ordered r, z, n):
+//   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+//   z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+//   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+//   h' = (1 - z) * n + z * h
+// Forward residuals per step: r, z, n, gh_n = W_hn h + b_hn and h, 5*hidden values, in the
+// kernel's own layout (see put_res): JAX only hands them from a forward call to the backward
+// call of the same networks, declared as [..., time, batch, 5*hidden].
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+constexpr int kLanes = 16;
+typedef float vf __attribute__((vector_size(kLanes * sizeof(float))));
+using VBuf = std::vector<vf>;
+
+inline vf splat(float a) { return vf{} + a; }
+
+// Eigen's rational tanh approximation (the one XLA:CPU uses for f32 tanh): a few ulp.
+inline vf vtanh(vf a) {
+  const vf hi = splat(7.99881172180175781f), lo = splat(-7.99881172180175781f);
+  vf x = a > hi ? hi : a;
+  x = x < lo ? lo : x;
+  const vf x2 = x * x;
+  vf p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = x2 * p + -8.60467152213735e-11f;
+  p = x2 * p + 5.12229709037114e-08f;
+  p = x2 * p + 1.48572235717979e-05f;
+  p = x2 * p + 6.37261928875436e-04f;
+  p = x2 * p + 4.89352455891786e-03f;
+  p = x * p;
+  vf q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = x2 * q + 2.26843463243900e-03f;
+  q = x2 * q + 4.89352518554385e-03f;
+  return p / q;
+}
+
+inline vf vsigmoid(vf x) { return 0.5f * vtanh(0.5f * x) + 0.5f; }
+
+struct Dims {
+  int64_t n, t, b, i, h;  // networks, time, batch, input features, hidden
+};
+
+// Copies rows [n0, n0 + cnt) of a [n, size] array into a lane-innermost [size] vector buffer,
+// padding lanes >= cnt with zeros.
+void gather(const float* src, int64_t n0, int64_t cnt, int64_t size, vf* dst) {
+  for (int64_t k = 0; k < size; ++k) dst[k] = vf{};
+  for (int64_t l = 0; l < cnt; ++l) {
+    const float* s = src + (n0 + l) * size;
+    for (int64_t k = 0; k < size; ++k) dst[k][l] = s[k];
+  }
+}
+
+// Inverse of gather (lanes >= cnt dropped).
+void scatter(const vf* src, int64_t n0, int64_t cnt, int64_t size, float* dst) {
+  for (int64_t l = 0; l < cnt; ++l) {
+    float* d = dst + (n0 + l) * size;
+    for (int64_t k = 0; k < size; ++k) d[k] = src[k][l];
+  }
+}
+
+// Sequence b of a [n, time, batch, f] array, rows [n0, n0 + cnt), into [time, f] vectors.
+void gather_seq(const float* src, const Dims& d, int64_t f, int64_t n0, int64_t cnt, int64_t b,
+                vf* dst) {
+  const int64_t per_net = d.t * d.b * f;
+  for (int64_t k = 0; k < d.t * f; ++k) dst[k] = vf{};
+  for (int64_t l = 0; l < cnt; ++l) {
+    const float* s = src + (n0 + l) * per_net + b * f;
+    for (int64_t t = 0; t < d.t; ++t)
+      for (int64_t k = 0; k < f; ++k) dst[t * f + k][l] = s[t * d.b * f + k];
+  }
+}
+
+void scatter_seq(const vf* src, const Dims& d, int64_t f, int64_t n0, int64_t cnt, int64_t b,
+                 float* dst) {
+  const int64_t per_net = d.t * d.b * f;
+  for (int64_t l = 0; l < cnt; ++l) {
+    float* s = dst + (n0 + l) * per_net + b * f;
+    for (int64_t t = 0; t < d.t; ++t)
+      for (int64_t k = 0; k < f; ++k) s[t * d.b * f + k] = src[t * f + k][l];
+  }
+}
+
+// out[g] = bias[g] + sum_k w[g, k] * v[k] for g < rows (w row-major [rows, cols]).
+// Four rows at a time so each v[k] load feeds four products.
+template <int kCols>
+inline void matvec(const vf* w, const vf* bias, const vf* v, int64_t rows, int64_t cols_rt,
+                   vf* out) {
+  const int64_t cols = kCols ? kCols : cols_rt;
+  int64_t g = 0;
+  for (; g + 4 <= rows; g += 4) {
+    vf a0 = bias[g], a1 = bias[g + 1], a2 = bias[g + 2], a3 = bias[g + 3];
+    const vf* w0 = w + g * cols;
+    for (int64_t k = 0; k < cols; ++k) {
+      const vf x = v[k];
+      a0 += w0[k] * x;
+      a1 += w0[cols + k] * x;
+      a2 += w0[2 * cols + k] * x;
+      a3 += w0[3 * cols + k] * x;
+    }
+    out[g] = a0, out[g + 1] = a1, out[g + 2] = a2, out[g + 3] = a3;
+  }
+  for (; g < rows; ++g) {
+    vf a = bias[g];
+    for (int64_t k = 0; k < cols; ++k) a += w[g * cols + k] * v[k];
+    out[g] = a;
+  }
+}
+
+// Residuals of the tile of networks [n0, n0 + cnt) occupy floats [n0, n0 + cnt) * per_net of
+// the residual buffer, as [batch, time, 5*hidden, cnt]: lanes innermost, so a full tile
+// stores and loads whole vectors.
+inline void put_res(float* base, int64_t k, int64_t cnt, vf v) {
+  if (cnt == kLanes) {
+    std::memcpy(base + k * kLanes, &v, sizeof v);
+  } else {
+    for (int64_t l = 0; l < cnt; ++l) base[k * cnt + l] = v[l];
+  }
+}
+
+inline vf get_res(const float* base, int64_t k, int64_t cnt) {
+  vf v{};
+  if (cnt == kLanes) {
+    std::memcpy(&v, base + k * kLanes, sizeof v);
+  } else {
+    for (int64_t l = 0; l < cnt; ++l) v[l] = base[k * cnt + l];
+  }
+  return v;
+}
+
+struct FwdArgs {
+  Dims d;
+  const float *w_ih, *w_hh, *b_ih, *b_hh, *xs;
+  float *hs, *res;  // res may be null (no residuals wanted)
+};
+
+template <int kH, int kI>
+void fwd_tile(const FwdArgs& a, int64_t n0) {
+  const Dims& d = a.d;
+  const int64_t H = kH ? kH : d.h, I = kI ? kI : d.i, G = 3 * H, T = d.t;
+  const int64_t cnt = std::min<int64_t>(kLanes, d.n - n0);
+  VBuf wih(G * I), whh(G * H), bih(G), bhh(G), x(T * I), hs(T * H);
+  float* res = a.res ? a.res + n0 * T * d.b * 5 * H : nullptr;
+  VBuf gi(G), gh(G), h(H);
+  gather(a.w_ih, n0, cnt, G * I, wih.data());
+  gather(a.w_hh, n0, cnt, G * H, whh.data());
+  gather(a.b_ih, n0, cnt, G, bih.data());
+  gather(a.b_hh, n0, cnt, G, bhh.data());
+  for (int64_t b = 0; b < d.b; ++b) {
+    gather_seq(a.xs, d, I, n0, cnt, b, x.data());
+    for (int64_t j = 0; j < H; ++j) h[j] = vf{};
+    for (int64_t t = 0; t < T; ++t) {
+      matvec<kI>(wih.data(), bih.data(), x.data() + t * I, G, I, gi.data());
+      matvec<kH>(whh.data(), bhh.data(), h.data(), G, H, gh.data());
+      for (int64_t j = 0; j < H; ++j) {
+        const vf r = vsigmoid(gi[j] + gh[j]);
+        const vf z = vsigmoid(gi[H + j] + gh[H + j]);
+        const vf n = vtanh(gi[2 * H + j] + r * gh[2 * H + j]);
+        h[j] = (1.0f - z) * n + z * h[j];
+        hs[t * H + j] = h[j];
+        if (res) {
+          const int64_t k = (b * T + t) * 5 * H + j;
+          put_res(res, k, cnt, r), put_res(res, k + H, cnt, z), put_res(res, k + 2 * H, cnt, n);
+          put_res(res, k + 3 * H, cnt, gh[2 * H + j]), put_res(res, k + 4 * H, cnt, h[j]);
+        }
+      }
+    }
+    scatter_seq(hs.data(), d, H, n0, cnt, b, a.hs);
+  }
+}
+
+struct BwdArgs {
+  Dims d;
+  const float *w_ih, *w_hh, *xs, *res, *dhs;
+  float *dw_ih, *dw_hh, *db_ih, *db_hh, *dxs;
+};
+
+template <int kH, int kI>
+void bwd_tile(const BwdArgs& a, int64_t n0) {
+  const Dims& d = a.d;
+  const int64_t H = kH ? kH : d.h, I = kI ? kI : d.i, G = 3 * H, T = d.t;
+  const int64_t cnt = std::min<int64_t>(kLanes, d.n - n0);
+  VBuf wih(G * I), whh(G * H), dwih(G * I), dwhh(G * H), dbih(G), dbhh(G);
+  VBuf x(T * I), hs(T * H), rz(T * 4 * H), dy(T * H), dx(T * I);
+  const float* res = a.res + n0 * T * d.b * 5 * H;
+  VBuf dgi(T * G), dgh(T * G), dh(H), zero(H);
+  gather(a.w_ih, n0, cnt, G * I, wih.data());
+  gather(a.w_hh, n0, cnt, G * H, whh.data());
+  for (int64_t b = 0; b < d.b; ++b) {
+    gather_seq(a.xs, d, I, n0, cnt, b, x.data());
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t k = (b * T + t) * 5 * H;
+      for (int64_t j = 0; j < 4 * H; ++j) rz[t * 4 * H + j] = get_res(res, k + j, cnt);
+      for (int64_t j = 0; j < H; ++j) hs[t * H + j] = get_res(res, k + 4 * H + j, cnt);
+    }
+    gather_seq(a.dhs, d, H, n0, cnt, b, dy.data());
+    for (int64_t j = 0; j < H; ++j) dh[j] = vf{};
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const vf* rt = rz.data() + t * 4 * H;
+      const vf* hp = t > 0 ? hs.data() + (t - 1) * H : zero.data();
+      vf* gi = dgi.data() + t * G;
+      vf* gh = dgh.data() + t * G;
+      for (int64_t j = 0; j < H; ++j) {
+        const vf r = rt[j], z = rt[H + j], n = rt[2 * H + j], ghn = rt[3 * H + j];
+        const vf g = dy[t * H + j] + dh[j];
+        const vf da_n = g * (1.0f - z) * (1.0f - n * n);
+        const vf da_z = g * (hp[j] - n) * z * (1.0f - z);
+        const vf da_r = da_n * ghn * r * (1.0f - r);
+        gi[j] = da_r, gi[H + j] = da_z, gi[2 * H + j] = da_n;
+        gh[j] = da_r, gh[H + j] = da_z, gh[2 * H + j] = da_n * r;
+        dh[j] = g * z;
+      }
+      // dh_prev += W_hh^T d_gh, one row of W_hh at a time
+      for (int64_t k = 0; k < G; ++k) {
+        const vf s = gh[k];
+        const vf* w = whh.data() + k * H;
+        for (int64_t j = 0; j < H; ++j) dh[j] += w[j] * s;
+      }
+    }
+    // Input gradient and weight gradients over this sequence's time steps, after the loop.
+    for (int64_t t = 0; t < T; ++t) {
+      const vf* gi = dgi.data() + t * G;
+      vf* dxt = dx.data() + t * I;
+      for (int64_t i = 0; i < I; ++i) dxt[i] = vf{};
+      for (int64_t k = 0; k < G; ++k) {
+        const vf s = gi[k];
+        const vf* w = wih.data() + k * I;
+        for (int64_t i = 0; i < I; ++i) dxt[i] += w[i] * s;
+      }
+    }
+    scatter_seq(dx.data(), d, I, n0, cnt, b, a.dxs);
+    for (int64_t k = 0; k < G; ++k) {
+      vf* dw = dwih.data() + k * I;
+      vf* du = dwhh.data() + k * H;
+      vf sb = dbih[k], sc = dbhh[k];
+      for (int64_t t = 0; t < T; ++t) {
+        const vf s = dgi[t * G + k], u = dgh[t * G + k];
+        const vf* xt = x.data() + t * I;
+        const vf* hp = t > 0 ? hs.data() + (t - 1) * H : zero.data();
+        for (int64_t i = 0; i < I; ++i) dw[i] += s * xt[i];
+        for (int64_t j = 0; j < H; ++j) du[j] += u * hp[j];
+        sb += s, sc += u;
+      }
+      dbih[k] = sb, dbhh[k] = sc;
+    }
+  }
+  scatter(dwih.data(), n0, cnt, G * I, a.dw_ih);
+  scatter(dwhh.data(), n0, cnt, G * H, a.dw_hh);
+  scatter(dbih.data(), n0, cnt, G, a.db_ih);
+  scatter(dbhh.data(), n0, cnt, G, a.db_hh);
+}
+
+// Runs body(tile) for every tile, spread over XLA's intra-op thread pool (tiles are
+// independent, so the split changes no result). The calling thread works too and then waits
+// only for helpers that have already started: a helper that starts after the work is done
+// returns at once, so a busy pool can never deadlock the call.
+struct PoolState {
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t active = 0;
+  bool closed = false;
+  std::atomic<int64_t> next{0};
+};
+
+template <typename F>
+void for_tiles(ffi::ThreadPool& pool, int64_t n_tiles, F& body) {
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), n_tiles));
+  auto s = std::make_shared<PoolState>();
+  F* bp = &body;
+  for (int64_t w = 1; w < workers; ++w) {
+    pool.Schedule([s, bp, n_tiles] {
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        if (s->closed) return;
+        ++s->active;
+      }
+      for (int64_t k; (k = s->next.fetch_add(1)) < n_tiles;) (*bp)(k);
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (--s->active == 0) s->cv.notify_all();
+    });
+  }
+  for (int64_t k; (k = s->next.fetch_add(1)) < n_tiles;) body(k);
+  std::unique_lock<std::mutex> lock(s->mu);
+  s->closed = true;
+  s->cv.wait(lock, [&] { return s->active == 0; });
+}
+
+template <typename Args, typename Tile>
+void dispatch(ffi::ThreadPool& pool, const Args& a, Tile tile) {
+  const int64_t n_tiles = (a.d.n + kLanes - 1) / kLanes;
+  auto body = [&](int64_t k) { tile(a, k * kLanes); };
+  for_tiles(pool, n_tiles, body);
+}
+
+template <typename Buf>
+ffi::Error read_dims(const Buf& xs, const Buf& w_hh, Dims* d) {
+  auto xd = xs.dimensions();
+  auto wd = w_hh.dimensions();
+  if (xd.size() < 3 || wd.size() < 2)
+    return ffi::Error::InvalidArgument("fused GRU: xs needs [..., time, batch, in]");
+  const size_t r = xd.size();
+  d->t = xd[r - 3], d->b = xd[r - 2], d->i = xd[r - 1], d->h = wd[wd.size() - 1];
+  d->n = 1;
+  for (size_t k = 0; k + 3 < r; ++k) d->n *= xd[k];
+  if (int64_t(w_hh.element_count()) != d->n * 3 * d->h * d->h)
+    return ffi::Error::InvalidArgument("fused GRU: w_hh must be [..., 3*hidden, hidden] with "
+                                       "the same leading axes as xs");
+  return ffi::Error::Success();
+}
+
+template <bool kSave>
+ffi::Error GruFwdImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> w_ih, ffi::Buffer<ffi::F32> w_hh,
+                      ffi::Buffer<ffi::F32> b_ih, ffi::Buffer<ffi::F32> b_hh,
+                      ffi::Buffer<ffi::F32> xs, ffi::ResultBuffer<ffi::F32> hs,
+                      ffi::Result<ffi::AnyBuffer> res) {
+  Dims d;
+  if (auto e = read_dims(xs, w_hh, &d); e.failure()) return e;
+  if (int64_t(w_ih.element_count()) != d.n * 3 * d.h * d.i ||
+      int64_t(b_ih.element_count()) != d.n * 3 * d.h ||
+      int64_t(b_hh.element_count()) != d.n * 3 * d.h)
+    return ffi::Error::InvalidArgument("fused GRU: w_ih/b_ih/b_hh shapes do not match");
+  FwdArgs a{d,           w_ih.typed_data(), w_hh.typed_data(), b_ih.typed_data(),
+            b_hh.typed_data(), xs.typed_data(), hs->typed_data(),
+            kSave ? static_cast<float*>(res->untyped_data()) : nullptr};
+  auto run = [&](auto tile) { dispatch(pool, a, tile); };
+  if (d.h == 12 && d.i == 5) run(fwd_tile<12, 5>);
+  else if (d.h == 12 && d.i == 12) run(fwd_tile<12, 12>);
+  else if (d.h == 24 && d.i == 2) run(fwd_tile<24, 2>);  // DS3
+  else if (d.h == 24 && d.i == 24) run(fwd_tile<24, 24>);
+  else run(fwd_tile<0, 0>);
+  return ffi::Error::Success();
+}
+
+ffi::Error GruBwdImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> w_ih, ffi::Buffer<ffi::F32> w_hh,
+                      ffi::Buffer<ffi::F32> xs, ffi::Buffer<ffi::F32> res,
+                      ffi::Buffer<ffi::F32> dhs,
+                      ffi::ResultBuffer<ffi::F32> dw_ih, ffi::ResultBuffer<ffi::F32> dw_hh,
+                      ffi::ResultBuffer<ffi::F32> db_ih, ffi::ResultBuffer<ffi::F32> db_hh,
+                      ffi::ResultBuffer<ffi::F32> dxs) {
+  Dims d;
+  if (auto e = read_dims(xs, w_hh, &d); e.failure()) return e;
+  if (int64_t(w_ih.element_count()) != d.n * 3 * d.h * d.i ||
+      int64_t(res.element_count()) != d.n * d.t * d.b * 5 * d.h ||
+      int64_t(dhs.element_count()) != d.n * d.t * d.b * d.h)
+    return ffi::Error::InvalidArgument("fused GRU backward: shapes do not match");
+  BwdArgs a{d, w_ih.typed_data(), w_hh.typed_data(), xs.typed_data(), res.typed_data(), dhs.typed_data(), dw_ih->typed_data(), dw_hh->typed_data(),
+            db_ih->typed_data(), db_hh->typed_data(), dxs->typed_data()};
+  auto run = [&](auto tile) { dispatch(pool, a, tile); };
+  if (d.h == 12 && d.i == 5) run(bwd_tile<12, 5>);
+  else if (d.h == 12 && d.i == 12) run(bwd_tile<12, 12>);
+  else if (d.h == 24 && d.i == 2) run(bwd_tile<24, 2>);  // DS3
+  else if (d.h == 24 && d.i == 24) run(bwd_tile<24, 24>);
+  else run(bwd_tile<0, 0>);
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MldsGruFwd, GruFwdImpl<false>,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::AnyBuffer>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MldsGruFwdTrain, GruFwdImpl<true>,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::AnyBuffer>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MldsGruBwd, GruBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());

@@ -1,0 +1,115 @@
+"""The fused CPU GRU kernel against the XLA GRU layer and autodiff, its independence from the
+number of networks in a call, and the switch between the two paths."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mlds_jax.models import _fused_gru_build as build
+from mlds_jax.models import (
+    apply_gru_batch,
+    fused_gru_layer,
+    init_gru,
+    load_fused_gru,
+    resolve_gru_kernel,
+)
+from mlds_jax.models._gru import _gru_forward
+from mlds_jax.spec import GRUSpec
+
+needs_kernel = pytest.mark.skipif(jax.default_backend() != "cpu" or not load_fused_gru(),
+                                  reason="fused CPU GRU kernel not built here")
+
+T, B = 6, 3  # time, batch
+
+
+def _layers(n: int, inp: int, hidden: int, seed: int = 0):
+    """``n`` networks' GRU layer tensors and inputs: ``w_ih [n, 3*hidden, inp]`` ...
+    ``xs [n, time, batch, inp]``."""
+    k = jax.random.split(jax.random.PRNGKey(seed), 5)
+    s = hidden**-0.5
+
+    def u(key, shape):
+        return jax.random.uniform(key, (n, *shape), jnp.float32, -s, s)
+
+    return (u(k[0], (3 * hidden, inp)), u(k[1], (3 * hidden, hidden)), u(k[2], (3 * hidden,)),
+            u(k[3], (3 * hidden,)), jax.random.normal(k[4], (n, T, B, inp), jnp.float32))
+
+
+def _autodiff_layer(w_ih, w_hh, b_ih, b_hh, xs):
+    return _gru_forward(w_ih, w_hh, b_ih, b_hh, xs)[0]  # plain lax.scan, no custom_vjp
+
+
+@jax.jit(static_argnums=0)
+def _value_and_grads(layer, args, d_hs):
+    """``vmap(layer)(*args)`` and the gradients of ``sum(out * d_hs)`` (one compile)."""
+    out, vjp = jax.vjp(jax.vmap(layer), *args)
+    return out, vjp(d_hs)
+
+
+# 20 networks: one full tile of 16 and a padded tail of 4. (12, 5) and (12, 12) are DS1's
+# compiled-in shapes; (7, 3) runs the generic code.
+@needs_kernel
+@pytest.mark.parametrize("hidden,inp", [(12, 5), (12, 12), (7, 3)])
+def test_forward_and_gradients_match_reference(hidden, inp):
+    args = _layers(20, inp, hidden)
+    d_hs = jax.random.normal(jax.random.PRNGKey(1), (20, T, B, hidden), jnp.float32)
+    ref, want = _value_and_grads(_autodiff_layer, args, d_hs)
+    out, got = _value_and_grads(fused_gru_layer, args, d_hs)
+    # Both compute each gate from the same <= 25 products in a different order, and tanh /
+    # sigmoid by different float32 formulas (each a few ulp); h stays in [-1, 1] and a step
+    # shrinks earlier errors (|dh'/dh| <= 1 here), so the difference stays a few ulp of 1
+    # per step: 2e-6 over 6 steps (measured: 1.8e-7 over 16).
+    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-6)
+    for g, w in zip(got, want):
+        # sums over batch x time of products of O(1) terms: relative rounding of ~1e-6 of the
+        # largest entry
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * float(jnp.abs(w).max()))
+
+
+@needs_kernel
+def test_a_network_does_not_depend_on_the_width_of_its_call():
+    args = _layers(40, 5, 12)
+    d_hs = jax.random.normal(jax.random.PRNGKey(2), (40, T, B, 12), jnp.float32)
+
+    def one(i, lo, hi):
+        """Network i computed in a call over networks [lo, hi)."""
+        h, g = _value_and_grads(fused_gru_layer, tuple(a[lo:hi] for a in args), d_hs[lo:hi])
+        return h[i - lo], [x[i - lo] for x in g]
+
+    ref_h, ref_g = one(17, 17, 18)  # alone
+    for lo, hi in [(0, 40), (10, 20), (3, 18)]:  # other tiles, lanes, padded tails
+        h, g = one(17, lo, hi)
+        np.testing.assert_array_equal(h, ref_h)
+        for a, b in zip(g, ref_g):
+            np.testing.assert_array_equal(a, b)
+
+
+@needs_kernel
+def test_apply_gru_batch_paths_agree_and_switch(monkeypatch):
+    spec = GRUSpec(5, 12, 2, (8,), 1)
+    flat = jax.vmap(lambda k: init_gru(k, spec))(jax.random.split(jax.random.PRNGKey(0), 3))
+    x = jax.random.bernoulli(jax.random.PRNGKey(1), 0.5, (3, B, T, 5)).astype(jnp.float32)
+    y = {k: jax.vmap(lambda p, xb, k=k: apply_gru_batch(p, xb, spec, kernel=k))(flat, x)
+         for k in ("fused", "xla")}
+    np.testing.assert_allclose(y["fused"], y["xla"], rtol=1e-5, atol=1e-5)
+
+    assert resolve_gru_kernel("auto") == "fused"
+    assert resolve_gru_kernel("xla") == "xla"
+    monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "xla")
+    assert resolve_gru_kernel() == "xla"
+    monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "fast")
+    with pytest.raises(ValueError, match=r"\$MLDS_JAX_GRU_KERNEL: expected one of"):
+        resolve_gru_kernel()
+
+
+def test_without_a_compiler_auto_falls_back_to_xla(monkeypatch, tmp_path):
+    monkeypatch.setattr(build, "_state", {})
+    monkeypatch.setattr(build, "_compiler", lambda: None)
+    monkeypatch.setenv("MLDS_JAX_CACHE_DIR", str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="fused CPU GRU kernel unavailable"):
+        assert resolve_gru_kernel("auto") == "xla"
+    with pytest.raises(RuntimeError, match="'fused' was asked for but cannot be built"):
+        resolve_gru_kernel("fused")
