@@ -41,6 +41,9 @@ def _child(case: dict) -> dict:
             out = tc.torch_single(case["workload"], case["seconds"])
         elif kind == "torch_func":
             out = tc.torch_func_vmap(case["workload"], case["n"], case["seconds"])
+        elif kind == "torch_ensemble":
+            out = tc.torch_ensemble(case["workload"], case["n"], case["seconds"],
+                                    compile=case.get("compile", False))
         elif kind == "torch_peak":
             out = {"gflops": tc.torch_matmul_peak(case["seconds"])}
         else:
@@ -48,6 +51,8 @@ def _child(case: dict) -> dict:
         if torch.cuda.is_available():
             out["device_peak_bytes"] = int(torch.cuda.max_memory_allocated())
     else:
+        if "gru_kernel" in case:  # read by mlds_jax.models at trace time
+            os.environ["MLDS_JAX_GRU_KERNEL"] = case["gru_kernel"]
         import jax
 
         from benchmarks import _jax_cases as jc
@@ -129,12 +134,17 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
                 cases[w].append({"kind": "torch_procs", "workload": w, "seconds": secs})
             cases[w] += [{"kind": "torch_func", "workload": w, "n": n, "seconds": secs}
                          for n in func_n]
+            cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs}
+                         for n in func_n]
+            cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs,
+                          "compile": True} for n in func_n[:1]]
     cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
                          "repeats": reps})
     for n in bulk_n:
         steps = max(2, 8 * 64 // n) if quick else max(4, 32 * 64 // n)
-        cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
-                             "repeats": reps})
+        for kernel in ("xla",) if accelerator else ("xla", "fused"):
+            cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
+                                 "repeats": reps, "gru_kernel": kernel})
     cases["mlp"].append({"kind": "mlp_bulk", "n": 1, "steps": 256, "repeats": reps,
                          "label": "jax_single"})
     for n in bulk_n:
@@ -147,10 +157,12 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
     return cases
 
 
+PEERS = ("torch_single", "torch_procs", "torch_func", "torch_ensemble")
 LABELS = {
     "torch_single": "PyTorch, one network at a time",
     "torch_procs": "PyTorch, one 1-thread process per core",
-    "torch_func": "torch.func.vmap",
+    "torch_func": "torch.func vmap(grad) + hand Adam",
+    "torch_ensemble": "PyTorch ensemble: vmap(functional_call), one backward, one Adam",
     "gru_single": "JAX jit, one network at a time",
     "gru_bulk": "mlds-jax bulk trainer",
     "mlp_bulk": "mlds-jax bulk trainer",
@@ -162,6 +174,11 @@ def _label(r: dict) -> str:
         return "JAX jit, one network at a time"
     if r.get("shared_order"):
         return "mlds-jax bulk, shared batch order (reference)"
+    if r["kind"] == "torch_ensemble" and r.get("compile"):
+        return LABELS["torch_ensemble"] + ", torch.compile"
+    if r["kind"] == "gru_bulk" and "gru_kernel" in r:
+        return LABELS["gru_bulk"] + (", fused CPU GRU kernel" if r["gru_kernel"] == "fused"
+                                     else ", XLA GRU")
     return LABELS[r["kind"]]
 
 
@@ -208,8 +225,14 @@ def summarise(results: dict) -> dict:
             return max(c) if c else None
 
         bulk = best("gru_bulk" if w == "gru" else "mlp_bulk", shared_order=None)
-        for name, ref in (("vs_torch_func_best", best("torch_func")),
-                          ("vs_torch_single", best("torch_single")),
+        peers = [r for r in ok if r["kind"] in PEERS]
+        top = max(peers, key=lambda r: r["steps_per_s"]) if peers else None
+        if bulk and top:
+            results.setdefault("best_peer", {})[w] = {
+                "label": _label(top), "n_models": top["n_models"],
+                "steps_per_s": top["steps_per_s"]}
+            ratios.setdefault(w, {})["vs_best_peer"] = bulk / top["steps_per_s"]
+        for name, ref in (("vs_torch_single", best("torch_single")),
                           ("vs_torch_procs", best("torch_procs"))):
             if bulk and ref:
                 ratios.setdefault(w, {})[name] = bulk / ref
@@ -218,6 +241,23 @@ def summarise(results: dict) -> dict:
                 100 * bulk * flops[w] / 1e9 / peak)
     results["ratios"] = ratios
     return results
+
+
+def _ratio_line(res: dict, w: str) -> str:
+    """Names the best PyTorch peer of the run and the best bulk row's ratio to it."""
+    rat = res["ratios"].get(w, {})
+    top = res.get("best_peer", {}).get(w)
+    parts = []
+    if top:
+        parts.append(f"best peer: {top['label']} (N = {top['n_models']}, "
+                     f"{top['steps_per_s']:,.0f} network-steps/s); **bulk / best peer: "
+                     f"{rat['vs_best_peer']:.2f}×**")
+    parts += [f"{k.replace('_', ' ')}: {v:.2f}{'%' if 'pct' in k else '×'}"
+              for k, v in rat.items() if k != "vs_best_peer" and k != "vs_torch_func_best"]
+    if not any(r["kind"] == "torch_ensemble" for r in res["cases"][w]):
+        parts.append("this run predates the ensemble peer, so its best peer is weaker than "
+                     "the strongest simple PyTorch method")
+    return "Best bulk — " + "; ".join(parts) + "."
 
 
 def render(all_results: list[dict]) -> str:
@@ -267,10 +307,7 @@ def render(all_results: list[dict]) -> str:
                     f"{r['gflops']:.1f} | {r['pct_peak']:.1f}% | "
                     f"{'–' if comp is None else f'{comp:.1f}'} | {r['peak_rss_mb']:.0f} | "
                     f"{'–' if temp is None else f'{temp / 2**20:.0f}'} |")
-            rat = res["ratios"].get(w, {})
-            parts = [f"{k.replace('_', ' ')}: {v:.2f}{'%' if 'pct' in k else '×'}"
-                     for k, v in rat.items()]
-            lines += ["", "Best bulk — " + "; ".join(parts) + ".", ""]
+            lines += ["", _ratio_line(res, w), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -296,8 +333,8 @@ def render_recipes(all_recipes: list[dict]) -> str:
 
 def write_doc() -> None:
     """Regenerates docs/benchmarks.md from every results file, keeping the profile section."""
-    all_results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))
-                   if not p.name.startswith("recipes-")]
+    all_results = [summarise(json.loads(p.read_text()))
+                   for p in sorted(RESULTS.glob("*.json")) if not p.name.startswith("recipes-")]
     recipes = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("recipes-*.json"))]
     from benchmarks.profile_gru import MARK  # keep the profile section if present
 
