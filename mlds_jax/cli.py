@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import numpy as np
 
-from mlds_jax.errors import MLDSError, SpecError
+from mlds_jax.errors import SpecError, describe
 from mlds_jax.store import DONE, open_store
 
 
@@ -20,6 +24,9 @@ def _block_size(text: str) -> int | str:
 
 def _resolve_block_size(args: argparse.Namespace, spec) -> int:
     if args.block_size != "auto":
+        from mlds_jax._guards import check_sizes
+
+        check_sizes(spec, args.block_size)  # refuse absurd sizes before allocating
         return args.block_size
     from mlds_jax.coord import auto_block_size
 
@@ -133,17 +140,23 @@ def metrics_table(path: str, threshold: float = 0.99) -> str:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
+    from mlds_jax.store._lock import writer_lock
 
     spec = _spec_from_args(args)
     if not 0 <= args.process_index < args.process_count:
         raise SpecError(f"--process-index: expected 0..{args.process_count - 1}, "
                         f"got {args.process_index}")
-    view, summary = generate(spec, args.out, block_size=_resolve_block_size(args, spec),
-                             progress=not args.quiet, data_dir=args.data_dir,
-                             process_index=args.process_index,
-                             process_count=args.process_count, backend=args.backend,
-                             checkpoint_every=args.checkpoint_every,
-                             refill_every=args.refill_every)
+    block_size = _resolve_block_size(args, spec)
+    # One writer per store unless workers share it on purpose (see store/_lock.py).
+    lock = writer_lock(args.out) if args.process_count == 1 else contextlib.nullcontext()
+    with lock:
+        view, summary = generate(spec, args.out, block_size=block_size,
+                                 progress=not args.quiet, data_dir=args.data_dir,
+                                 process_index=args.process_index,
+                                 process_count=args.process_count, backend=args.backend,
+                                 checkpoint_every=args.checkpoint_every,
+                                 refill_every=args.refill_every,
+                                 allow_data_change=args.allow_data_change)
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
@@ -208,7 +221,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from mlds_jax.analysis import analyze
+    from mlds_jax.errors import StoreExistsError
 
+    args.subject = " ".join(args.stores)  # names the stores in a read error
+    if os.path.lexists(args.out) and not args.force and (
+            not os.path.isdir(args.out) or os.listdir(args.out)):
+        raise StoreExistsError(f"{args.out}: exists and is not an empty directory; analyze "
+                               "writes report.md, metrics.json and plots there (choose a new "
+                               "--out, or add --force to overwrite those files)")
     metrics = analyze(args.stores, args.out, progress=not args.quiet,
                       sample=args.sample or None, seed=args.seed)
     for note in metrics["notes"]:
@@ -239,8 +259,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from mlds_jax.store import verify
 
     code = 0
-    for path in args.paths:
-        problems = verify(path)
+    for path in args.paths:  # keep going: report every store
+        try:
+            problems = verify(path)
+        except Exception as e:  # noqa: BLE001 - one line per store, never a traceback
+            problems = [describe(e, path)]
         print(f"{path}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
         for p in problems:
             print(f"  - {p}")
@@ -332,7 +355,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    print("\n\n".join(status_table(p) for p in args.paths))
+    tables = []
+    for p in args.paths:
+        args.subject = p  # names the store in an error
+        tables.append(status_table(p))
+    print("\n\n".join(tables))
     return 0
 
 
@@ -378,6 +405,8 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlds-jax", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error (allowed anywhere)")
     from mlds_jax._version import __version__
 
     parser.add_argument("--version", action="version", version=f"mlds-jax {__version__}")
@@ -401,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--refill-every", type=_positive_int, default=None, metavar="K",
                    help="retire stopped networks every K epochs and refill their slots with "
                         "pending ones (long-tailed runs keep the device busy)")
+    g.add_argument("--allow-data-change", action="store_true",
+                   help="DS4: resume although the image files' SHA-256 differ from the ones "
+                        "the store was trained from (mixes two data sets in one store)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
@@ -419,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
+    an.add_argument("--force", action="store_true",
+                    help="write into a non-empty --out, overwriting report.md and the rest")
     an.set_defaults(func=_cmd_analyze)
 
     ex = sub.add_parser("export", help="a store's per-network table (no weights) as Parquet")
@@ -458,17 +492,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrLines(logging.Handler):
+    """Library notes (a repaired block, a removed temp dir) as plain lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(record.getMessage(), file=sys.stderr)
+
+
+def _log_to_stderr() -> None:
+    log = logging.getLogger("mlds_jax")
+    if not any(isinstance(h, _StderrLines) for h in log.handlers):
+        log.addHandler(_StderrLines())
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _subject(args: argparse.Namespace) -> str | None:
+    """The path a command works on, named in an error that does not name its own."""
+    for name in ("subject", "out", "path"):
+        if isinstance(getattr(args, name, None), str):
+            return getattr(args, name)
+    paths = getattr(args, "stores", None) or getattr(args, "paths", None)
+    return " ".join(paths) if paths else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Runs one command. Every failure ends as one line ``mlds-jax: error: <path>: <problem>
+    (<fix>)`` and exit code 2 (``--debug``: with the traceback); a closed pipe ends quietly."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    _log_to_stderr()
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     try:
         return args.func(args)
-    except MLDSError as e:
-        print(f"mlds-jax: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("mlds-jax: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `mlds-jax info s.zarr | head`
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:  # noqa: BLE001 - the one top-level handler (see describe)
+        if debug:
+            traceback.print_exc()
+        print(f"mlds-jax: error: {describe(e, _subject(args))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ from mlds_jax._version import __version__
 from mlds_jax.coord import block_shardings, run_blocks
 from mlds_jax.coord._ray import run_blocks_ray
 from mlds_jax.coord._refill import run_blocks_refill
-from mlds_jax.errors import SpecError
+from mlds_jax.errors import SpecError, StoreError
 from mlds_jax.models import gru_layout, mlp_layout
 from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
-from mlds_jax.store import StoreView, StoreWriter, open_store
+from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
 from mlds_jax.tasks import build_machines, stack_tables
-from mlds_jax.tasks._images import load_images, prepare_images
+from mlds_jax.tasks._images import check_same_data, data_files, load_images, prepare_images
 from mlds_jax.train import make_block_trainer, network_index_parts, network_inputs
 from mlds_jax.train._image_train import make_image_block_trainer
 
@@ -82,6 +82,7 @@ def generate(
     backend: str = "local",
     checkpoint_every: int | None = None,
     refill_every: int | None = None,
+    allow_data_change: bool = False,
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
@@ -94,7 +95,9 @@ def generate(
     block as a Ray task on the connected (or a new local) Ray cluster. ``checkpoint_every=K``
     saves in-flight blocks every K epochs (orbax, in ``<out>.ckpt/``) so a killed run resumes
     mid-block. ``refill_every=K`` trains a pool of ``block_size`` slots in K-epoch segments,
-    retiring stopped networks and refilling their slots with pending ones.
+    retiring stopped networks and refilling their slots with pending ones. DS4 stores record
+    the SHA-256 of their data files; resuming with other files is refused unless
+    ``allow_data_change``.
 
     Returns:
       ``(store view, run summary)``.
@@ -107,7 +110,7 @@ def generate(
         if backend == "ray":
             raise SpecError("`backend`: the Ray backend runs DS1-DS3 for now, not DS4")
         return _generate_images(spec, out, block_size, progress, data_dir,
-                                (process_index, process_count))
+                                (process_index, process_count), allow_data_change)
     machines = build_machines(spec)  # UnknownDatasetError names a bad machine
     check_widths(spec, machines)
     next_state, output = stack_tables(machines)
@@ -137,12 +140,23 @@ def generate(
 
 
 def _generate_images(spec: ImageDatasetSpec, out, block_size: int, progress: bool,
-                     root, share: tuple[int, int]) -> tuple[StoreView, dict[str, float]]:
-    """DS4: load and trigger the image set once (before touching the store), then train."""
-    data = prepare_images(spec, load_images(spec, root))
+                     root, share: tuple[int, int], allow_data_change: bool = False
+                     ) -> tuple[StoreView, dict[str, float]]:
+    """DS4: load, check and trigger the image set once (before touching the store), then
+    train. The data files' SHA-256 go into the provenance and must match on a resume."""
+    arrays = load_images(spec, root)
+    files = data_files(spec, root, arrays)
+    if not allow_data_change and os.path.isdir(out):
+        try:
+            stored = read_root_attrs(out).get("data_files")
+        except StoreError:
+            stored = None  # not a store: open_or_create refuses it with its own message
+        check_same_data(os.fspath(out), stored, files)
+    data = prepare_images(spec, arrays)
     writer = StoreWriter.open_or_create(
         out, spec, block_size=block_size, layout=mlp_layout(spec.widths).to_records(),
-        planned=planned_arrays(spec), provenance=provenance(), task="image",
+        planned=planned_arrays(spec), provenance={**provenance(), "data_files": files},
+        task="image",
     )
     shardings = block_shardings(writer.block_size)  # None on one device
     trainer = make_image_block_trainer(spec, data,

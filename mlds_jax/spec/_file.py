@@ -32,6 +32,10 @@ def load_spec_file(path: str | os.PathLike) -> DatasetSpec:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise SpecError(f"{p}: no such spec file") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{p}: not a text (UTF-8) file; give a TOML spec file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{p}: is a directory; give a TOML spec file") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{p}: not valid TOML ({e})") from None
     try:

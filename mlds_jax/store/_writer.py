@@ -32,6 +32,7 @@ from mlds_jax.store._schema import (
     PLANNED,
     ROOT_ATTR,
     STATUS_CODES,
+    chunk_compressors,
     per_network_arrays,
     results_map,
 )
@@ -115,6 +116,10 @@ class StoreWriter:
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
                     "nothing was changed - use a new --out to build this spec"
                 )
+            # Repair what a retrain or the spec restores exactly; refuse metadata damage.
+            from mlds_jax.store._verify import repair_or_refuse  # (it imports this module)
+
+            repair_or_refuse(p, planned, tables)
             stored_keys = np.asarray(zarr.open_group(str(p), mode="r")["key"][:])
             if "key" in planned and not np.array_equal(stored_keys, planned["key"]):
                 raise StoreError(
@@ -151,6 +156,7 @@ class StoreWriter:
                     shape=(n, *trailing),
                     **storage_chunks(schema.dtype, min(block_size, n), trailing),
                     dtype=schema.dtype,
+                    compressors=chunk_compressors(),
                     fill_value=schema.fill_value,
                     dimension_names=list(schema.dims),
                     attributes={"description": schema.description},
@@ -160,6 +166,7 @@ class StoreWriter:
             for name, table in tables.items():  # e.g. the machines' tables, per class
                 arr = root.create_array(f"machines/{name}", shape=table.shape,
                                         dtype=table.dtype, fill_value=0,
+                                        compressors=chunk_compressors(),
                                         dimension_names=["class", "state", "input_symbol"])
                 arr[...] = table
             root["params"].attrs["layout"] = layout

@@ -225,7 +225,7 @@ def test_verify_ok_and_problems(store, tmp_path):
     g["params"][8:12] = p
     problems = verify(broken)
     assert "4 networks pending (first: [0, 1, 2, 3])" in problems
-    assert "non-finite weights in done networks [9]" in problems
+    assert "block 2: params: non-finite weights in 1 done network(s) (first: 9)" in problems
     assert main(["verify", str(path)]) == 0
     assert main(["verify", str(broken)]) == 1
     assert verify(tmp_path / "nothing") == [f"{tmp_path / 'nothing'}: no such store"]

@@ -1,0 +1,493 @@
+"""Malformed inputs and damaged stores, table-driven (issue 15).
+
+Every case runs the CLI in-process and asserts: the exit code, a message naming the problem,
+no traceback, and the files that existed before: byte-identical ("same"), or restored to the
+pristine store where repair is the promise ("repaired"). Stores are built once per module
+(a real tiny DS1 store; a DS4-shaped store written without training) and copied per case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from mlds_jax.cli import main
+from mlds_jax.tasks._idx import SOURCES, write_idx
+
+DS1 = ["generate", "ds1", "--per-class", "2", "--max-epochs", "1", "--block-size", "4",
+       "--quiet", "--out"]
+DS4 = ["generate", "MNISTclean", "--image-set", "digits", "--per-class", "4", "--max-epochs",
+       "1", "--block-size", "2", "--quiet", "--out"]
+MNIST = SOURCES["mnist"].files
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_recipe():
+    """`generate ds1` trains the tiny recipe (same network) so a store takes seconds."""
+    from helpers import tiny_ds1
+
+    from mlds_jax.spec import _recipes
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(_recipes.RECIPES, "ds1",
+                   lambda per_class, seed=0, **kw: tiny_ds1(per_class, **kw))
+        yield
+
+
+def _ds4_store(path: Path) -> None:
+    """A complete DS4-shaped store (MNISTclean on the embedded digits) with synthetic
+    results: what `generate` would have written, without training."""
+    from mlds_jax.models import mlp_layout
+    from mlds_jax.pipeline import planned_arrays
+    from mlds_jax.spec import ds4
+    from mlds_jax.store import StoreWriter
+    from mlds_jax.tasks._images import data_files
+
+    spec = ds4("MNISTclean", 4, image_set="digits", epochs=1)
+    layout = mlp_layout(spec.widths)
+    w = StoreWriter.open_or_create(path, spec, block_size=2, layout=layout.to_records(),
+                                   planned=planned_arrays(spec), task="image",
+                                   provenance={"data_files": data_files(spec)})
+    rng = np.random.default_rng(0)
+    f32 = lambda *s: rng.uniform(0.1, 0.9, s).astype(np.float32)  # noqa: E731
+    for b in range(2):
+        w.write_block(b, {"params": f32(2, layout.n_params), "failed": np.zeros(2, bool),
+                          "stopped_early": np.zeros(2, bool), "epochs": np.ones(2, np.int32),
+                          "train_loss": f32(2, 1), "val_loss": f32(2, 1),
+                          "final_train_loss": f32(2), "final_val_loss": f32(2),
+                          "clean_accuracy": f32(2), "attack_success_rate": f32(2),
+                          "backdoor_took": np.zeros(2, bool),
+                          "poisoned_samples": np.zeros(2, np.int32)})
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_recipe):
+    """The pristine stores and image arrays, made once."""
+    from mlds_jax.tasks._images import load_digits28
+
+    root = tmp_path_factory.mktemp("built")
+    assert main([*DS1, str(root / "s1.zarr")]) == 0
+    _ds4_store(root / "s4.zarr")
+    return {"s1": root / "s1.zarr", "s4": root / "s4.zarr", "digits": load_digits28(0)}
+
+
+class Env:
+    """One case's directory, with copies of the pristine stores made on request."""
+
+    def __init__(self, tmp: Path, built: dict, monkeypatch: pytest.MonkeyPatch):
+        self.tmp, self.built, self.monkeypatch = tmp, built, monkeypatch
+        self.expect_store: Path | None = None  # "repaired": which store to compare with
+
+    def store(self, which: str = "s1") -> Path:
+        p = self.tmp / f"{which}.zarr"
+        if not p.exists():
+            shutil.copytree(self.built[which], p)
+        self.expect_store = p
+        return p
+
+    def idx(self, **override: np.ndarray) -> Path:
+        """A --data-dir holding the digits as MNIST's four IDX files (``override`` replaces
+        some arrays)."""
+        d = self.tmp / "data"
+        (d / "mnist").mkdir(parents=True, exist_ok=True)
+        arrays = {**self.built["digits"], **override}
+        for key, rf in MNIST.items():
+            write_idx(d / "mnist" / rf.name, arrays[key])
+        return d
+
+    def mnist(self, **override: np.ndarray) -> list[str]:
+        return ["generate", "MNISTclean", "--per-class", "2", "--quiet", "--data-dir",
+                str(self.idx(**override)), "--out", str(self.tmp / "o.zarr")]
+
+
+def flip(path: Path, at: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 if at is None else at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def zset(store: Path, name: str, sel, value) -> None:
+    zarr.open_group(str(store), mode="r+")[name][sel] = value
+
+
+def edit_json(path: Path, fn: Callable[[dict], None]) -> None:
+    d = json.loads(path.read_text())
+    fn(d)
+    path.write_text(json.dumps(d))
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def lock(env: Env, pid: int, host: str | None = None) -> list[str]:
+    s = env.store()
+    Path(f"{s}.lock").write_text(json.dumps({"pid": pid, "host": host or socket.gethostname(),
+                                             "started": "2026-01-01T00:00:00+00:00"}))
+    return [*DS1, str(s)]
+
+
+class BrokenStdout:
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    setup: Callable[[Env], list[str]]  # prepares the damage, returns the command line
+    code: int
+    match: str  # regex searched in stdout + stderr
+    after: str = "same"  # "same": files unchanged; "repaired": store equals the pristine one
+
+
+def _digits(key: str) -> Callable[[Env], np.ndarray]:
+    return lambda env: env.built["digits"][key]
+
+
+def _images_as(dtype):
+    return lambda e: e.mnist(train_images=e.built["digits"]["train_images"].astype(dtype))
+
+
+def _labels(fn):
+    return lambda e: e.mnist(train_labels=fn(e.built["digits"]["train_labels"]))
+
+
+def _set_label(value, dtype=np.uint8):
+    def fn(y):
+        y = y.astype(dtype)
+        y[3] = value
+        return y
+    return _labels(fn)
+
+
+def _spec_file(content: bytes | None):
+    def setup(e: Env) -> list[str]:
+        p = e.tmp / "zoo.toml"
+        if content is None:
+            p.mkdir()
+        else:
+            p.write_bytes(content)
+        return ["generate", "--spec", str(p), "--out", str(e.tmp / "o.zarr"), "--quiet"]
+    return setup
+
+
+def _verify_after(damage: Callable[[Path], None], which: str = "s1"):
+    def setup(e: Env) -> list[str]:
+        s = e.store(which)
+        damage(s)
+        return ["verify", str(s)]
+    return setup
+
+
+def _resume_after(damage: Callable[[Path], None]):
+    def setup(e: Env) -> list[str]:
+        s = e.store()
+        damage(s)
+        return [*DS1, str(s)]
+    return setup
+
+
+def _cmd_after(cmd: str, damage: Callable[[Path], None]):
+    def setup(e: Env) -> list[str]:
+        s = e.store()
+        damage(s)
+        return [cmd, str(s)]
+    return setup
+
+
+def _garbage(rel: str) -> Callable[[Path], None]:
+    return lambda s: (s / rel).write_bytes(b"\x00garbage\xff" * 3)
+
+
+def _flipped(rel: str) -> Callable[[Path], None]:
+    return lambda s: flip(s / rel)
+
+
+def _delete(rel: str) -> Callable[[Path], None]:
+    return lambda s: (s / rel).unlink()
+
+
+def _shape(rel: str, shape: list[int]) -> Callable[[Path], None]:
+    return lambda s: edit_json(s / rel, lambda d: d.__setitem__("shape", shape))
+
+
+def _dtype(rel: str, dtype: str) -> Callable[[Path], None]:
+    return lambda s: edit_json(s / rel, lambda d: d.__setitem__("data_type", dtype))
+
+
+def _data_changed(e: Env) -> list[str]:
+    s = e.store("s4")
+
+    def fn(d):
+        d["attributes"]["mlds_jax"]["data_files"]["train_labels"]["sha256"] = "0" * 64
+    edit_json(s / "zarr.json", fn)
+    return [*DS4, str(s)]
+
+
+def _no_checksums(s: Path) -> None:
+    """Rewrites ``epochs`` as stores were written before checksums (zstd, checksum off)."""
+    g = zarr.open_group(str(s), mode="r+")
+    values, attrs = g["epochs"][...], dict(g["epochs"].attrs)
+    del g["epochs"]
+    a = g.create_array("epochs", shape=values.shape, chunks=(4,), dtype="int32",
+                       fill_value=-1, dimension_names=["network"], attributes=attrs)
+    a[...] = values
+
+
+def _orphan(s: Path) -> None:
+    d = s.parent / f".{s.name}.tmp-0123abcd"
+    (d / "params").mkdir(parents=True)
+    (d / "zarr.json").write_text("{}")
+
+
+def _orphan_gone(e: Env) -> list[str]:
+    s = e.store()
+    _orphan(s)
+    return [*DS1, str(s)]
+
+
+def _analyze_existing(e: Env) -> list[str]:
+    out = e.tmp / "report"
+    out.mkdir()
+    (out / "report.md").write_text("my notes\n")
+    return ["analyze", str(e.store()), "--out", str(out), "--quiet"]
+
+
+def _broken_pipe(e: Env) -> list[str]:
+    e.monkeypatch.setattr(sys, "stdout", BrokenStdout())
+    return ["info", str(e.store())]
+
+
+def _verify_many(e: Env) -> list[str]:
+    bad, good = e.store(), e.tmp / "good.zarr"
+    shutil.copytree(e.built["s1"], good)
+    flip(bad / "params/c/1/0")
+    return ["verify", str(bad), str(good), str(e.tmp / "missing.zarr")]
+
+
+def _under_file(e: Env) -> list[str]:
+    (e.tmp / "plain").write_text("x")
+    return [*DS1, str(e.tmp / "plain" / "s.zarr")]
+
+
+def _two_d_labels(e: Env) -> list[str]:
+    y = e.built["digits"]["train_labels"]
+    return e.mnist(train_labels=np.stack([y, y], 1))
+
+
+def _empty(split: str):
+    def setup(e: Env) -> list[str]:
+        return e.mnist(**{f"{split}_images": np.zeros((0, 28, 28), np.uint8),
+                          f"{split}_labels": np.zeros(0, np.uint8)})
+    return setup
+
+
+def _idx_file(fn: Callable[[Path], None], key: str = "train_images"):
+    def setup(e: Env) -> list[str]:
+        argv = e.mnist()
+        fn(e.tmp / "data" / "mnist" / MNIST[key].name)
+        return argv
+    return setup
+
+
+def _ds1_opt(*opts: str):
+    return lambda e: ["generate", "ds1", "--per-class", "2", *opts, "--quiet", "--out",
+                      str(e.tmp / "o.zarr")]
+
+
+def _ds4_opt(*opts: str):
+    return lambda e: ["generate", "MNISTclean", "--image-set", "digits", "--per-class", "2",
+                      *opts, "--quiet", "--out", str(e.tmp / "o.zarr")]
+
+
+def _status_code(value: int, epochs: int | None = None):
+    def damage(s: Path) -> None:
+        zset(s, "status", slice(8, 10), value)
+        if epochs is not None:
+            zset(s, "epochs", slice(8, 10), epochs)
+    return damage
+
+
+CASES = [
+    # -- 1. DS4 inputs: refused before anything is written, naming the file ----------------
+    Case("images float32", _images_as(np.float32), 2, r"train-images.*images are float32"),
+    Case("images int32", _images_as(np.int32), 2, r"train-images.*images are int32"),
+    Case("label 11", _set_label(11), 2, r"train-labels.*outside 0\.\.9 .*label 11"),
+    Case("label 255", _set_label(255), 2, r"train-labels.*label 255"),
+    Case("label -1 int8", _set_label(-1, np.int8), 2, r"train-labels.*label -1"),
+    Case("labels float", _labels(lambda y: y.astype(np.float32)), 2,
+         r"train-labels.*labels are float32"),
+    Case("labels 2-D", _two_d_labels, 2, r"train-labels.*labels have shape \[1497, 2\]"),
+    Case("images 27x27", lambda e: e.mnist(
+        train_images=e.built["digits"]["train_images"][:, :27, :27].copy()), 2,
+        r"train-images.*shape \[1497, 27, 27\], expected \[n, 28, 28\]"),
+    Case("images 3-D per pixel", lambda e: e.mnist(
+        test_images=e.built["digits"]["test_images"][:, :, :, None].copy()), 2,
+        r"t10k-images.*expected \[n, 28, 28\]"),
+    Case("empty train set", _empty("train"), 2, r"train-images.*no images"),
+    Case("empty test set", _empty("test"), 2, r"t10k-images.*no images"),
+    Case("label count", _labels(lambda y: y[:-5]), 2, r"train has 1497 images but 1492 labels"),
+    Case("truncated idx", _idx_file(lambda p: p.write_bytes(p.read_bytes()[:-100])), 2,
+         r"train-images.*truncated"),
+    Case("not idx", _idx_file(lambda p: p.write_bytes(b"PK\x03\x04 zip, not idx")), 2,
+         r"train-images.*not an IDX file"),
+    Case("missing idx", _idx_file(lambda p: p.unlink(), "test_labels"), 2,
+         r"t10k-labels.*no such file"),
+    Case("resume other data", _data_changed, 2,
+         r"train_labels: SHA-256 .* differs .*--allow-data-change"),
+    Case("DS4 seed -1", _ds4_opt("--seed", "-1"), 2, r"ImageDatasetSpec.seed.*got -1"),
+    Case("DS4 lr inf", _ds4_opt("--learning-rate", "inf"), 2,
+         r"DenseTrainSpec.learning_rate.*got inf"),
+    Case("DS1 lr 1e39", _ds1_opt("--learning-rate", "1e39"), 2,
+         r"TrainSpec.learning_rate.*float32.*got 1e\+39"),
+    Case("DS1 lr nan", _ds1_opt("--learning-rate", "nan"), 2, r"TrainSpec.learning_rate"),
+    Case("DS1 lr 1e-50", _ds1_opt("--learning-rate", "1e-50"), 2,
+         r"TrainSpec.learning_rate.*non-zero as float32"),
+    # -- 2. damaged stores: verify reports them by path --------------------------------------
+    Case("verify params bit", _verify_after(_flipped("params/c/1/0")), 1,
+         r"block 1: params/c/1/0: unreadable chunk \(Stored and computed checksum"),
+    Case("verify key garbage", _verify_after(_garbage("key/c/0/0")), 1,
+         r"key/c/0/0: unreadable chunk"),
+    Case("verify history garbage", _verify_after(_garbage("history/val_loss/c/2/0")), 1,
+         r"block 2: history/val_loss/c/2/0: unreadable chunk"),
+    Case("verify metric garbage", _verify_after(_garbage("val_bit_accuracy/c/0")), 1,
+         r"block 0: val_bit_accuracy/c/0: unreadable chunk"),
+    Case("verify metric deleted", _verify_after(_delete("val_bit_accuracy/c/1")), 1,
+         r"block 1: val_bit_accuracy: missing in 4 done"),
+    Case("verify params deleted", _verify_after(_delete("params/c/2/0")), 1,
+         r"block 2: params: non-finite weights in 2 done"),
+    Case("verify failed untrained", _verify_after(_status_code(2, -1)), 1,
+         r"block 2: epochs: 2 network\(s\) marked done/failed after -1 epochs"),
+    Case("verify unknown status", _verify_after(_status_code(7)), 1,
+         r"block 2: status: unknown code 7"),
+    Case("verify array json", _verify_after(_garbage("epochs/zarr.json")), 1,
+         r"epochs/zarr.json: unreadable array metadata"),
+    Case("verify shape", _verify_after(_shape("final_val_loss/zarr.json", [12])), 1,
+         r"final_val_loss: shape \(12,\)"),
+    Case("verify dtype", _verify_after(_dtype("epochs/zarr.json", "int64")), 1,
+         r"epochs: shape \(10,\) dtype int64, expected"),
+    Case("verify root json", _verify_after(_garbage("zarr.json")), 1,
+         r"not a readable Zarr v3 group"),
+    Case("verify not mlds", _verify_after(
+        lambda s: edit_json(s / "zarr.json", lambda d: d.__setitem__("attributes", {}))), 1,
+        r"not an mlds-jax dataset store"),
+    Case("verify DS4 metric", _verify_after(_garbage("clean_accuracy/c/1"), "s4"), 1,
+         r"block 1: clean_accuracy/c/1: unreadable chunk"),
+    Case("verify keeps going", _verify_many, 1,
+         r"(?s)s1.zarr: 1 problem.*good.zarr: ok.*missing.zarr: 1 problem.*no such store"),
+    Case("verify old codecs", _verify_after(_no_checksums), 0, r"s1.zarr: ok"),
+    # -- 3. resume repairs (bit for bit) or refuses ------------------------------------------
+    Case("resume params bit", _resume_after(_flipped("params/c/1/0")), 0,
+         r"block 1 \(networks 4-7\) reset to pending", "repaired"),
+    Case("resume status garbage", _resume_after(_garbage("status/c/2")), 0,
+         r"block 2 .* reset to pending", "repaired"),
+    Case("resume params deleted", _resume_after(_delete("params/c/0/0")), 0,
+         r"block 0 .* reset to pending.*non-finite", "repaired"),
+    Case("resume flipped to done", _resume_after(
+        lambda s: (_delete("params/c/2/0")(s), _delete("val_bit_accuracy/c/2")(s))), 0,
+        r"block 2 .* reset to pending", "repaired"),
+    Case("resume unknown status", _resume_after(_status_code(9)), 0,
+         r"block 2 .* unknown code 9", "repaired"),
+    Case("resume failed untrained", _resume_after(_status_code(2, -1)), 0,
+         r"block 2 .* marked done/failed after -1", "repaired"),
+    Case("resume key garbage", _resume_after(_garbage("key/c/0/0")), 0,
+         r"rewrote key from the spec", "repaired"),
+    Case("resume array json", _resume_after(_garbage("epochs/zarr.json")), 2,
+         r"damaged store metadata: epochs/zarr.json.*new --out.*mlds-jax verify"),
+    Case("resume shape", _resume_after(_shape("history/train_loss/zarr.json", [10, 3])), 2,
+         r"damaged store metadata: history/train_loss: shape \(10, 3\)"),
+    Case("resume root json", _resume_after(_garbage("zarr.json")), 2,
+         r"s1.zarr: not a readable Zarr v3 group.*choose another --out"),
+    Case("resume orphan tmp", _orphan_gone, 0,
+         r"removed .*\.s1\.zarr\.tmp-0123abcd, left by an interrupted", "repaired"),
+    Case("second writer", lambda e: lock(e, os.getpid()), 2,
+         r"s1.zarr.lock: .*s1.zarr is being written by PID \d+ on .*--process-count"),
+    Case("lock other host", lambda e: lock(e, 1, "elsewhere.invalid"), 2,
+         r"being written by PID 1 on elsewhere.invalid"),
+    Case("stale lock", lambda e: lock(e, dead_pid()), 0,
+         r"taking over the lock of PID \d+, which is gone", "repaired"),
+    # -- 4. no tracebacks: one line naming the path and the fix -----------------------------
+    Case("out under a file", _under_file, 2, r"plain.*Not a directory \(a parent of this"),
+    Case("spec not utf-8", _spec_file(b"name = \"\xff\xfe\"\n"), 2,
+         r"zoo.toml: not a text \(UTF-8\) file"),
+    Case("spec binary", _spec_file(bytes(range(256))), 2, r"zoo.toml: not a text"),
+    Case("spec directory", _spec_file(None), 2, r"zoo.toml: is a directory"),
+    Case("block size huge", _ds1_opt("--block-size", "1000000000"), 2,
+         r"--block-size 1000000000: a block needs at least .*TB.*at most \d+"),
+    Case("per-class huge", _ds1_opt("--per-class", "10000000000000"), 2,
+         r"--per-class 10000000000000: .*just to plan"),
+    Case("status damaged", _cmd_after("status", _garbage("status/c/0")), 2,
+         r"s1.zarr: ValueError: Stored and computed checksum.*mlds-jax verify"),
+    Case("info damaged", _cmd_after("info", _garbage("val_bit_accuracy/c/0")), 2,
+         r"s1.zarr: ValueError: Stored and computed checksum"),
+    Case("info root json", _cmd_after("info", _garbage("zarr.json")), 2,
+         r"s1.zarr: not a readable Zarr v3 group"),
+    Case("status not a store", lambda e: ["status", str(e.tmp)], 2, r"not a Zarr store"),
+    Case("analyze existing", _analyze_existing, 2,
+         r"report: exists and is not an empty directory.*--force"),
+    Case("analyze out is file", lambda e: (e.tmp / "r.md").write_text("x") and [
+        "analyze", str(e.store()), "--out", str(e.tmp / "r.md")], 2,
+        r"r.md: exists and is not an empty directory"),
+    Case("broken pipe", _broken_pipe, 141, r"^$"),
+]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
+    env = Env(tmp_path, built, monkeypatch)
+    argv = case.setup(env)
+    before = _files(tmp_path)
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse
+        code = e.code
+    monkeypatch.setattr(sys, "stdout", sys.__stdout__)  # (the broken-pipe case)
+    cap = capsys.readouterr()
+    text = cap.out + cap.err
+    assert code == case.code, text
+    assert "Traceback" not in text
+    assert re.search(case.match, text), text
+    if code == 2:  # a refusal is one line
+        assert len(cap.err.strip().splitlines()) == 1, cap.err
+    after = _files(tmp_path)
+    if case.after == "same":
+        assert after == before, sorted(set(after) ^ set(before))
+    else:  # repaired: the store equals the pristine one, bit for bit; nothing left over
+        s = env.expect_store
+        assert _files(s) == _files(built[s.stem]), "store not restored exactly"
+        assert sorted(p.name for p in tmp_path.iterdir()) == [s.name]
+
+
+def test_case_count():
+    assert len(CASES) >= 40
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    (tmp_path / "plain").write_text("x")
+    assert main(["--debug", "status", str(tmp_path / "plain")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().endswith("(no zarr.json)")
