@@ -14,6 +14,8 @@ Which path :func:`~mlds_jax.models.apply_gru_batch` takes is chosen when it is t
 * ``$MLDS_JAX_GRU_KERNEL``: ``auto`` (default) — the fused kernel when the default backend is
   the CPU and the kernel builds here, else XLA; ``fused`` — the fused kernel or an error;
   ``xla`` — the XLA ``lax.scan`` path.
+
+Layers wider than 64 (hidden or input) and dtypes other than float32 always take the XLA path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mlds_jax.models._fused_gru_build import load_fused_gru
 
 KERNELS = ("auto", "fused", "xla")
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
+MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
 
 
 def resolve_gru_kernel(kernel: str | None = None) -> str:

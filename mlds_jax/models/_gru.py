@@ -23,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mlds_jax.models._fused_gru import fused_gru_layer, resolve_gru_kernel
+from mlds_jax.models._fused_gru import MAX_DIM, fused_gru_layer, resolve_gru_kernel
 from mlds_jax.models._layout import Layout
 from mlds_jax.spec import GRUSpec
 
@@ -161,7 +161,8 @@ def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = No
       logits ``[batch, time, output_size]``.
     """
     p = params if isinstance(params, dict) else gru_layout(spec).unflatten(params)
-    fused = x.dtype == jnp.float32 and resolve_gru_kernel(kernel) == "fused"
+    fits = x.dtype == jnp.float32 and max(spec.hidden_size, spec.input_size) <= MAX_DIM
+    fused = resolve_gru_kernel(kernel) == "fused" and fits
     layer = fused_gru_layer if fused else gru_layer
     h = jnp.swapaxes(x, 0, 1)  # time-major inside
     for k in range(spec.num_layers):

@@ -63,25 +63,35 @@ inline vf vtanh(vf a) {
 
 inline vf vsigmoid(vf x) { return 0.5f * vtanh(0.5f * x) + 0.5f; }
 
+// Largest hidden / input size of the generic (not compiled-in) path; larger layers use the
+// XLA path (checked in Python and at the call).
+constexpr int kMaxDim = 64;
+
 struct Dims {
   int64_t n, t, b, i, h;  // networks, time, batch, input features, hidden
 };
+
+// Element l of vector k, for plain scalar loads and stores (no vector read-modify-write).
+inline float* lanes(vf* v) { return reinterpret_cast<float*>(v); }
+inline const float* lanes(const vf* v) { return reinterpret_cast<const float*>(v); }
 
 // Copies rows [n0, n0 + cnt) of a [n, size] array into a lane-innermost [size] vector buffer,
 // padding lanes >= cnt with zeros.
 void gather(const float* src, int64_t n0, int64_t cnt, int64_t size, vf* dst) {
   for (int64_t k = 0; k < size; ++k) dst[k] = vf{};
+  float* f = lanes(dst);
   for (int64_t l = 0; l < cnt; ++l) {
     const float* s = src + (n0 + l) * size;
-    for (int64_t k = 0; k < size; ++k) dst[k][l] = s[k];
+    for (int64_t k = 0; k < size; ++k) f[k * kLanes + l] = s[k];
   }
 }
 
 // Inverse of gather (lanes >= cnt dropped).
 void scatter(const vf* src, int64_t n0, int64_t cnt, int64_t size, float* dst) {
+  const float* f = lanes(src);
   for (int64_t l = 0; l < cnt; ++l) {
     float* d = dst + (n0 + l) * size;
-    for (int64_t k = 0; k < size; ++k) d[k] = src[k][l];
+    for (int64_t k = 0; k < size; ++k) d[k] = f[k * kLanes + l];
   }
 }
 
@@ -89,21 +99,24 @@ void scatter(const vf* src, int64_t n0, int64_t cnt, int64_t size, float* dst) {
 void gather_seq(const float* src, const Dims& d, int64_t f, int64_t n0, int64_t cnt, int64_t b,
                 vf* dst) {
   const int64_t per_net = d.t * d.b * f;
-  for (int64_t k = 0; k < d.t * f; ++k) dst[k] = vf{};
+  if (cnt < kLanes)
+    for (int64_t k = 0; k < d.t * f; ++k) dst[k] = vf{};
+  float* o = lanes(dst);
   for (int64_t l = 0; l < cnt; ++l) {
     const float* s = src + (n0 + l) * per_net + b * f;
     for (int64_t t = 0; t < d.t; ++t)
-      for (int64_t k = 0; k < f; ++k) dst[t * f + k][l] = s[t * d.b * f + k];
+      for (int64_t k = 0; k < f; ++k) o[(t * f + k) * kLanes + l] = s[t * d.b * f + k];
   }
 }
 
 void scatter_seq(const vf* src, const Dims& d, int64_t f, int64_t n0, int64_t cnt, int64_t b,
                  float* dst) {
   const int64_t per_net = d.t * d.b * f;
+  const float* o = lanes(src);
   for (int64_t l = 0; l < cnt; ++l) {
     float* s = dst + (n0 + l) * per_net + b * f;
     for (int64_t t = 0; t < d.t; ++t)
-      for (int64_t k = 0; k < f; ++k) s[t * d.b * f + k] = src[t * f + k][l];
+      for (int64_t k = 0; k < f; ++k) s[t * d.b * f + k] = o[(t * f + k) * kLanes + l];
   }
 }
 
@@ -167,7 +180,9 @@ void fwd_tile(const FwdArgs& a, int64_t n0) {
   const int64_t cnt = std::min<int64_t>(kLanes, d.n - n0);
   VBuf wih(G * I), whh(G * H), bih(G), bhh(G), x(T * I), hs(T * H);
   float* res = a.res ? a.res + n0 * T * d.b * 5 * H : nullptr;
-  VBuf gi(G), gh(G), h(H);
+  constexpr int MH = kH ? kH : kMaxDim;
+  VBuf gi(T * G), gh(G);
+  vf h[MH];
   gather(a.w_ih, n0, cnt, G * I, wih.data());
   gather(a.w_hh, n0, cnt, G * H, whh.data());
   gather(a.b_ih, n0, cnt, G, bih.data());
@@ -175,13 +190,16 @@ void fwd_tile(const FwdArgs& a, int64_t n0) {
   for (int64_t b = 0; b < d.b; ++b) {
     gather_seq(a.xs, d, I, n0, cnt, b, x.data());
     for (int64_t j = 0; j < H; ++j) h[j] = vf{};
+    // input projections of every step first (no dependence on h), then the recurrence
+    for (int64_t t = 0; t < T; ++t)
+      matvec<kI>(wih.data(), bih.data(), x.data() + t * I, G, I, gi.data() + t * G);
     for (int64_t t = 0; t < T; ++t) {
-      matvec<kI>(wih.data(), bih.data(), x.data() + t * I, G, I, gi.data());
-      matvec<kH>(whh.data(), bhh.data(), h.data(), G, H, gh.data());
+      matvec<kH>(whh.data(), bhh.data(), h, G, H, gh.data());
+      const vf* git = gi.data() + t * G;
       for (int64_t j = 0; j < H; ++j) {
-        const vf r = vsigmoid(gi[j] + gh[j]);
-        const vf z = vsigmoid(gi[H + j] + gh[H + j]);
-        const vf n = vtanh(gi[2 * H + j] + r * gh[2 * H + j]);
+        const vf r = vsigmoid(git[j] + gh[j]);
+        const vf z = vsigmoid(git[H + j] + gh[H + j]);
+        const vf n = vtanh(git[2 * H + j] + r * gh[2 * H + j]);
         h[j] = (1.0f - z) * n + z * h[j];
         hs[t * H + j] = h[j];
         if (res) {
@@ -203,29 +221,35 @@ struct BwdArgs {
 
 template <int kH, int kI>
 void bwd_tile(const BwdArgs& a, int64_t n0) {
+  // Accumulators are local arrays: with DS1's compiled-in sizes the loops unroll and they
+  // live in registers (through a pointer into a heap buffer the compiler must assume
+  // aliasing and would load and store them at every step).
+  constexpr int MH = kH ? kH : kMaxDim, MI = kI ? kI : kMaxDim;
   const Dims& d = a.d;
   const int64_t H = kH ? kH : d.h, I = kI ? kI : d.i, G = 3 * H, T = d.t;
   const int64_t cnt = std::min<int64_t>(kLanes, d.n - n0);
   VBuf wih(G * I), whh(G * H), dwih(G * I), dwhh(G * H), dbih(G), dbhh(G);
-  VBuf x(T * I), hs(T * H), rz(T * 4 * H), dy(T * H), dx(T * I);
+  VBuf x(T * I), hs((T + 1) * H), rz(T * 4 * H), dy(T * H), dx(T * I), dgi(T * G), dgh(T * G);
   const float* res = a.res + n0 * T * d.b * 5 * H;
-  VBuf dgi(T * G), dgh(T * G), dh(H), zero(H);
   gather(a.w_ih, n0, cnt, G * I, wih.data());
   gather(a.w_hh, n0, cnt, G * H, whh.data());
+  for (int64_t j = 0; j < H; ++j) hs[j] = vf{};  // hs[t + 1] = h_t; hs[0] = h_{-1} = 0
   for (int64_t b = 0; b < d.b; ++b) {
     gather_seq(a.xs, d, I, n0, cnt, b, x.data());
+    gather_seq(a.dhs, d, H, n0, cnt, b, dy.data());
     for (int64_t t = 0; t < T; ++t) {
       const int64_t k = (b * T + t) * 5 * H;
       for (int64_t j = 0; j < 4 * H; ++j) rz[t * 4 * H + j] = get_res(res, k + j, cnt);
-      for (int64_t j = 0; j < H; ++j) hs[t * H + j] = get_res(res, k + 4 * H + j, cnt);
+      for (int64_t j = 0; j < H; ++j) hs[(t + 1) * H + j] = get_res(res, k + 4 * H + j, cnt);
     }
-    gather_seq(a.dhs, d, H, n0, cnt, b, dy.data());
+    vf dh[MH];
     for (int64_t j = 0; j < H; ++j) dh[j] = vf{};
     for (int64_t t = T - 1; t >= 0; --t) {
       const vf* rt = rz.data() + t * 4 * H;
-      const vf* hp = t > 0 ? hs.data() + (t - 1) * H : zero.data();
+      const vf* hp = hs.data() + t * H;
       vf* gi = dgi.data() + t * G;
       vf* gh = dgh.data() + t * G;
+      vf nd[MH];
       for (int64_t j = 0; j < H; ++j) {
         const vf r = rt[j], z = rt[H + j], n = rt[2 * H + j], ghn = rt[3 * H + j];
         const vf g = dy[t * H + j] + dh[j];
@@ -234,39 +258,44 @@ void bwd_tile(const BwdArgs& a, int64_t n0) {
         const vf da_r = da_n * ghn * r * (1.0f - r);
         gi[j] = da_r, gi[H + j] = da_z, gi[2 * H + j] = da_n;
         gh[j] = da_r, gh[H + j] = da_z, gh[2 * H + j] = da_n * r;
-        dh[j] = g * z;
+        nd[j] = g * z;
       }
-      // dh_prev += W_hh^T d_gh, one row of W_hh at a time
+      // dh_prev = dh * z + W_hh^T d_gh, one row of W_hh at a time
       for (int64_t k = 0; k < G; ++k) {
         const vf s = gh[k];
         const vf* w = whh.data() + k * H;
-        for (int64_t j = 0; j < H; ++j) dh[j] += w[j] * s;
+        for (int64_t j = 0; j < H; ++j) nd[j] += w[j] * s;
       }
+      for (int64_t j = 0; j < H; ++j) dh[j] = nd[j];
     }
     // Input gradient and weight gradients over this sequence's time steps, after the loop.
     for (int64_t t = 0; t < T; ++t) {
       const vf* gi = dgi.data() + t * G;
-      vf* dxt = dx.data() + t * I;
-      for (int64_t i = 0; i < I; ++i) dxt[i] = vf{};
+      vf acc[MI];
+      for (int64_t i = 0; i < I; ++i) acc[i] = vf{};
       for (int64_t k = 0; k < G; ++k) {
         const vf s = gi[k];
         const vf* w = wih.data() + k * I;
-        for (int64_t i = 0; i < I; ++i) dxt[i] += w[i] * s;
+        for (int64_t i = 0; i < I; ++i) acc[i] += w[i] * s;
       }
+      for (int64_t i = 0; i < I; ++i) dx[t * I + i] = acc[i];
     }
     scatter_seq(dx.data(), d, I, n0, cnt, b, a.dxs);
     for (int64_t k = 0; k < G; ++k) {
-      vf* dw = dwih.data() + k * I;
-      vf* du = dwhh.data() + k * H;
+      vf aw[MI], au[MH];
+      for (int64_t i = 0; i < I; ++i) aw[i] = dwih[k * I + i];
+      for (int64_t j = 0; j < H; ++j) au[j] = dwhh[k * H + j];
       vf sb = dbih[k], sc = dbhh[k];
       for (int64_t t = 0; t < T; ++t) {
         const vf s = dgi[t * G + k], u = dgh[t * G + k];
         const vf* xt = x.data() + t * I;
-        const vf* hp = t > 0 ? hs.data() + (t - 1) * H : zero.data();
-        for (int64_t i = 0; i < I; ++i) dw[i] += s * xt[i];
-        for (int64_t j = 0; j < H; ++j) du[j] += u * hp[j];
+        const vf* hp = hs.data() + t * H;
+        for (int64_t i = 0; i < I; ++i) aw[i] += s * xt[i];
+        for (int64_t j = 0; j < H; ++j) au[j] += u * hp[j];
         sb += s, sc += u;
       }
+      for (int64_t i = 0; i < I; ++i) dwih[k * I + i] = aw[i];
+      for (int64_t j = 0; j < H; ++j) dwhh[k * H + j] = au[j];
       dbih[k] = sb, dbhh[k] = sc;
     }
   }
@@ -326,6 +355,8 @@ ffi::Error read_dims(const Buf& xs, const Buf& w_hh, Dims* d) {
     return ffi::Error::InvalidArgument("fused GRU: xs needs [..., time, batch, in]");
   const size_t r = xd.size();
   d->t = xd[r - 3], d->b = xd[r - 2], d->i = xd[r - 1], d->h = wd[wd.size() - 1];
+  if (d->h > kMaxDim || d->i > kMaxDim)
+    return ffi::Error::InvalidArgument("fused GRU: hidden and input sizes must be <= 64");
   d->n = 1;
   for (size_t k = 0; k + 3 < r; ++k) d->n *= xd[k];
   if (int64_t(w_hh.element_count()) != d->n * 3 * d->h * d->h)
