@@ -156,7 +156,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                                  process_count=args.process_count, backend=args.backend,
                                  checkpoint_every=args.checkpoint_every,
                                  refill_every=args.refill_every,
-                                 allow_data_change=args.allow_data_change)
+                                 allow_data_change=args.allow_data_change,
+                                 chunk_width=args.chunk_width)
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
@@ -277,11 +278,35 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             problems = verify(path)
         except Exception as e:  # noqa: BLE001 - one line per store, never a traceback
             problems = [describe(e, path)]
+        if not problems and args.recompute:
+            problems = _recompute_problems(path, args)
         print(f"{path}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
         for p in problems:
             print(f"  - {p}")
         code = code or (1 if problems else 0)
     return code
+
+
+def _recompute_problems(path: str, args: argparse.Namespace) -> list[str]:
+    """``verify --recompute K``: retrain K random finished networks, compare bit for bit."""
+    from mlds_jax.workunits import recompute
+
+    r = recompute(path, args.recompute, seed=args.seed, data_dir=args.data_dir)
+    print(f"{path}: recomputed {len(r['networks'])} networks "
+          f"({', '.join(map(str, r['networks']))})")
+    if r["note"]:
+        print(f"  note: {r['note']}")
+    return [f"recompute: {m}" for m in r["mismatches"]]
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from mlds_jax.workunits import merge
+
+    r = merge(args.out, args.parts)
+    print(f"{args.out}: merged {r['blocks']} finished blocks from {len(args.parts)} parts"
+          + (f"; {r['pending_blocks']} blocks still pending (resume with generate)"
+             if r["pending_blocks"] else ""))
+    return 0
 
 
 def _print_json(obj) -> None:
@@ -329,7 +354,14 @@ def _verify_json(args: argparse.Namespace) -> tuple[list, int]:
             problems = verify(path)
         except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
             problems = [f"{path}: {e}"]
-        out.append({"path": path, "ok": not problems, "problems": problems})
+        record = {"path": path, "ok": not problems, "problems": problems}
+        if args.recompute and not problems:
+            from mlds_jax.workunits import recompute
+
+            r = recompute(path, args.recompute, seed=args.seed, data_dir=args.data_dir)
+            problems += [f"recompute: {m}" for m in r["mismatches"]]
+            record.update(ok=not problems, recomputed=r["networks"], note=r["note"])
+        out.append(record)
     return out, int(any(not r["ok"] for r in out))
 
 
@@ -443,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--refill-every", type=_positive_int, default=None, metavar="K",
                    help="retire stopped networks every K epochs and refill their slots with "
                         "pending ones (long-tailed runs keep the device busy)")
+    g.add_argument("--chunk-width", type=_positive_int, default=None, metavar="W",
+                   help="networks per compiled chunk (default: 8 on a CPU, 4096 on an "
+                        "accelerator); recorded in the store, which keeps it on resume")
     g.add_argument("--allow-data-change", action="store_true",
                    help="DS4: resume although the image files' SHA-256 differ from the ones "
                         "the store was trained from (mixes two data sets in one store)")
@@ -502,7 +537,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("paths", nargs="+")
     v.add_argument("--json", action="store_true",
                    help="print one {path, ok, problems} record per store as JSON")
+    v.add_argument("--recompute", type=_positive_int, default=0, metavar="K",
+                   help="also retrain K randomly chosen finished networks and compare them "
+                        "bit for bit with the store (same backend and machine)")
+    v.add_argument("--seed", type=int, default=None,
+                   help="--recompute: which networks (default: a fresh random choice)")
+    v.add_argument("--data-dir", default=None,
+                   help="--recompute on DS4 stores: where the image set lives")
     v.set_defaults(func=_with_json(_cmd_verify, _verify_json))
+
+    m = sub.add_parser("merge", help="merge stores built for disjoint blocks of one spec")
+    m.add_argument("out", help="the merged store to create (must not exist)")
+    m.add_argument("parts", nargs="+", help="part stores (same spec, disjoint finished blocks)")
+    m.set_defaults(func=_cmd_merge)
 
     i = sub.add_parser("info", help="spec, versions and per-class metrics of a store")
     i.add_argument("path")

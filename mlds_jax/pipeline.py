@@ -6,7 +6,7 @@ import datetime
 import functools
 import os
 import platform
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jaxlib
@@ -14,17 +14,20 @@ import numpy as np
 import zarr
 
 from mlds_jax._version import __version__
-from mlds_jax.coord import block_shardings, run_blocks
-from mlds_jax.coord._ray import run_blocks_ray
-from mlds_jax.coord._refill import run_blocks_refill
+from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import SpecError, StoreError
 from mlds_jax.models import gru_layout, mlp_layout
 from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
 from mlds_jax.tasks import build_machines, stack_tables
 from mlds_jax.tasks._images import check_same_data, data_files, load_images, prepare_images
-from mlds_jax.train import make_block_trainer, network_index_parts, network_inputs
-from mlds_jax.train._image_train import make_image_block_trainer
+from mlds_jax.train import (
+    default_width,
+    make_block_trainer,
+    make_runner,
+    network_index_parts,
+    network_inputs,
+)
 
 DEFAULT_BLOCK_SIZE = 64
 
@@ -83,6 +86,7 @@ def generate(
     checkpoint_every: int | None = None,
     refill_every: int | None = None,
     allow_data_change: bool = False,
+    chunk_width: int | None = None,
 ) -> tuple[StoreView, dict[str, float]]:
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
@@ -95,7 +99,10 @@ def generate(
     block as a Ray task on the connected (or a new local) Ray cluster. ``checkpoint_every=K``
     saves in-flight blocks every K epochs (orbax, in ``<out>.ckpt/``) so a killed run resumes
     mid-block. ``refill_every=K`` trains a pool of ``block_size`` slots in K-epoch segments,
-    retiring stopped networks and refilling their slots with pending ones. DS4 stores record
+    retiring stopped networks and refilling their slots with pending ones. ``chunk_width``:
+    networks per compiled chunk (default: the backend's, recorded in the store and reused on
+    resume). Every path trains through the same chunk programs, so they all give the same
+    bits on one machine and backend. DS4 stores record
     the SHA-256 of their data files; resuming with other files is refused unless
     ``allow_data_change``.
 
@@ -106,61 +113,87 @@ def generate(
         raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
     if backend not in ("local", "ray"):
         raise SpecError(f"`backend`: expected 'local' or 'ray', got {backend!r}")
-    if isinstance(spec, ImageDatasetSpec):
-        if backend == "ray":
-            raise SpecError("`backend`: the Ray backend runs DS1-DS3 for now, not DS4")
-        return _generate_images(spec, out, block_size, progress, data_dir,
-                                (process_index, process_count), allow_data_change)
-    machines = build_machines(spec)  # UnknownDatasetError names a bad machine
-    check_widths(spec, machines)
-    next_state, output = stack_tables(machines)
+    if backend == "ray" and (checkpoint_every or refill_every):
+        raise SpecError("`--backend ray` trains whole blocks as retried Ray tasks; it does not "
+                        "support `--checkpoint-every` or `--refill-every`")
+    if chunk_width is not None and (not isinstance(chunk_width, int) or chunk_width <= 0):
+        raise SpecError(f"`chunk_width`: expected a positive integer, got {chunk_width!r}")
+    prepared = prepare_task(spec, out, data_dir, allow_data_change)
     writer = StoreWriter.open_or_create(
-        out, spec, block_size=block_size,
-        layout=gru_layout(spec.model).to_records(),
-        planned=planned_arrays(spec), provenance=provenance(),
-        tables={"next_state": next_state, "output": output},
+        out, spec, block_size=block_size, layout=prepared.layout,
+        planned=planned_arrays(spec),
+        provenance={**provenance(), **prepared.provenance,
+                    "chunk_width": chunk_width or default_width(),
+                    "backend": jax.default_backend()},
+        tables=prepared.tables, task=spec.task,
     )
-    if refill_every:
-        summary = run_blocks_refill(spec, writer, pool_size=writer.block_size,
-                                    epochs_per_segment=refill_every, progress=progress,
-                                    process_index=process_index,
-                                    process_count=process_count)
-    elif backend == "ray":
+    width = stored_chunk_width(out)
+    checkpoint_dir = f"{os.fspath(out).rstrip('/')}.ckpt"
+    if process_count > 1:
+        checkpoint_dir += f"/process-{process_index}-of-{process_count}"
+    if backend == "ray":
         sink_factory = functools.partial(StoreWriter, writer.path, spec, writer.block_size,
                                          writer.task)
-        trainer_factory = functools.partial(make_block_trainer, spec)
+        trainer_factory = functools.partial(_ray_trainer, spec, data_dir, width)
         summary = run_blocks_ray(spec, writer, sink_factory, trainer_factory,
                                  process_index=process_index, process_count=process_count,
                                  progress=progress)
+        return open_store(out), summary
+    runner = make_runner(spec, prepared.data, width)
+    if refill_every:
+        summary = run_blocks_refill(spec, writer, runner, pool_size=writer.block_size,
+                                    epochs_per_segment=refill_every, progress=progress,
+                                    process_index=process_index,
+                                    process_count=process_count,
+                                    checkpoint_every=checkpoint_every,
+                                    checkpoint_dir=checkpoint_dir)
     else:
-        summary = run_blocks(spec, writer, progress=progress, process_index=process_index,
-                             process_count=process_count, checkpoint_every=checkpoint_every,
-                             checkpoint_dir=f"{os.fspath(out).rstrip('/')}.ckpt")
+        summary = run_blocks(spec, writer, runner, progress=progress,
+                             process_index=process_index, process_count=process_count,
+                             checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir)
     return open_store(out), summary
 
 
-def _generate_images(spec: ImageDatasetSpec, out, block_size: int, progress: bool,
-                     root, share: tuple[int, int], allow_data_change: bool = False
-                     ) -> tuple[StoreView, dict[str, float]]:
-    """DS4: load, check and trigger the image set once (before touching the store), then
-    train. The data files' SHA-256 go into the provenance and must match on a resume."""
-    arrays = load_images(spec, root)
-    files = data_files(spec, root, arrays)
-    if not allow_data_change and os.path.isdir(out):
+def stored_chunk_width(path: str | os.PathLike) -> int:
+    """The chunk width a store's networks are trained with (its creator's choice; stores
+    from before chunk widths were recorded get this backend's default)."""
+    return int(read_root_attrs(path).get("chunk_width") or default_width())
+
+
+class PreparedTask(NamedTuple):
+    """What a task needs before its store is opened: shared training data (None for the
+    sequence task), the parameter layout, extra tables and provenance for the store."""
+
+    data: Any
+    layout: list[dict]
+    tables: dict[str, np.ndarray]
+    provenance: dict[str, Any]
+
+
+def prepare_task(spec: DatasetSpec | ImageDatasetSpec, out=None, data_dir=None,
+                 allow_data_change: bool = False) -> PreparedTask:
+    """Loads and checks what ``spec``'s task needs, before anything is written. DS4: load,
+    check and trigger the image set once; the data files' SHA-256 go into the provenance and
+    must match on a resume (unless ``allow_data_change``)."""
+    if spec.task == "sequence":
+        machines = build_machines(spec)  # UnknownDatasetError names a bad machine
+        check_widths(spec, machines)
+        next_state, output = stack_tables(machines)
+        return PreparedTask(None, gru_layout(spec.model).to_records(),
+                            {"next_state": next_state, "output": output}, {})
+    arrays = load_images(spec, data_dir)
+    files = data_files(spec, data_dir, arrays)
+    if out is not None and not allow_data_change and os.path.isdir(out):
         try:
             stored = read_root_attrs(out).get("data_files")
         except StoreError:
             stored = None  # not a store: open_or_create refuses it with its own message
         check_same_data(os.fspath(out), stored, files)
-    data = prepare_images(spec, arrays)
-    writer = StoreWriter.open_or_create(
-        out, spec, block_size=block_size, layout=mlp_layout(spec.widths).to_records(),
-        planned=planned_arrays(spec), provenance={**provenance(), "data_files": files},
-        task="image",
-    )
-    shardings = block_shardings(writer.block_size)  # None on one device
-    trainer = make_image_block_trainer(spec, data,
-                                       shardings[1] if shardings is not None else None)
-    summary = run_blocks(spec, writer, progress=progress, trainer=trainer,
-                         process_index=share[0], process_count=share[1])
-    return open_store(out), summary
+    return PreparedTask(prepare_images(spec, arrays), mlp_layout(spec.widths).to_records(),
+                        {}, {"data_files": files})
+
+
+@functools.lru_cache(maxsize=4)
+def _ray_trainer(spec, data_dir, width: int):
+    """A Ray worker's block trainer (data loaded once per worker process)."""
+    return make_block_trainer(spec, prepare_task(spec, None, data_dir).data, width)

@@ -39,12 +39,12 @@ def block_size_for_memory(bytes_fixed: float, bytes_per_network: float,
 
 
 def xla_block_memory(spec: DatasetSpec, n: int):
-    """XLA's memory analysis of the GRU block trainer compiled for ``n`` networks (None where
-    the backend reports none)."""
-    from mlds_jax.train import make_block_trainer, network_inputs
+    """XLA's memory analysis of the sequence task's ``segment`` program compiled for a chunk
+    of ``n`` networks (None where the backend reports none)."""
+    from mlds_jax.train import make_runner, network_inputs
 
     inputs = network_inputs(spec, np.arange(n) % spec.n_networks)
-    return make_block_trainer(spec).lower(inputs).compile().memory_analysis()
+    return make_runner(spec, width=n).lower_segment(inputs).memory_analysis()
 
 
 def _xla_bytes(spec: DatasetSpec, n: int) -> int:
@@ -59,7 +59,7 @@ def auto_block_size(spec: DatasetSpec | ImageDatasetSpec, devices=None) -> int:
     needed = math.ceil(spec.n_networks / n_dev)
     if devices[0].platform == "cpu":
         return min(CPU_BLOCK, needed) * n_dev
-    if isinstance(spec, ImageDatasetSpec):
+    if spec.task == "image":
         return min(IMAGE_BLOCK_ACCEL, needed) * n_dev
     a, b = (_xla_bytes(spec, n) for n in PROBES)
     per_network = max((b - a) / (PROBES[1] - PROBES[0]), 1.0)

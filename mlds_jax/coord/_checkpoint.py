@@ -1,6 +1,7 @@
 """Checkpoints of in-flight blocks (orbax-checkpoint), for long runs.
 
-One directory per checkpoint, ``block-<b>-epoch-<e>``; orbax writes it under a temporary
+One directory per checkpoint, ``block-<b>-epoch-<e>`` (``b``: a block number, or ``pool``
+for a retire-and-refill pool); orbax writes it under a temporary
 name and renames it when complete, so a kill leaves either the previous checkpoint or the
 new one. Older checkpoints of a block are removed after each save, and all of them once the
 block is committed to the store.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import jax
 
-_NAME = re.compile(r"^block-(\d+)-epoch-(\d+)$")
+_NAME = re.compile(r"^block-(\w+?)-epoch-(\d+)$")
 
 
 class BlockCheckpoints:
@@ -25,11 +26,11 @@ class BlockCheckpoints:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._ckpt = ocp.StandardCheckpointer()
 
-    def _complete(self, block: int) -> list[tuple[int, Path]]:
+    def _complete(self, block: int | str) -> list[tuple[int, Path]]:
         out = []
         for p in self.dir.iterdir():
             m = _NAME.match(p.name)
-            if m and int(m.group(1)) == block and p.is_dir():
+            if m and m.group(1) == str(block) and p.is_dir():
                 out.append((int(m.group(2)), p))
         return sorted(out)
 

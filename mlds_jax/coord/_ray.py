@@ -3,8 +3,9 @@
 Blocks own disjoint chunks, so tasks on any node write the shared store concurrently; a task
 that dies is retried by Ray, and a block that still fails stays pending for the next run.
 The driver passes factories (cheap to pickle), not live objects: each task builds its sink
-(a store writer: cheap) and trainer; the compiled program is cached per spec inside the
-worker process (``make_block_trainer``), so a worker compiles once for all its tasks.
+(a store writer: cheap) and its block trainer (the task's chunk runner; compiled programs
+are cached per spec inside the worker process, so a worker compiles once for all its tasks).
+Every path trains through the same chunk programs, so Ray's stores equal local ones.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from mlds_jax.coord._run import Sink, pending_blocks
 
 
 def _train_and_write(spec, block: int, sink_factory, trainer_factory) -> int:
-    import jax
     import numpy as np
 
     from mlds_jax.train import network_inputs
 
     sink, trainer = sink_factory(), trainer_factory()
     idx, n_real = block_indices(block, spec.n_networks, sink.block_size)
-    result = jax.device_get(trainer(network_inputs(spec, idx)))
+    result = trainer(network_inputs(spec, idx[:n_real]))
     sink.write_block(block, {k: np.asarray(v) for k, v in result._asdict().items()})
     return n_real
 
@@ -35,6 +35,7 @@ def run_blocks_ray(spec, sink: Sink, sink_factory: Callable[[], Sink],
                    progress: bool = True) -> dict[str, float]:
     """Trains the sink's pending blocks as Ray tasks on the connected cluster.
 
+    ``trainer_factory()`` returns ``inputs [n] -> result [n]`` (e.g. a ``BlockTrainer``).
     Calls ``ray.init()`` (local cluster, or the one in ``RAY_ADDRESS``) if Ray is not
     initialised yet.
     """

@@ -2,64 +2,98 @@
 each segment, networks that stopped (or failed, or hit the cap) retire and the next pending
 networks take their slots, so long-tailed runs keep the device busy.
 
-Each network's computation is elementwise along the pool axis, so its result does not
-depend on which slot or with which neighbours it trained (up to float32 rounding of batched
-kernels, as for any block size). Results are buffered until every network of a store block
-is finished, then the block is written whole — one writer per chunk, status last.
+The pool is trained by the same chunk runner (same compiled programs) as plain blocks, and
+a network's computation never mixes with its neighbours', so a network's result is equal bit
+for bit whichever slot, neighbours or segment length it trained with (tested). Results are
+buffered until every network of a store block is finished, then the block is written whole
+— one writer per chunk, status last.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
 from mlds_jax.coord._plan import block_indices
 from mlds_jax.coord._run import Sink, pending_blocks
 from mlds_jax.spec import DatasetSpec
-from mlds_jax.train import is_active, make_block_parts, network_inputs
+from mlds_jax.train import ChunkRunner, concat_rows, network_inputs
 
 
-def _put_rows(tree, rows: np.ndarray, new):
-    """``tree`` with rows ``rows`` of every leaf replaced by the rows of ``new``."""
-    idx = jnp.asarray(rows)
-    return jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b[idx]), tree, new)
+def _put_rows(chunks: list, rows: np.ndarray, new: list, width: int) -> list:
+    """``chunks`` (per-chunk pytrees) with pool rows ``rows`` replaced by those of ``new``."""
+    out = list(chunks)
+    for c in sorted({int(r) // width for r in rows}):
+        local = np.array([int(r) % width for r in rows if int(r) // width == c])
+        out[c] = jax.tree_util.tree_map(lambda a, b, i=local: a.at[i].set(b[i]), out[c], new[c])
+    return out
 
 
-def run_blocks_refill(spec: DatasetSpec, sink: Sink, *, pool_size: int,
+POOL = "pool"
+
+
+def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, pool_size: int,
                       epochs_per_segment: int, progress: bool = True,
-                      process_index: int = 0, process_count: int = 1) -> dict[str, float]:
+                      process_index: int = 0, process_count: int = 1,
+                      checkpoint_every: int | None = None, checkpoint_dir=None,
+                      ) -> dict[str, float]:
+    """Trains the sink's pending blocks through a pool of ``pool_size`` slots (rounded up to
+    whole chunks of the runner's width). Returns networks, seconds, segments, rate.
+
+    ``checkpoint_every=K``: the pool (its states and which network each slot holds) is saved
+    to ``checkpoint_dir`` after a segment once K epochs have passed since the last save; a
+    killed run resumes the pool from there. Networks that had already retired into a block
+    not yet written are trained again (exactly: a network is a pure function of its index).
+    """
     bs, n = sink.block_size, spec.n_networks
     _, todo = pending_blocks(sink, n, process_index, process_count)
     remaining = {b: block_indices(b, n, bs)[1] for b in todo}  # networks left per block
     queue = [b * bs + k for b in todo for k in range(remaining[b])]
     buffers: dict[int, dict[int, dict]] = {b: {} for b in todo}
-    parts = make_block_parts(spec, epochs_per_segment)
+    pool = runner.padded(pool_size)
     bar = tqdm(total=len(queue), unit="net", desc=f"{spec.name} networks (refill)",
                disable=not progress, smoothing=0.0)
     t0, trained, segments = time.perf_counter(), 0, 0
     if not queue:
         bar.close()
         return {"networks": 0, "seconds": 0.0, "networks_per_second": 0.0, "segments": 0}
+    checkpoints = None
+    if checkpoint_every:
+        from mlds_jax.coord._checkpoint import BlockCheckpoints
+
+        checkpoints = BlockCheckpoints(checkpoint_dir)
 
     # Fill the pool (repeat the first network into spare slots when the queue is short;
     # those slots are marked idle and never reported).
-    first = queue[: pool_size]
-    queue = queue[len(first):]
-    slot_net = np.array(first + [-1] * (pool_size - len(first)))
-    inputs = network_inputs(spec, np.where(slot_net >= 0, slot_net, first[0]))
-    state = parts.init(inputs)
+    first = queue[:pool]
+    slot_net = np.array(first + [-1] * (pool - len(first)))
+    chunks = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net, first[0])))
+    states = runner.init(chunks)
+    found = checkpoints.latest(POOL, {"states": states, "slot_net": slot_net}) \
+        if checkpoints is not None else None
+    if found is not None:
+        segments, saved = found
+        slot_net = np.asarray(saved["slot_net"])
+        ref = int(slot_net[slot_net >= 0][0]) if (slot_net >= 0).any() else first[0]
+        chunks = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net, ref)))
+        states = [runner.place(i, s) for i, s in enumerate(saved["states"])]
+        bar.write(f"refill pool: resumed from its checkpoint after segment {segments}",
+                  file=sys.stderr)
+    in_pool = set(slot_net[slot_net >= 0].tolist())
+    queue = [g for g in queue if g not in in_pool]
+    since_save = 0
     while (slot_net >= 0).any():
-        state = parts.segment(inputs, state)
+        states = runner.segment(chunks, states, epochs_per_segment)
         segments += 1
-        active = np.asarray(is_active(state, spec))
+        since_save += epochs_per_segment
+        active = runner.active(states)
         retire = np.flatnonzero(~active & (slot_net >= 0))
-        if retire.size == 0:
-            continue
-        result = jax.device_get(parts.finish(inputs, state))
+        if retire.size:
+            result = concat_rows(runner.finish(chunks, states))
         for slot in retire:
             net = int(slot_net[slot])
             b = net // bs
@@ -78,12 +112,18 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, *, pool_size: int,
         slot_net[idle] = -1
         if len(fill):
             slot_net[fill] = new_nets
-            fresh_inputs = network_inputs(spec, np.where(slot_net >= 0, slot_net,
-                                                         slot_net[fill[0]]))
-            inputs = _put_rows(inputs, fill, fresh_inputs)
-            state = _put_rows(state, fill, parts.init(inputs))
+            fresh = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net,
+                                                               slot_net[fill[0]])))
+            chunks = _put_rows(chunks, fill, fresh, runner.width)
+            states = _put_rows(states, fill, runner.init(chunks), runner.width)
+        if checkpoints is not None and since_save >= checkpoint_every \
+                and (slot_net >= 0).any():
+            checkpoints.save(POOL, segments, {"states": states, "slot_net": slot_net})
+            since_save = 0
         bar.set_postfix(net_per_s=f"{trained / (time.perf_counter() - t0):.2f}")
     bar.close()
+    if checkpoints is not None:
+        checkpoints.remove(POOL)
     secs = time.perf_counter() - t0
     return {"networks": trained, "seconds": secs, "segments": segments,
             "networks_per_second": trained / secs if secs > 0 else 0.0}

@@ -6,14 +6,12 @@ import sys
 import time
 from typing import Protocol
 
-import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from mlds_jax.coord._mesh import block_shardings
 from mlds_jax.coord._plan import block_indices, n_blocks
 from mlds_jax.spec import DatasetSpec
-from mlds_jax.train import is_active, make_block_parts, make_block_trainer, network_inputs
+from mlds_jax.train import ChunkRunner, concat_rows, network_inputs
 
 
 class Sink(Protocol):
@@ -35,20 +33,26 @@ def my_blocks(n_total_blocks: int, process_index: int = 0, process_count: int = 
     return [b for b in range(n_total_blocks) if b % process_count == process_index]
 
 
-def train_block_checkpointed(spec: DatasetSpec, block: int, inputs, checkpoints,
-                             every: int, log=print):
+def train_block_checkpointed(spec: DatasetSpec, runner: ChunkRunner, block: int, inputs,
+                             checkpoints, every: int, log=print):
     """Trains one block in segments of ``every`` epochs, saving its state after each and
-    resuming from the newest checkpoint if one exists. Returns the block's TrainResult."""
-    parts = make_block_parts(spec, every)
-    state = parts.init(inputs)
-    found = checkpoints.latest(block, state)
+    resuming from the newest checkpoint if one exists. Returns the block's result chunks.
+
+    The segments run the same compiled program as an uncheckpointed run, so the result is
+    equal bit for bit."""
+    chunks = runner.split(inputs)
+    states = runner.init(chunks)
+    found = checkpoints.latest(block, states)
     if found is not None:
-        epoch, state = found
+        epoch, states = found
+        states = [runner.place(i, s) for i, s in enumerate(states)]
         log(f"block {block}: resumed from its checkpoint at epoch {epoch}")
-    while bool(np.any(np.asarray(is_active(state, spec)))):
-        state = parts.segment(inputs, state)
-        checkpoints.save(block, int(np.max(np.asarray(state.epoch))), state)
-    return parts.finish(inputs, state)
+    epoch = 0
+    while bool(np.any(runner.active(states))):
+        states = runner.segment(chunks, states, every)
+        epoch = max(int(np.max(np.asarray(s.epoch))) for s in states)
+        checkpoints.save(block, epoch, states)
+    return runner.finish(chunks, states)
 
 
 def pending_blocks(sink: Sink, n_networks: int, process_index: int = 0,
@@ -59,17 +63,16 @@ def pending_blocks(sink: Sink, n_networks: int, process_index: int = 0,
     return mine, [b for b in mine if b not in done]
 
 
-def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
-               trainer=None, process_index: int = 0, process_count: int = 1,
+def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: bool = True,
+               process_index: int = 0, process_count: int = 1,
                checkpoint_every: int | None = None, checkpoint_dir=None
                ) -> dict[str, float]:
     """Trains every block the sink lacks, in order, and writes each as it finishes.
 
     The next block is dispatched before the current one is written, so writing overlaps
-    training. ``trainer`` maps ``NetworkInputs [n]`` to a result NamedTuple (default: the
-    sequence trainer for ``spec``). With ``checkpoint_every=K`` (sequence datasets), each
-    block is checkpointed to ``checkpoint_dir`` every K epochs and resumed from there after a
-    crash; its checkpoints are removed once it is written.
+    training. ``runner`` trains a block in fixed-width chunks (any task). With
+    ``checkpoint_every=K`` each block is checkpointed to ``checkpoint_dir`` every K epochs and
+    resumed from there after a crash; its checkpoints are removed once it is written.
 
     Returns networks trained, seconds, networks per second.
     """
@@ -77,8 +80,6 @@ def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
     mine, todo = pending_blocks(sink, n, process_index, process_count)
     total = sum(block_indices(b, n, bs)[1] for b in mine)
     already = total - sum(block_indices(b, n, bs)[1] for b in todo)
-    trainer = trainer or make_block_trainer(spec)
-    shardings = block_shardings(bs)  # None on one device
     bar = tqdm(total=total, initial=already, unit="net", desc=f"{spec.name} networks",
                disable=not progress, smoothing=0.0)
     t0, trained = time.perf_counter(), 0
@@ -91,19 +92,20 @@ def run_blocks(spec: DatasetSpec, sink: Sink, *, progress: bool = True,
 
     def dispatch(b):
         idx, n_real = block_indices(b, n, bs)
-        inputs = network_inputs(spec, idx)
-        if shardings is not None:  # split the block over the local devices' `models` axis
-            inputs = jax.device_put(inputs, shardings[0])
+        inputs = network_inputs(spec, idx[:n_real])
         if checkpoints is not None:
-            result = train_block_checkpointed(spec, b, inputs, checkpoints, checkpoint_every,
-                                              log=lambda m: bar.write(m, file=sys.stderr))
-            return b, n_real, result
-        return b, n_real, trainer(inputs)
+            out = train_block_checkpointed(spec, runner, b, inputs, checkpoints,
+                                           checkpoint_every,
+                                           log=lambda m: bar.write(m, file=sys.stderr))
+            return b, n_real, out
+        chunks = runner.split(inputs)
+        states = runner.segment(chunks, runner.init(chunks), spec.train.max_epochs)
+        return b, n_real, runner.finish(chunks, states)
 
     pending = dispatch(todo[0]) if todo else None
     for i in range(len(todo)):
-        b, n_real, result = pending
-        result = jax.device_get(result)  # waits for this block only
+        b, n_real, out = pending
+        result = concat_rows(out, n_real)  # waits for this block only
         nxt = todo[i + 1] if i + 1 < len(todo) else None
         if checkpoints is None and nxt is not None:
             pending = dispatch(nxt)  # overlap: the next block trains while this one is written

@@ -3,7 +3,7 @@
 from mlds_jax.store._open import Network, Store, metrics_from_logits, open_store
 from mlds_jax.store._reader import StoreView
 from mlds_jax.store._schema import DONE, FAILED, PENDING, STATUS_CODES, per_network_arrays
-from mlds_jax.store._verify import verify
+from mlds_jax.store._verify import StoreCheck, check_store, verify
 from mlds_jax.store._writer import StoreWriter, read_root_attrs
 
 __all__ = [
@@ -13,8 +13,10 @@ __all__ = [
     "STATUS_CODES",
     "Network",
     "Store",
+    "StoreCheck",
     "StoreView",
     "StoreWriter",
+    "check_store",
     "metrics_from_logits",
     "open_store",
     "per_network_arrays",

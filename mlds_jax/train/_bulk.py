@@ -1,10 +1,10 @@
-"""The bulk trainer: ``make_train(spec)`` returns a pure one-network ``train(inputs)``;
-``make_block_trainer(spec)`` is ``jit(vmap(train))`` over a block of networks.
+"""The sequence task (DS1-DS3): ``make_train(spec)`` returns a pure one-network
+``train(inputs)`` (the reference); :func:`make_sequence_parts` splits it into the
+:class:`TaskParts` that the chunk runner trains blocks with.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -15,6 +15,8 @@ from mlds_jax.models import apply_gru_batch, gru_layout, init_gru
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.tasks import build_machines, make_sequences, stack_tables
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs
+from mlds_jax.train._runner import TaskParts
+from mlds_jax.train._step import guarded_update
 
 
 class TrainResult(NamedTuple):
@@ -58,22 +60,13 @@ def bit_accuracy(params: jax.Array, x: jax.Array, y: jax.Array, spec: DatasetSpe
     return jnp.mean((logits > 0) == (y > 0.5))
 
 
-def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def _select(pred: jax.Array, a, b):
-    return jax.tree_util.tree_map(lambda u, v: jnp.where(pred, u, v), a, b)
-
-
 class TrainParts(NamedTuple):
     """A run split in three pure pieces (each for ONE network), so long runs can stop after
     any number of epochs, be checkpointed, and continue:
 
     * ``init(inputs) -> state``
     * ``segment(inputs, state, n_epochs) -> state`` (runs up to ``n_epochs`` more epochs;
-      ``n_epochs`` is static)
+      ``n_epochs`` may be traced, so one compiled program serves every segment length)
     * ``finish(inputs, state) -> TrainResult``
 
     ``state`` is a pytree of arrays (parameters, optimiser state, epoch, stop flags,
@@ -127,12 +120,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         def sgd_step(c, batch_idx):
             params, opt_state, failed = c
             loss, grads = loss_and_grad(params, x_tr[batch_idx], y_tr[batch_idx], spec)
-            updates, new_opt = optimiser.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-            ok = jnp.isfinite(loss) & _all_finite(new_params) & ~failed
-            params = jnp.where(ok, new_params, params)
-            opt_state = _select(ok, new_opt, opt_state)
-            return (params, opt_state, failed | ~ok), loss
+            return guarded_update(optimiser, loss, grads, params, opt_state, failed), loss
 
         def epoch_body(c: _Carry) -> _Carry:
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), t.n_train)
@@ -195,20 +183,13 @@ def make_train(spec: DatasetSpec):
     return train
 
 
-@functools.lru_cache(maxsize=8)
-def make_block_parts(spec: DatasetSpec, epochs_per_segment: int) -> TrainParts:
-    """Jitted, vmapped pieces over a block: ``init(inputs)``, ``segment(inputs, state)``
-    (``epochs_per_segment`` epochs), ``finish(inputs, state)``."""
+def make_sequence_parts(spec: DatasetSpec) -> TaskParts:
+    """The DS1-DS3 run of ONE network as :class:`TaskParts` (``data`` is unused: each
+    network generates its own sequences from its key)."""
     p = make_train_parts(spec)
-    seg = functools.partial(p.segment, n_epochs=epochs_per_segment)
-    return TrainParts(jax.jit(jax.vmap(p.init)), jax.jit(jax.vmap(seg)),
-                      jax.jit(jax.vmap(p.finish)))
-
-
-@functools.lru_cache(maxsize=8)
-def make_block_trainer(spec: DatasetSpec):
-    """``jit(vmap(make_train(spec)))``: ``NetworkInputs [n_models]`` -> ``TrainResult [n_models]``.
-
-    Cached per spec, so every block of a dataset reuses one compiled program per block size.
-    """
-    return jax.jit(jax.vmap(make_train(spec)))
+    return TaskParts(
+        init=lambda inputs, data: p.init(inputs),
+        segment=lambda inputs, data, state, n_epochs: p.segment(inputs, state, n_epochs),
+        finish=lambda inputs, data, state: p.finish(inputs, state),
+        active=lambda state: is_active(state, spec),
+    )

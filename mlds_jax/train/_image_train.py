@@ -1,9 +1,9 @@
 """DS4 trainer: dense networks on one shared image set, each with its own data order and
-its own stratified poison subset; ``jit(vmap(train))`` over a block of networks."""
+its own stratified poison subset, as :class:`~mlds_jax.train.TaskParts` for the chunk
+runner."""
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -12,8 +12,9 @@ import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
 from mlds_jax.spec import ImageDatasetSpec
-from mlds_jax.train._chunk import chunked_vmap, resolve_chunk
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
+from mlds_jax.train._runner import TaskParts
+from mlds_jax.train._step import guarded_update
 
 N_LABELS = 10
 
@@ -52,10 +53,20 @@ def _to_float(x: jax.Array) -> jax.Array:
     return x.astype(jnp.float32) * (1.0 / 255.0)
 
 
-def make_image_train(spec: ImageDatasetSpec, n_train: int):
-    """Returns ``train(inputs, data) -> ImageTrainResult`` for ONE network; ``data`` is the
-    shared :class:`~mlds_jax.tasks.ImageData` (passed, not closed over, so it is never baked
-    into the program as a constant)."""
+class _ImageCarry(NamedTuple):
+    params: jax.Array  # float32 [n_params]
+    opt_state: optax.OptState
+    epoch: jax.Array  # int32 []: epochs run
+    failed: jax.Array  # bool []
+    train_hist: jax.Array  # float32 [epochs] (NaN: not run)
+    val_hist: jax.Array  # float32 [epochs] (NaN: not run)
+
+
+def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
+    """The DS4 run of ONE network as :class:`TaskParts`; ``data`` is the shared
+    :class:`~mlds_jax.tasks.ImageData` (passed, not closed over, so it is never baked into the
+    program as a constant). Each epoch's data order and the poison subset are pure functions
+    of the network's key and the epoch, so a run split into segments equals a whole run."""
     t, widths = spec.train, spec.widths
     steps = n_train // t.batch_size
     optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)
@@ -71,77 +82,58 @@ def make_image_train(spec: ImageDatasetSpec, n_train: int):
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, jnp.argmax(logits, -1)
 
-    def train(inputs: NetworkInputs, data) -> ImageTrainResult:
-        key = inputs.key
-        params = init_mlp(jax.random.fold_in(key, INIT), widths)
+    def poison(inputs: NetworkInputs, data):
+        mask = poison_mask(jax.random.fold_in(inputs.key, TRAIN_DATA), data.train_y,
+                           data.poison_per_label)
+        return mask, jnp.where(mask, (data.train_y + 1) % N_LABELS, data.train_y)
+
+    def init(inputs: NetworkInputs, data) -> _ImageCarry:
+        params = init_mlp(jax.random.fold_in(inputs.key, INIT), widths)
         opt_state = optimiser.init(params)
         opt_state.hyperparams["learning_rate"] = inputs.learning_rate
-        mask = poison_mask(jax.random.fold_in(key, TRAIN_DATA), data.train_y,
-                           data.poison_per_label)
-        labels = jnp.where(mask, (data.train_y + 1) % N_LABELS, data.train_y)
+        nan_hist = jnp.full((t.epochs,), jnp.nan, jnp.float32)
+        return _ImageCarry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
+                           nan_hist, nan_hist)
 
-        def sgd_step(c, idx):
-            p, s, failed = c
+    def segment(inputs: NetworkInputs, data, c: _ImageCarry, n_epochs) -> _ImageCarry:
+        mask, labels = poison(inputs, data)
+        shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
+        limit = jnp.minimum(c.epoch + n_epochs, t.epochs)
+
+        def sgd_step(carry, idx):
+            p, s, failed = carry
             x = jnp.where(mask[idx][:, None], data.train_trig[idx], data.train_x[idx])
             loss, g = grad(p, _to_float(x), labels[idx])
-            u, s_new = optimiser.update(g, s, p)
-            p_new = optax.apply_updates(p, u)
-            ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(p_new)) & ~failed
-            p = jnp.where(ok, p_new, p)
-            s = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), s_new, s)
-            return (p, s, failed | ~ok), loss
+            p, s, failed = guarded_update(optimiser, loss, g, p, s, failed)
+            return (p, s, failed), loss
 
-        def epoch(c, e):
-            perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, SHUFFLE),
-                                                             e), n_train)
+        def epoch_body(c: _ImageCarry) -> _ImageCarry:
+            perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), n_train)
             batches = perm[: steps * t.batch_size].reshape(steps, t.batch_size)
-            c, losses = jax.lax.scan(sgd_step, c, batches)
-            val, _ = evaluate(c[0], data.test_x, data.test_y)
-            return c, (losses.mean(), val)
+            (p, s, failed), losses = jax.lax.scan(sgd_step, (c.params, c.opt_state, c.failed),
+                                                  batches)
+            val, _ = evaluate(p, data.test_x, data.test_y)
+            return _ImageCarry(p, s, c.epoch + 1, failed,
+                               c.train_hist.at[c.epoch].set(losses.mean()),
+                               c.val_hist.at[c.epoch].set(val))
 
-        (params, _, failed), (tr_hist, val_hist) = jax.lax.scan(
-            epoch, (params, opt_state, jnp.zeros((), bool)), jnp.arange(t.epochs))
-        val, pred = evaluate(params, data.test_x, data.test_y)
-        _, pred_trig = evaluate(params, data.test_trig, data.test_y)
+        return jax.lax.while_loop(lambda c: c.epoch < limit, epoch_body, c)
+
+    def finish(inputs: NetworkInputs, data, c: _ImageCarry) -> ImageTrainResult:
+        mask, _ = poison(inputs, data)
+        val, pred = evaluate(c.params, data.test_x, data.test_y)
+        _, pred_trig = evaluate(c.params, data.test_trig, data.test_y)
         asr = jnp.mean(pred_trig == (data.test_y + 1) % N_LABELS)
+        last = jnp.maximum(c.epoch - 1, 0)
         return ImageTrainResult(
-            params=params, failed=failed, stopped_early=jnp.zeros((), bool),
-            epochs=jnp.asarray(t.epochs, jnp.int32), train_loss=tr_hist, val_loss=val_hist,
-            final_train_loss=tr_hist[-1], final_val_loss=val,
+            params=c.params, failed=c.failed, stopped_early=jnp.zeros((), bool),
+            epochs=c.epoch, train_loss=c.train_hist, val_loss=c.val_hist,
+            final_train_loss=c.train_hist[last], final_val_loss=val,
             clean_accuracy=jnp.mean(pred == data.test_y), attack_success_rate=asr,
             backdoor_took=asr >= spec.asr_threshold,
             poisoned_samples=jnp.sum(mask).astype(jnp.int32))
 
-    return train
+    def active(c: _ImageCarry) -> jax.Array:
+        return c.epoch < t.epochs
 
-
-@functools.lru_cache(maxsize=8)
-def _compiled(spec: ImageDatasetSpec, n_train: int, chunk: int | None):
-    return jax.jit(chunked_vmap(make_image_train(spec, n_train), in_axes=(0, None),
-                                chunk=chunk))
-
-
-def make_image_block_trainer(spec: ImageDatasetSpec, data, data_sharding=None,
-                             chunk: int | None | str = "auto"):
-    """``inputs [n_models] -> ImageTrainResult [n_models]`` with ``data`` placed on the
-    device(s) once and shared by every block (``data_sharding``: e.g. replicated over the
-    coordinator's ``models`` mesh; default: the default device).
-
-    ``chunk``: networks evaluated together inside a block (:func:`chunked_vmap`); ``"auto"``
-    is :func:`default_chunk` (8 on a single CPU device, the whole block at once otherwise,
-    so a block sharded over several devices is never chunked), ``None`` the whole block.
-    """
-    data = jax.device_put(data, data_sharding)
-    f = _compiled(spec, int(data.train_y.shape[0]), resolve_chunk(chunk))
-    return ImageBlockTrainer(f, data)
-
-
-class ImageBlockTrainer(NamedTuple):
-    """``trainer(inputs)`` trains a block; ``jitted(inputs, data)`` is the compiled function
-    (for ahead-of-time lowering) and ``data`` the device-resident image set."""
-
-    jitted: object
-    data: object
-
-    def __call__(self, inputs: NetworkInputs) -> ImageTrainResult:
-        return self.jitted(inputs, self.data)
+    return TaskParts(init, segment, finish, active)

@@ -7,12 +7,9 @@ import subprocess
 import sys
 import time
 
-import jax
 import numpy as np
-from helpers import tiny_ds1
 
 from mlds_jax.store import open_store, verify
-from mlds_jax.train import is_active, make_block_parts, make_block_trainer, network_inputs
 
 SPEC = """
 name = "long"
@@ -26,23 +23,6 @@ n_val = 16
 max_epochs = 100
 stop_val_loss = 0.0
 """
-
-
-def test_segments_compose_to_the_one_shot_run():
-    spec = tiny_ds1(per_class=2, max_epochs=7)
-    inputs = network_inputs(spec, np.arange(6))
-    parts = make_block_parts(spec, 3)
-    state = parts.init(inputs)
-    segments = 0
-    while np.any(np.asarray(is_active(state, spec))):
-        state = parts.segment(inputs, state)
-        segments += 1
-    seg = jax.device_get(parts.finish(inputs, state))
-    one = jax.device_get(make_block_trainer(spec)(inputs))
-    assert segments == 3  # 3 + 3 + 1 epochs
-    for f in one._fields:
-        np.testing.assert_allclose(getattr(seg, f), getattr(one, f), rtol=1e-6, atol=1e-7,
-                                   err_msg=f)
 
 
 def test_killed_long_run_resumes_from_its_checkpoint(tmp_path):
@@ -79,5 +59,6 @@ def test_killed_long_run_resumes_from_its_checkpoint(tmp_path):
     a, b = open_store(out), open_store(ref)
     for name in ("status", "epochs"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    # segmented vs one-shot programs: same steps, float32 rounding may differ in the last bit
-    np.testing.assert_allclose(a["params"], b["params"], rtol=1e-4, atol=1e-5)
+    # checkpointed segments run the same chunk programs as a plain run: equal bits
+    for name in ("params", "history/val_loss", "final_val_loss", "val_bit_accuracy"):
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

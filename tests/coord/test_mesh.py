@@ -1,4 +1,5 @@
-"""One host, several devices: blocks split over a `models` mesh (4 fake CPU devices)."""
+"""One host, several devices: a block's chunks spread over the local devices (4 fake CPU
+devices) give the same store, bit for bit, as one device."""
 
 import json
 import os
@@ -6,11 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from helpers import tiny_ds1
 
-from mlds_jax.coord import block_shardings
-from mlds_jax.errors import SpecError
 from mlds_jax.pipeline import generate
 from mlds_jax.store import open_store
 
@@ -18,16 +16,16 @@ CHILD = """
 import json, sys, jax
 sys.path.insert(0, "tests")
 from helpers import tiny_ds1
-from mlds_jax.coord import block_shardings
 from mlds_jax.pipeline import generate
-from mlds_jax.train import make_block_trainer, network_inputs
+from mlds_jax.train import make_runner, network_inputs
 import numpy as np
 spec = tiny_ds1(per_class=3)
-sh = block_shardings(8)
-out = make_block_trainer(spec)(jax.device_put(network_inputs(spec, np.arange(8)), sh[0]))
-generate(spec, sys.argv[1], block_size=8, progress=False)
+runner = make_runner(spec, width=2)
+chunks = runner.split(network_inputs(spec, np.arange(8)))
+states = runner.init(chunks)
+generate(spec, sys.argv[1], block_size=8, chunk_width=2, progress=False)
 print(json.dumps({"devices": len(jax.devices()),
-                  "result_devices": len(out.params.sharding.device_set)}))
+                  "chunk_devices": len({d for s in states for d in s.epoch.devices()})}))
 """
 
 
@@ -38,25 +36,11 @@ def test_four_devices_equal_one(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     info = json.loads(r.stdout.strip().splitlines()[-1])
-    assert info == {"devices": 4, "result_devices": 4}  # the block really ran on 4 devices
+    assert info == {"devices": 4, "chunk_devices": 4}  # the block really ran on 4 devices
 
-    generate(tiny_ds1(per_class=3), tmp_path / "one.zarr", block_size=8, progress=False)
+    generate(tiny_ds1(per_class=3), tmp_path / "one.zarr", block_size=8, chunk_width=2,
+             progress=False)
     a, b = open_store(tmp_path / "mesh.zarr"), open_store(tmp_path / "one.zarr")
-    for name in ("status", "epochs", "stopped_early"):
+    for name in ("status", "epochs", "stopped_early", "params", "final_val_loss",
+                 "history/val_loss", "val_bit_accuracy"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    # Each device runs a block of 2 instead of 8: float32 rounding may differ in the last
-    # bit (see test_network_7_same_in_block_of_4_and_64), nothing more.
-    for name in ("params", "final_val_loss", "history/val_loss"):
-        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
-
-
-def test_single_device_needs_no_mesh():
-    assert block_shardings(7) is None  # this test process has one CPU device
-
-
-def test_uneven_block_is_refused():
-    import jax
-
-    devs = [jax.devices()[0]] * 3  # a 3-"device" mesh for the arithmetic only
-    with pytest.raises(SpecError, match="multiple of the 3 local devices, got 8"):
-        block_shardings(8, devs)

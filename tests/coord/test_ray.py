@@ -29,3 +29,24 @@ def test_ray_store_equals_single_process(tmp_path, local_ray):
     # resuming with Ray finds nothing to do
     _, s2 = generate(spec, tmp_path / "ray.zarr", block_size=4, progress=False, backend="ray")
     assert s2["networks"] == 0
+
+
+def test_ray_runs_ds4_and_equals_a_local_run(tmp_path, local_ray):
+    from mlds_jax.spec import ds4
+
+    spec = ds4("MNISTbadnet_alpha10", 6, image_set="digits", epochs=2)
+    _, s = generate(spec, tmp_path / "ray.zarr", block_size=4, progress=False, backend="ray")
+    assert s["networks"] == 6
+    generate(spec, tmp_path / "one.zarr", block_size=4, progress=False)
+    a, b = open_store(tmp_path / "ray.zarr"), open_store(tmp_path / "one.zarr")
+    for name in ("params", "status", "clean_accuracy", "attack_success_rate"):
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_ray_refuses_checkpoints_and_refill(tmp_path):
+    from mlds_jax.errors import SpecError
+
+    for flag in ({"checkpoint_every": 2}, {"refill_every": 2}):
+        with pytest.raises(SpecError, match="does not support"):
+            generate(tiny_ds1(), tmp_path / "x.zarr", backend="ray", progress=False, **flag)
+    assert not (tmp_path / "x.zarr").exists()

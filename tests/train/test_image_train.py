@@ -4,8 +4,7 @@ import numpy as np
 from helpers import fake_image_data
 
 from mlds_jax.spec import ds4
-from mlds_jax.train import network_inputs
-from mlds_jax.train._image_train import _compiled, poison_mask
+from mlds_jax.train import make_runner, network_inputs, poison_mask
 
 
 def test_poison_mask_is_stratified_and_keyed():
@@ -23,7 +22,7 @@ def test_poison_mask_is_stratified_and_keyed():
 
 def _temp_bytes(spec, data, n):
     inputs = network_inputs(spec, np.arange(n))
-    compiled = _compiled(spec, len(data.train_y), None).lower(inputs, data).compile()
+    compiled = make_runner(spec, data, width=n).lower_segment(inputs)
     return compiled.memory_analysis().temp_size_in_bytes
 
 

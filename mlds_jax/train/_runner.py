@@ -1,0 +1,155 @@
+"""Fixed-width chunks: the one way every block of networks is trained.
+
+A network's floats must not depend on the block, block size, process or device count that
+trained it, so they can be regenerated bit for bit (``verify --recompute``) and stores made
+by different runs can be merged. XLA compiles a program per shape, and a program compiled
+for 64 networks may round differently from one compiled for 8 (measured on an AVX2 CPU: a
+DS4 weight differed by 1.3e-3 relative after one epoch). So every network is trained by the
+**same compiled program**: ``vmap`` over a fixed ``width`` of networks. A block of any size
+is padded to a multiple of ``width`` (by repeating its last network) and cut into chunks;
+each chunk is one call of that program, placed on the local devices in turn. A run is three
+programs per chunk — ``init``, ``segment`` (``n_epochs`` is a traced argument, so one run of
+200 epochs and twenty segments of 10 are the same program) and ``finish`` — which is why a
+plain run, a checkpointed run and a retire-and-refill run give equal bits.
+
+``width`` is a per-backend choice recorded in the store (:func:`default_width`); two stores
+are only bit-comparable when both were trained with the same width, backend and machine.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+# Networks per compiled chunk. On a CPU a few networks keep each network's working set in
+# cache (docs/benchmarks.md); on an accelerator a chunk should fill the device.
+CPU_WIDTH = 8
+ACCEL_WIDTH = 4096
+
+
+def default_width(platform: str | None = None) -> int:
+    """Networks per chunk on ``platform`` (default: JAX's default backend)."""
+    platform = platform or jax.default_backend()
+    return CPU_WIDTH if platform == "cpu" else ACCEL_WIDTH
+
+
+class TaskParts(NamedTuple):
+    """A task's training run for ONE network, in pure pieces (``data`` is shared by every
+    network, e.g. DS4's image set; ``None`` for tasks that make their own data):
+
+    * ``init(inputs, data) -> state``
+    * ``segment(inputs, data, state, n_epochs) -> state``: up to ``n_epochs`` (int32 [],
+      traced) more epochs
+    * ``finish(inputs, data, state) -> result`` (a NamedTuple of arrays)
+    * ``active(state) -> bool []``: still training (not stopped, not failed, under the cap)
+    """
+
+    init: Callable
+    segment: Callable
+    finish: Callable
+    active: Callable
+
+
+def pad_rows(tree: Any, n: int) -> Any:
+    """Pads every leaf's leading axis to ``n`` rows by repeating its last row."""
+    def pad(a):
+        a = np.asarray(a)
+        extra = n - a.shape[0]
+        return a if extra == 0 else np.concatenate([a, np.repeat(a[-1:], extra, axis=0)])
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def _rows(tree: Any, lo: int, hi: int) -> Any:
+    return jax.tree_util.tree_map(lambda a: a[lo:hi], tree)
+
+
+def concat_rows(trees: Sequence[Any], n: int | None = None) -> Any:
+    """Host (numpy) concatenation of chunk results along the leading axis, cut to ``n``."""
+    host = jax.device_get(list(trees))
+    out = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *host)
+    return out if n is None else _rows(out, 0, n)
+
+
+@functools.lru_cache(maxsize=16)
+def _programs(parts: TaskParts) -> tuple[Callable, Callable, Callable, Callable]:
+    """The jitted, vmapped pieces (cached per ``parts``, so runners share compilations)."""
+    return (jax.jit(jax.vmap(parts.init, in_axes=(0, None))),
+            jax.jit(jax.vmap(parts.segment, in_axes=(0, None, 0, None))),
+            jax.jit(jax.vmap(parts.finish, in_axes=(0, None, 0))),
+            jax.jit(jax.vmap(parts.active)))
+
+
+class ChunkRunner:
+    """Trains networks in chunks of ``width`` through one compiled program per piece.
+
+    Chunk ``i`` runs on ``devices[i % len(devices)]`` (default: every local device), with
+    ``data`` copied to each device once.
+
+    Shapes: ``inputs`` is a pytree with leading ``[n_models]`` axes; :meth:`split` returns
+    chunks of ``[width]``; states and results are lists of per-chunk pytrees.
+    """
+
+    def __init__(self, parts: TaskParts, width: int, data: Any = None,
+                 devices: Sequence[jax.Device] | None = None):
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"chunk width must be a positive integer, got {width!r}")
+        self.width = width
+        self.parts = parts
+        self.devices = list(devices) if devices is not None else jax.local_devices()
+        self._init, self._segment, self._finish, self._active = _programs(parts)
+        self._data = [None if data is None else jax.device_put(data, d) for d in self.devices]
+
+    def padded(self, n: int) -> int:
+        """``n`` rounded up to a whole number of chunks."""
+        return -(-n // self.width) * self.width
+
+    def split(self, inputs: Any) -> list[Any]:
+        """``inputs [n]`` -> chunks ``[width]`` placed on their devices (padded)."""
+        n = jax.tree_util.tree_leaves(inputs)[0].shape[0]
+        full = pad_rows(inputs, self.padded(n))
+        return [jax.device_put(_rows(full, lo, lo + self.width), self._device(i))
+                for i, lo in enumerate(range(0, self.padded(n), self.width))]
+
+    def _device(self, i: int) -> jax.Device:
+        return self.devices[i % len(self.devices)]
+
+    def place(self, i: int, tree: Any) -> Any:
+        """``tree`` (e.g. a restored state) moved to chunk ``i``'s device."""
+        return jax.device_put(tree, self._device(i))
+
+    def data_for(self, i: int) -> Any:
+        return self._data[i % len(self.devices)]
+
+    def init(self, chunks: list[Any]) -> list[Any]:
+        return [self._init(c, self.data_for(i)) for i, c in enumerate(chunks)]
+
+    def segment(self, chunks: list[Any], states: list[Any], n_epochs: int) -> list[Any]:
+        n = np.int32(n_epochs)
+        return [self._segment(c, self.data_for(i), s, n)
+                for i, (c, s) in enumerate(zip(chunks, states))]
+
+    def finish(self, chunks: list[Any], states: list[Any]) -> list[Any]:
+        return [self._finish(c, self.data_for(i), s)
+                for i, (c, s) in enumerate(zip(chunks, states))]
+
+    def active(self, states: list[Any]) -> np.ndarray:
+        """bool ``[n_chunks * width]``: which networks are still training."""
+        return np.concatenate([np.asarray(self._active(s)) for s in states])
+
+    def train(self, inputs: Any, max_epochs: int) -> Any:
+        """Whole runs of ``inputs [n]`` -> result NamedTuple of numpy arrays ``[n]``."""
+        n = jax.tree_util.tree_leaves(inputs)[0].shape[0]
+        chunks = self.split(inputs)
+        states = self.segment(chunks, self.init(chunks), max_epochs)
+        return concat_rows(self.finish(chunks, states), n)
+
+    def lower_segment(self, inputs: Any):
+        """The compiled ``segment`` program for one chunk (for memory estimates)."""
+        chunk = self.split(_rows(inputs, 0, min(self.width,
+                                                jax.tree_util.tree_leaves(inputs)[0].shape[0])))
+        state = self.init(chunk)[0]
+        return self._segment.lower(chunk[0], self._data[0], state, np.int32(1)).compile()

@@ -1,0 +1,195 @@
+"""BOINC's validation and work units, done cheaper: recompute and merge.
+
+MLC@Home validated volunteers' work by sending each work unit to several computers and
+comparing the results. Here a network is a pure function of (spec, index) and is trained by
+the same fixed-width chunk program whatever block or run it was part of, so one store is
+checked by **retraining a random sample of its networks** and comparing bit for bit
+(:func:`recompute`); and workers with no shared filesystem can each build a store for their
+share of the blocks (``--process-index/--process-count``), to be **merged** afterwards
+(:func:`merge`). Bit equality holds on the same backend and machine (CPU instruction set,
+XLA version); across machines the floats may differ in the last bits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from mlds_jax.errors import StoreError, StoreExistsError
+from mlds_jax.store import DONE, FAILED, PENDING, check_store, open_store, read_root_attrs
+
+# Arrays whose rows a trained network fills (besides params); compared by recompute.
+_SKIP = {"class_id", "replicate", "key", "learning_rate"}
+
+
+def _per_network_arrays(group: zarr.Group, n: int, prefix: str = "") -> list[str]:
+    names = []
+    for name, node in group.members():
+        path = f"{prefix}{name}"
+        if isinstance(node, zarr.Group):
+            if name != "machines":
+                names += _per_network_arrays(node, n, f"{path}/")
+        elif node.shape and node.shape[0] == n:
+            names.append(path)
+    return sorted(names)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """A view whose equality is bit equality (NaN equals the same NaN)."""
+    a = np.ascontiguousarray(a)
+    if a.dtype.kind == "f":
+        return a.view(f"u{a.dtype.itemsize}")
+    return a
+
+
+def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
+              data_dir: str | os.PathLike | None = None, progress: bool = False
+              ) -> dict[str, Any]:
+    """Retrains ``k`` randomly chosen finished networks of the store at ``path`` and compares
+    every stored array of theirs bit for bit.
+
+    Returns:
+      ``{"networks": [indices checked], "mismatches": ["network 17 (ParityMachine #3):
+      params differ in 12 of 4364 values", ...], "note": ...}``.
+    """
+    from mlds_jax.pipeline import prepare_task, stored_chunk_width
+    from mlds_jax.train import make_block_trainer, network_inputs
+
+    store = open_store(path)
+    spec, status = store.spec, store["status"]
+    finished = np.flatnonzero(status != PENDING)
+    if finished.size == 0:
+        raise StoreError(f"{path}: no finished network to recompute")
+    if not isinstance(k, int) or k < 1:
+        raise StoreError(f"--recompute: expected a positive number of networks, got {k!r}")
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(finished, size=min(k, finished.size), replace=False))
+    data = prepare_task(spec, None, data_dir).data
+    trainer = make_block_trainer(spec, data, stored_chunk_width(path))
+    result = trainer(network_inputs(spec, chosen))._asdict()
+    fields = {"epochs": "epochs", "stopped_early": "stopped_early",
+              "final_train_loss": "final_train_loss", "final_val_loss": "final_val_loss",
+              "history/train_loss": "train_loss", "history/val_loss": "val_loss",
+              **{name: name for name in result if name not in ("train_loss", "val_loss")}}
+    group = store.group
+    names = [n for n in _per_network_arrays(group, store.n_networks)
+             if n not in _SKIP and n != "status" and fields.get(n) in result]
+    stored = {n: np.asarray(group[n].get_orthogonal_selection((chosen,))) for n in names}
+    want_status = np.where(np.asarray(result["failed"]), FAILED, DONE)
+    mismatches = []
+    for row, net in enumerate(chosen):
+        where = f"network {int(net)} ({store.class_names[int(store['class_id'][net])]} " \
+                f"#{int(store['replicate'][net])})"
+        bad = []
+        if status[net] != want_status[row]:
+            bad.append(f"status is {int(status[net])}, recomputed {int(want_status[row])}")
+        for n in names:
+            a, b = _bits(stored[n][row]), _bits(np.asarray(result[fields[n]][row],
+                                                           stored[n].dtype))
+            if not np.array_equal(a, b):
+                diff = int(np.sum(a != b)) if a.shape else 1
+                bad.append(f"{n} differs in {diff} of {max(a.size, 1)} values")
+        if bad:
+            mismatches.append(f"{where}: {'; '.join(bad)}")
+    note = ""
+    backend = store.attrs.get("backend")
+    if backend:
+        import jax
+
+        if backend != jax.default_backend():
+            note = (f"the store was trained on {backend}, this run used "
+                    f"{jax.default_backend()}: bit equality is only promised on the same "
+                    "backend and machine")
+    return {"networks": [int(i) for i in chosen], "mismatches": mismatches, "note": note}
+
+
+def _blocks(status: np.ndarray, block_size: int) -> tuple[set[int], set[int]]:
+    """``(complete blocks, partly written blocks)`` of one store's status array."""
+    complete, partial = set(), set()
+    for b in range(-(-len(status) // block_size)):
+        s = status[b * block_size:(b + 1) * block_size]
+        if np.all(s != PENDING):
+            complete.add(b)
+        elif np.any(s != PENDING):
+            partial.add(b)
+    return complete, partial
+
+
+_SAME = ("spec", "spec_digest", "block_size", "n_networks", "n_params", "task", "layout",
+         "chunk_width", "data_files")
+
+
+def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, Any]:
+    """Merges stores built for disjoint blocks of one spec (e.g. by workers with
+    ``--process-index i --process-count n`` and no shared filesystem) into a new store
+    ``out``.
+
+    Refuses (nothing written): an existing ``out``; parts of another spec, block size,
+    chunk width or data; a part with a partly written block (unfinished or damaged: run
+    ``generate`` on it first); a block finished in two parts (overlap); a part that does not
+    verify. The merged store may still have pending blocks (no part trained them): resume it
+    with ``generate``.
+
+    Returns:
+      ``{"blocks": n finished blocks, "pending_blocks": n, "parts": {path: [blocks]}}``.
+    """
+    out = Path(out)
+    if len(parts) < 2:
+        raise StoreError("merge: give at least two part stores")
+    if out.exists() or out.is_symlink():
+        raise StoreExistsError(f"{out}: exists; merge writes a new store - choose another OUT")
+    attrs = [read_root_attrs(p) for p in parts]
+    for p, a in zip(parts[1:], attrs[1:]):
+        for key in _SAME:
+            if a.get(key) != attrs[0].get(key):
+                raise StoreError(f"{p}: its {key} differs from {parts[0]}'s; only stores of "
+                                 "one spec (same block size, chunk width and data) merge")
+    owner: dict[int, str] = {}
+    by_part: dict[str, list[int]] = {}
+    for p in parts:
+        status = np.asarray(zarr.open_group(str(p), mode="r")["status"][:])
+        complete, partial = _blocks(status, int(attrs[0]["block_size"]))
+        if partial:
+            raise StoreError(f"{p}: block {min(partial)} is partly written (unfinished part); "
+                             "finish it with `mlds-jax generate` first")
+        check = check_store(p)  # pending blocks are expected: another part holds them
+        problems = check.fatal + [w for why in check.rewritable.values() for w in why] + \
+            [f"block {b}: {w}" for b, why in sorted(check.damaged.items()) for w in why]
+        if problems:
+            raise StoreError(f"{p}: does not verify ({problems[0]}); repair it first")
+        for b in sorted(complete):
+            if b in owner:
+                raise StoreError(f"{p}: block {b} is also finished in {owner[b]} (overlap); "
+                                 "parts must hold disjoint blocks")
+            owner[b] = os.fspath(p)
+        by_part[os.fspath(p)] = sorted(complete)
+
+    bs, n = int(attrs[0]["block_size"]), int(attrs[0]["n_networks"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        shutil.copytree(parts[0], tmp)
+        dst = zarr.open_group(str(tmp), mode="r+")
+        names = [x for x in _per_network_arrays(dst, n) if x not in _SKIP and x != "status"]
+        for p in parts[1:]:
+            src = zarr.open_group(str(p), mode="r")
+            for b in by_part[os.fspath(p)]:
+                lo, hi = b * bs, min((b + 1) * bs, n)
+                for name in names:  # whole blocks: one writer per chunk/shard
+                    dst[name][lo:hi] = src[name][lo:hi]
+                dst["status"][lo:hi] = src["status"][lo:hi]  # status last
+        meta = dict(dst.attrs["mlds_jax"])
+        meta["merged_from"] = [os.fspath(p) for p in parts]
+        dst.attrs["mlds_jax"] = meta
+        os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    n_blocks = -(-n // bs)
+    return {"blocks": len(owner), "pending_blocks": n_blocks - len(owner), "parts": by_part}
