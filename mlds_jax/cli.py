@@ -182,6 +182,8 @@ def _spec_from_args(args: argparse.Namespace):
         if args.dataset or args.per_class:
             raise SpecError("give either a dataset name with --per-class, or --spec FILE")
         spec = load_spec_file(args.spec)
+        if spec.task == "image" and "max_epochs" in overrides:
+            overrides["epochs"] = overrides.pop("max_epochs")
         if overrides:
             spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, **overrides))
         return spec

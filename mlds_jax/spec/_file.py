@@ -13,6 +13,22 @@ Example (``my-zoo.toml``)::
     [train]              # optional; defaults are the DS1 recipe
     max_epochs = 200
     learning_rate = 0.01
+
+A dense-network (DS4-style) zoo names its task::
+
+    task = "image"
+    name = "my-badnets"
+    image_set = "digits"   # or mnist, fashionmnist, kmnist (see `mlds-jax data`)
+    n_networks = 64
+    widths = [784, 64, 10]
+
+    [poison]             # optional; omit for a clean zoo
+    kind = "badnetv2"
+    trigger = "alpha"
+    fraction = 0.1
+
+    [train]
+    epochs = 20
 """
 
 from __future__ import annotations
@@ -23,9 +39,10 @@ from pathlib import Path
 
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._dataset import DatasetSpec
+from mlds_jax.spec._image import ImageDatasetSpec
 
 
-def load_spec_file(path: str | os.PathLike) -> DatasetSpec:
+def load_spec_file(path: str | os.PathLike) -> DatasetSpec | ImageDatasetSpec:
     """Reads and validates a TOML spec file; errors name the file and the field."""
     p = Path(path)
     try:
@@ -38,7 +55,11 @@ def load_spec_file(path: str | os.PathLike) -> DatasetSpec:
         raise SpecError(f"{p}: is a directory; give a TOML spec file") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{p}: not valid TOML ({e})") from None
+    task = data.pop("task", "sequence")
+    kinds = {"sequence": DatasetSpec, "image": ImageDatasetSpec}
+    if task not in kinds:
+        raise SpecError(f"{p}: `task`: expected one of {sorted(kinds)}, got {task!r}")
     try:
-        return DatasetSpec.from_dict(data)
+        return kinds[task].from_dict(data)
     except SpecError as e:
         raise SpecError(f"{p}: {e}") from None

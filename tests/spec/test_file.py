@@ -83,3 +83,34 @@ def test_cli_missing_spec_file(tmp_path, capsys):
     assert main(["generate", "--spec", str(tmp_path / "nope.toml"), "--out",
                  str(tmp_path / "x")]) == 2
     assert "no such spec file" in capsys.readouterr().err
+
+
+IMAGE = """
+task = "image"
+name = "my-badnets"
+image_set = "digits"
+n_networks = 3
+widths = [784, 16, 10]
+[poison]
+kind = "badnetv2"
+trigger = "alpha"
+fraction = 0.1
+[train]
+epochs = 2
+"""
+
+
+def test_image_zoo_from_a_spec_file_trains_through_the_cli(tmp_path, capsys):
+    from mlds_jax.store import open_store
+
+    path = _write(tmp_path, IMAGE)
+    spec = load_spec_file(path)
+    assert spec.task == "image" and spec.widths == (784, 16, 10)
+    assert spec.poison.kind == "badnetv2" and spec.train.epochs == 2
+    out = tmp_path / "zoo.zarr"
+    assert main(["generate", "--spec", str(path), "--out", str(out), "--quiet",
+                 "--max-epochs", "1"]) == 0
+    store = open_store(out)
+    assert store.attrs["task"] == "image" and store["epochs"].tolist() == [1, 1, 1]
+    with pytest.raises(SpecError, match="`task`: expected one of"):
+        load_spec_file(_write(tmp_path, IMAGE.replace('"image"', '"audio"')))
