@@ -17,7 +17,7 @@ from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import SpecError, StoreError
 from mlds_jax.models import gru_layout, mlp_layout
-from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
+from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
 from mlds_jax.tasks import build_machines, stack_tables
 from mlds_jax.tasks._images import check_same_data, data_files, load_images, prepare_images
@@ -28,8 +28,6 @@ from mlds_jax.train import (
     network_index_parts,
     network_inputs,
 )
-
-DEFAULT_BLOCK_SIZE = 64
 
 
 def provenance() -> dict[str, Any]:

@@ -16,9 +16,9 @@ import math
 import jax
 import numpy as np
 
-from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
+from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec
 
-CPU_BLOCK = 64
+CPU_BLOCK = DEFAULT_BLOCK_SIZE
 IMAGE_BLOCK_ACCEL = 4096
 MAX_PER_DEVICE = 16384
 PROBES = (64, 128)

@@ -2,6 +2,7 @@
 
 from mlds_jax.spec._catalogue import CATALOGUE, CatalogueEntry
 from mlds_jax.spec._dataset import SPEC_VERSION, AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
+from mlds_jax.spec._defaults import DEFAULT_BLOCK_SIZE
 from mlds_jax.spec._file import load_spec_file
 from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
 from mlds_jax.spec._recipes import (
@@ -18,6 +19,7 @@ from mlds_jax.spec._recipes import (
 )
 
 __all__ = [
+    "DEFAULT_BLOCK_SIZE",
     "CATALOGUE",
     "DS1_CLASSES",
     "DS2_CLASSES",
