@@ -249,6 +249,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mlds_jax.analysis import html_report
+
+    out = html_report(args.stores, args.html, plots=not args.no_plots,
+                      sample=args.sample or None)
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from mlds_jax.tasks._idx import data_dir, fetch, get_source
 
@@ -520,6 +529,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Parquet file to write: one row per network (class, status, "
                          "metrics, losses, learnt flags; spec in the file metadata)")
     ex.set_defaults(func=_cmd_export)
+
+    rp = sub.add_parser("report", help="one self-contained HTML status page for stores")
+    rp.add_argument("stores", nargs="+")
+    rp.add_argument("--html", required=True, metavar="OUT",
+                    help="HTML file to write: per-class progress with MLC@Home's bands, "
+                         "learnt shares and the analysis plots (embedded)")
+    rp.add_argument("--no-plots", action="store_true", help="tables only (fast)")
+    rp.add_argument("--sample", type=int, default=2000, metavar="N",
+                    help="networks per class in the plots (default 2000; 0: all)")
+    rp.set_defaults(func=_cmd_report)
 
     pl = sub.add_parser("plan", help="how a dataset splits into blocks, devices and processes")
     _add_spec_args(pl)

@@ -14,6 +14,7 @@ from mlds_jax.analysis._features import (
     select,
     to_xarray,
 )
+from mlds_jax.analysis._html import band, html_report, learnt_shares
 from mlds_jax.analysis._questions import auroc, classify, regress
 from mlds_jax.analysis._report import AnalysisError, analyze
 from mlds_jax.analysis._separate import learnt_share, separate_pairs
@@ -22,14 +23,17 @@ __all__ = [
     "AnalysisError",
     "analyze",
     "auroc",
+    "band",
     "canonical_vector",
     "canonical_weights",
     "canonicalize",
     "classify",
     "export_parquet",
     "flat_weights",
+    "html_report",
     "layer_stats",
     "learnt_share",
+    "learnt_shares",
     "loss_features",
     "network_table",
     "regress",

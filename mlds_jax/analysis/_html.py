@@ -1,0 +1,134 @@
+"""``mlds-jax report --html OUT STORE...``: one self-contained status page, like MLC@Home's.
+
+Per store: the per-class progress table with MLC@Home's bands (0% / < 25% / 25-75% / > 75% /
+100%), the share of each class's finished networks that learnt their task, and (unless
+``plots=False``) the analysis plots, embedded as base64 PNGs so the page is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mlds_jax.store import DONE, StoreView, open_store
+
+BANDS = ("0%", "< 25%", "25-75%", "> 75%", "100%")
+_BAND_COLOURS = {"0%": "#e0e0e0", "< 25%": "#f4c7c3", "25-75%": "#fce8b2", "> 75%": "#c9e7c0",
+                 "100%": "#7cc47f"}
+LEARNT_ACCURACY = 0.99  # a sequence network "learnt" its machine at this val bit accuracy
+
+
+def band(percent: float) -> str:
+    """MLC@Home's progress bands: 0%, < 25%, 25-75%, > 75%, 100%."""
+    if percent <= 0:
+        return "0%"
+    if percent >= 100:
+        return "100%"
+    if percent < 25:
+        return "< 25%"
+    return "25-75%" if percent <= 75 else "> 75%"
+
+
+def learnt_shares(view: StoreView) -> tuple[str, list[float | None]]:
+    """Per class, the share of its finished networks that learnt the task (``None``: none
+    finished), and what "learnt" means for this store: its ``learnt`` array where it has
+    one, else validation bit accuracy >= 0.99 (sequence tasks) or the backdoor took (a
+    poisoned DS4 store) or clean accuracy >= 0.9 (a clean one)."""
+    g, done, cls = view.group, view["status"] == DONE, view["class_id"]
+    if "learnt" in g:
+        ok, what = view["learnt"].astype(bool), "the store's learnt flag"
+    elif view.attrs.get("task") == "image" and view.attrs["spec"].get("poison"):
+        ok, what = view["backdoor_took"].astype(bool), "backdoor took"
+    elif view.attrs.get("task") == "image":
+        ok, what = view["clean_accuracy"] >= 0.9, "clean accuracy >= 0.9"
+    else:
+        ok = view["val_bit_accuracy"] >= LEARNT_ACCURACY
+        what = f"validation bit accuracy >= {LEARNT_ACCURACY}"
+    shares = []
+    for k in range(len(view.class_names)):
+        m = done & (cls == k)
+        shares.append(float(np.mean(ok[m])) if m.any() else None)
+    return what, shares
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _store_section(view: StoreView, images: list[Path]) -> str:
+    what, shares = learnt_shares(view)
+    rows, tot = [], {"planned": 0, "done": 0, "failed": 0}
+    for r, share in zip(view.progress(), shares):
+        b = band(r["percent"])
+        rows.append(f"<tr><td>{html.escape(r['class'])}</td><td>{r['planned']}</td>"
+                    f"<td>{r['done']}</td><td>{r['failed']}</td>"
+                    f"<td style=\"background:{_BAND_COLOURS[b]}\">{r['percent']:.1f}% "
+                    f"({html.escape(b)})</td><td>{_pct(share)}</td></tr>")
+        for k in tot:
+            tot[k] += r[k]
+    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
+    b = band(pct)
+    rows.append(f"<tr class=\"total\"><td>overall</td><td>{tot['planned']}</td>"
+                f"<td>{tot['done']}</td><td>{tot['failed']}</td>"
+                f"<td style=\"background:{_BAND_COLOURS[b]}\">{pct:.1f}% ({html.escape(b)})"
+                f"</td><td></td></tr>")
+    imgs = "".join(
+        f"<figure><img alt=\"{html.escape(p.name)}\" src=\"data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}\"><figcaption>{html.escape(p.name)}"
+        f"</figcaption></figure>" for p in images)
+    spec = view.attrs["spec"]
+    return (f"<section><h2>{html.escape(Path(view.path).name)} — {html.escape(spec['name'])}"
+            f"</h2><p>{view.attrs['n_networks']} networks, {len(view.class_names)} "
+            f"class(es); learnt = {html.escape(what)}.</p>"
+            "<table><thead><tr><th>class</th><th>planned</th><th>done</th><th>failed</th>"
+            "<th>progress</th><th>learnt</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>" + imgs + "</section>")
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+        "margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}tr.total{font-weight:bold}"
+        "img{max-width:100%}figure{margin:1em 0}.legend span{padding:2px 8px;margin-right:4px}")
+
+
+def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
+                plots: bool = True, sample: int | None = 2000, seed: int = 0) -> Path:
+    """Writes the status page for ``paths`` to ``out`` (one HTML file) and returns its path."""
+    from mlds_jax.analysis import _report
+    from mlds_jax.analysis._features import select
+
+    views = [open_store(p) for p in paths]
+    images: dict[str, list[Path]] = {str(v.path): [] for v in views}
+    with tempfile.TemporaryDirectory() as tmp:
+        if plots:
+            ready = [v for v in views if len(select(v))]
+            try:
+                for v in ready:
+                    _report._SAMPLE[str(v.path)] = select(v, sample=sample, seed=seed)
+                names = _report.plots(ready, Path(tmp), seed)
+            finally:
+                _report._SAMPLE.clear()
+                _report._FEATURES.clear()
+            for name in names:
+                owner = next((v for v in ready if name.endswith(f"_{Path(v.path).name}.png")),
+                             None)
+                images[str(owner.path) if owner else str(ready[0].path)].append(
+                    Path(tmp) / name)
+        legend = "".join(f"<span style=\"background:{_BAND_COLOURS[b]}\">{html.escape(b)}"
+                         "</span>" for b in BANDS)
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = "".join(_store_section(v, images[str(v.path)]) for v in views)
+        page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<title>mlds-jax status</title><style>" + _CSS + "</style></head><body>"
+                f"<h1>mlds-jax status</h1><p>{when}. Progress bands: </p>"
+                f"<p class=\"legend\">{legend}</p>" + body + "</body></html>")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
