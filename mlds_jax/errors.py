@@ -68,8 +68,6 @@ def describe(e: BaseException, path: str | os.PathLike | None = None) -> str:
     if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e):
         return (f"{where}out of memory ({_flat(str(e))[:160] or 'MemoryError'}) "
                 "(use a smaller --block-size or --per-class)")
-    if isinstance(e, UnicodeDecodeError):
-        return f"{where}not UTF-8 text ({_flat(str(e))}) (give a text file)"
     msg = f"{type(e).__name__}: {_flat(str(e))}" if str(e) else type(e).__name__
     if path is not None:
         return (f"{where}{msg} (run `mlds-jax verify {os.fspath(path)}` to find damage, "

@@ -9,6 +9,7 @@ pristine store where repair is the promise ("repaired"). Stores are built once p
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -288,6 +289,16 @@ def _under_file(e: Env) -> list[str]:
     return [*DS1, str(e.tmp / "plain" / "s.zarr")]
 
 
+def _disk_full(e: Env) -> list[str]:
+    """Every Zarr write fails as on a full disk: creating a store leaves nothing behind."""
+    from zarr.storage import LocalStore
+
+    async def full(self, key, value):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(self.root) / key))
+    e.monkeypatch.setattr(LocalStore, "set", full)
+    return [*DS1, str(e.tmp / "o.zarr")]
+
+
 def _two_d_labels(e: Env) -> list[str]:
     y = e.built["digits"]["train_labels"]
     return e.mnist(train_labels=np.stack([y, y], 1))
@@ -440,6 +451,15 @@ CASES = [
          r"s1.zarr: ValueError: Stored and computed checksum"),
     Case("info root json", _cmd_after("info", _garbage("zarr.json")), 2,
          r"s1.zarr: not a readable Zarr v3 group"),
+    Case("disk full", _disk_full, 2,
+         r"\.o\.zarr\.tmp-[0-9a-f]{8}/zarr.json: No space left on device \(free disk space, "
+         r"then run the same command again: it resumes\)"),
+    Case("status array json", _cmd_after(
+        "status", lambda s: (s / "class_id/zarr.json").write_text("{")), 2,
+         r"s1.zarr: JSONDecodeError: .*mlds-jax verify"),
+    Case("analyze damaged", lambda e: (_garbage("params/c/0/0")(e.store()), [
+        "analyze", str(e.store()), "--out", str(e.tmp / "rep"), "--quiet"])[1], 2,
+        r"s1.zarr: ValueError: Stored and computed checksum"),
     Case("status not a store", lambda e: ["status", str(e.tmp)], 2, r"not a Zarr store"),
     Case("analyze existing", _analyze_existing, 2,
          r"report: exists and is not an empty directory.*--force"),
