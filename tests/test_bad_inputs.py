@@ -364,6 +364,8 @@ CASES = [
          r"t10k-labels.*no such file"),
     Case("resume other data", _data_changed, 2,
          r"train_labels: SHA-256 .* differs .*--allow-data-change"),
+    Case("other data allowed", lambda e: [*_data_changed(e), "--allow-data-change"], 0,
+         r"trained 0 networks"),
     Case("DS4 seed -1", _ds4_opt("--seed", "-1"), 2, r"ImageDatasetSpec.seed.*got -1"),
     Case("DS4 lr inf", _ds4_opt("--learning-rate", "inf"), 2,
          r"DenseTrainSpec.learning_rate.*got inf"),
