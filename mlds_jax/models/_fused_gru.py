@@ -58,6 +58,8 @@ def resolve_gru_kernel(kernel: str | None = None) -> str:
 
 
 def _call(target: str, shapes, *args):
+    if not load_fused_gru():  # registers the targets at first use (cached afterwards)
+        raise RuntimeError("the fused GRU kernel cannot be built here; use gru_layer")
     return jax.ffi.ffi_call(target, shapes, vmap_method="broadcast_all")(*args)
 
 
@@ -73,7 +75,7 @@ def fused_gru_layer(w_ih, w_hh, b_ih, b_hh, xs):
     """PyTorch GRU layer (gates r, z, n) as one custom call: ``xs [time, batch, in]`` ->
     ``[time, batch, hidden]``; weights as :func:`~mlds_jax.models.gru_layer`
     (``w_ih [3*hidden, in]``, ``w_hh [3*hidden, hidden]``, biases ``[3*hidden]``).
-    float32 only; call :func:`resolve_gru_kernel` (or ``load_fused_gru``) first.
+    float32 only; the kernel is built and registered at the first trace.
     """
     hs_shape, _ = _shapes(w_hh, xs)
     empty = jax.ShapeDtypeStruct((0,), jnp.float32)
