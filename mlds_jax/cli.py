@@ -576,10 +576,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="print the root attributes as JSON")
     i.set_defaults(func=_cmd_info)
-    for action in sub._choices_actions:  # `mlds-jax CMD --help` opens with its one line
-        p = sub.choices[action.dest]
-        p.description = p.description or action.help
+    _describe_subcommands(parser)
     return parser
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Every (nested) subcommand's ``--help`` opens with its one-line ``help``."""
+    for sub in parser._actions:
+        if isinstance(sub, argparse._SubParsersAction):
+            for action in sub._choices_actions:
+                p = sub.choices[action.dest]
+                p.description = p.description or action.help
+                _describe_subcommands(p)
 
 
 class _StderrLines(logging.Handler):

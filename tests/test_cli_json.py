@@ -1,6 +1,7 @@
 """Scriptable CLI: --version, --json for list/status/verify/plan/info, the untruncated list,
 a description on every subcommand."""
 
+import argparse
 import json
 
 import pytest
@@ -57,7 +58,14 @@ def test_plan_json(capsys):
 
 
 def test_every_subcommand_has_a_description():
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, p in sub.choices.items():
+    def walk(parser, prefix=""):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, p in a.choices.items():
+                    yield f"{prefix}{name}", p
+                    yield from walk(p, f"{prefix}{name} ")
+
+    found = dict(walk(build_parser()))
+    assert {"generate", "list", "export", "report", "data fetch"} <= set(found)
+    for name, p in found.items():
         assert p.description and "\n" not in p.description.strip(), name
