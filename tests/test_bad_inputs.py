@@ -397,6 +397,8 @@ CASES = [
          r"final_val_loss: shape \(12,\)"),
     Case("verify dtype", _verify_after(_dtype("epochs/zarr.json", "int64")), 1,
          r"epochs: shape \(10,\) dtype int64, expected"),
+    Case("verify group json", _verify_after(_garbage("machines/zarr.json")), 1,
+         r"machines/zarr.json: unreadable group metadata"),
     Case("verify root json", _verify_after(_garbage("zarr.json")), 1,
          r"not a readable Zarr v3 group"),
     Case("verify not mlds", _verify_after(
@@ -423,6 +425,8 @@ CASES = [
          r"block 2 .* marked done/failed after -1", "repaired"),
     Case("resume key garbage", _resume_after(_garbage("key/c/0/0")), 0,
          r"rewrote key from the spec", "repaired"),
+    Case("resume machine table", _resume_after(_garbage("machines/output/c/0/0/0")), 0,
+         r"rewrote machines/output from the spec", "repaired"),
     Case("resume array json", _resume_after(_garbage("epochs/zarr.json")), 2,
          r"damaged store metadata: epochs/zarr.json.*new --out.*mlds-jax verify"),
     Case("resume shape", _resume_after(_shape("history/train_loss/zarr.json", [10, 3])), 2,

@@ -158,7 +158,7 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
             values[name] = _finite_rows(arr, on_error)
         else:
             values[name] = _read_chunks(arr, on_error)
-    for name in _table_names(g):
+    for name in _table_names(g, check):
         arr = _open_array(g, name, check)
         if arr is not None:
             _read_chunks(arr, lambda c, key, e, name=name: check.rewritable.setdefault(
@@ -171,10 +171,14 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
     return check
 
 
-def _table_names(group) -> list[str]:
+def _table_names(group, check: StoreCheck) -> list[str]:
     try:
         return [f"machines/{k}" for k in sorted(group["machines"].array_keys())]
     except KeyError:
+        return []  # DS4 stores have no machine tables
+    except Exception as e:  # noqa: BLE001 - any parse failure is damaged metadata
+        check.fatal.append(f"machines/zarr.json: unreadable group metadata "
+                           f"({type(e).__name__}: {_one_line(e)})")
         return []
 
 
