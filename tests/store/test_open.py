@@ -47,6 +47,10 @@ def test_open_store_is_lazy_and_carries_spec(ds1_store):
     np.testing.assert_array_equal(s.params(3), s.group["params"][3])
     with pytest.raises(IndexError, match="network index 10 outside"):
         s.network(10)
+    pytest.importorskip("xarray")
+    ds = s.to_xarray()
+    assert ds["machine_next_state"].dims == ("class", "state", "input_symbol")
+    assert ds["class_name"].values[9] == "SingleInvertMachine"
 
 
 def test_ds1_network_reproduces_stored_metric_in_jax_and_torch(ds1_store):
@@ -79,6 +83,9 @@ def test_ds4_network_reproduces_stored_metrics_in_jax_and_torch(ds4_store):
                 assert abs(got[k] - want[k]) <= 1 / n_test, (k, got, want)
     torch_net = s.to_torch(0)
     assert [k for k, _ in torch_net.state_dict().items()] == [e["name"] for e in s.layout]
+    pytest.importorskip("xarray")
+    ds = s.to_xarray()
+    np.testing.assert_array_equal(ds["attack_success_rate"].values, s["attack_success_rate"])
 
 
 def test_params_are_sharded_per_block_and_old_unsharded_stores_read(ds1_store, tmp_path):
