@@ -11,6 +11,7 @@ Example::
     net = s.network(0)                       # pure JAX: net(x [batch, time, 5]) -> logits
     s.evaluate(0)                            # {"val_bit_accuracy": ...} recomputed
     torch_net = s.to_torch(0)                # torch.nn.Module with the same weights
+    module, variables = s.to_flax(0)         # flax.linen module and its variables
 """
 
 from __future__ import annotations
@@ -115,6 +116,14 @@ class Store(StoreView):
 
         i = self._check_index(i)
         return build_module(self.task, self.spec, self.tensors(i))
+
+    def to_flax(self, i: int):
+        """Network ``i`` as ``(flax.linen module, variables)``: ``module.apply(variables, x)``
+        equals ``network(i)(x)``; the parameters carry the layout's names and shapes."""
+        from mlds_jax.store._open_flax import build_flax
+
+        i = self._check_index(i)
+        return build_flax(self.task, self.spec, self.tensors(i))
 
     # -- the data each network was evaluated on -------------------------------------------
     def eval_data(self, i: int, data_dir: str | os.PathLike | None = None

@@ -68,6 +68,9 @@ def test_ds1_network_reproduces_stored_metric_in_jax_and_torch(ds1_store):
     assert abs(torch_acc["val_bit_accuracy"] - stored[i]) <= 1 / n_bits
     np.testing.assert_allclose(_torch_run(s.to_torch(i))(data["x"]),
                                np.asarray(net(data["x"])), atol=1e-4)
+    module, variables = s.to_flax(i)  # the same function as a flax.linen module
+    np.testing.assert_allclose(np.asarray(module.apply(variables, data["x"])),
+                               np.asarray(net(data["x"])), atol=1e-6)
 
 
 def test_ds4_network_reproduces_stored_metrics_in_jax_and_torch(ds4_store):
@@ -83,6 +86,9 @@ def test_ds4_network_reproduces_stored_metrics_in_jax_and_torch(ds4_store):
                 assert abs(got[k] - want[k]) <= 1 / n_test, (k, got, want)
     torch_net = s.to_torch(0)
     assert [k for k, _ in torch_net.state_dict().items()] == [e["name"] for e in s.layout]
+    module, variables = s.to_flax(0)
+    np.testing.assert_allclose(np.asarray(module.apply(variables, data["x"][:50])),
+                               np.asarray(s.network(0)(data["x"][:50])), atol=1e-5)
     pytest.importorskip("xarray")
     ds = s.to_xarray()
     np.testing.assert_array_equal(ds["attack_success_rate"].values, s["attack_success_rate"])
