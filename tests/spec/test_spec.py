@@ -66,3 +66,17 @@ def test_digest_ignores_unset_optional_fields():
     d.pop("automata")  # as a spec written before the field existed
     legacy = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
     assert ds1(10).digest == legacy
+
+
+def test_ds1_ds2_recipe_is_the_measured_one():
+    # docs/machines.md "Learnt share at the default recipe" was measured with these values
+    from mlds_jax.spec import ds2, ds3
+    from mlds_jax.spec._recipes import DS1_TRAIN
+
+    for spec in (ds1(4), ds2(4)):
+        assert spec.train == DS1_TRAIN
+        assert spec.train.learning_rate == 3e-3 and spec.train.max_epochs == DS1_TRAIN.max_epochs
+    assert ds3(1).train == TrainSpec()  # DS3 keeps TrainSpec's own defaults
+    over = ds1(4, max_epochs=7)
+    assert over.train == dataclasses.replace(DS1_TRAIN, max_epochs=7)
+    assert DatasetSpec.from_dict(over.to_dict()) == over
