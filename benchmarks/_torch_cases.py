@@ -106,11 +106,15 @@ def _gru_functional(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor
         gi = h_in @ p[f"gru.weight_ih_l{k}"].T + p[f"gru.bias_ih_l{k}"]
         h = x.new_zeros(x.shape[0], H)
         outs = []
-        for t in range(x.shape[1]):
+        # unbind / chunk rather than slicing: their backward is one stack / cat instead of a
+        # zero-filled full-size gradient per slice (measured 2x faster per step)
+        for gi_t in gi.unbind(1):
             gh = h @ p[f"gru.weight_hh_l{k}"].T + p[f"gru.bias_hh_l{k}"]
-            r = torch.sigmoid(gi[:, t, :H] + gh[:, :H])
-            z = torch.sigmoid(gi[:, t, H:2 * H] + gh[:, H:2 * H])
-            n = torch.tanh(gi[:, t, 2 * H:] + r * gh[:, 2 * H:])
+            i_r, i_z, i_n = gi_t.chunk(3, -1)
+            h_r, h_z, h_n = gh.chunk(3, -1)
+            r = torch.sigmoid(i_r + h_r)
+            z = torch.sigmoid(i_z + h_z)
+            n = torch.tanh(i_n + r * h_n)
             h = (1 - z) * n + z * h
             outs.append(h)
         h_in = torch.stack(outs, 1)

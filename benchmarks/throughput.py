@@ -138,6 +138,9 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
                          for n in func_n]
             cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs,
                           "compile": True} for n in func_n[:1]]
+            if not accelerator:  # OpenMP threads collapse when the cores are shared
+                cases[w].append({"kind": "torch_ensemble", "workload": w, "n": func_n[0],
+                                 "seconds": secs, "threads": 1})
     cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
                          "repeats": reps})
     for n in bulk_n:
@@ -174,8 +177,9 @@ def _label(r: dict) -> str:
         return "JAX jit, one network at a time"
     if r.get("shared_order"):
         return "mlds-jax bulk, shared batch order (reference)"
-    if r["kind"] == "torch_ensemble" and r.get("compile"):
-        return LABELS["torch_ensemble"] + ", torch.compile"
+    if r["kind"] == "torch_ensemble":
+        return LABELS["torch_ensemble"] + (", torch.compile" if r.get("compile") else "") + (
+            f", {r['threads']} thread" if r.get("threads") else "")
     if r["kind"] == "gru_bulk" and "gru_kernel" in r:
         return LABELS["gru_bulk"] + (", fused CPU GRU kernel" if r["gru_kernel"] == "fused"
                                      else ", XLA GRU")
@@ -320,27 +324,37 @@ def render_recipes(all_recipes: list[dict]) -> str:
              "real block trainers, compile time apart, store writing not included. DS1: "
              "every network trained to its own stop, so a block lasts as long as its slowest "
              "network (EightBit runs to the 400-epoch cap). DS4: MNIST-shaped random images "
-             "(no download on a benchmark machine), 20 epochs.", "",
+             "(no download on a benchmark machine), every epoch of the recipe trained in one "
+             "timed run; nothing is extrapolated.", "",
              "| device | recipe | networks in block | block seconds | compile s | "
              "networks per hour |", "|---|---|---|---|---|---|"]
     for res in all_recipes:
         for r in res["runs"]:
+            rate = f"{r['networks_per_hour']:,.0f}"
+            if "seconds_per_epoch" in r:  # an older file: one epoch timed and scaled up
+                rate = "— (one epoch timed and ×20 in an older run: not a full run, rerun)"
             lines.append(f"| {res['device']} ({res['date']}, jax {res['jax']}) | "
                          f"{r['recipe']} | {r['block']:,} | {r['seconds']:.1f} | "
-                         f"{r['compile_s']:.1f} | {r['networks_per_hour']:,.0f} |")
+                         f"{r['compile_s']:.1f} | {rate} |")
     return "\n".join(lines) + "\n"
 
 
 def write_doc() -> None:
     """Regenerates docs/benchmarks.md from every results file, keeping the profile section."""
     all_results = [summarise(json.loads(p.read_text()))
-                   for p in sorted(RESULTS.glob("*.json")) if not p.name.startswith("recipes-")]
+                   for p in sorted(RESULTS.glob("*.json"))
+                   if not p.name.startswith(("recipes-", "fused-gru-"))]
     recipes = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("recipes-*.json"))]
+    from benchmarks.fused_gru import render as render_fused
+
+    fused = "".join(render_fused(json.loads(p.read_text())) + "\n"
+                    for p in sorted(RESULTS.glob("fused-gru-*.json")))
     from benchmarks.profile_gru import MARK  # keep the profile section if present
 
     old = DOC.read_text() if DOC.exists() else ""
     keep = MARK + old.split(MARK, 1)[1] if MARK in old else ""
-    DOC.write_text(render(all_results) + render_recipes(recipes) + ("\n" + keep if keep else ""))
+    DOC.write_text(render(all_results) + render_recipes(recipes) + ("\n" + fused if fused else "")
+                   + ("\n" + keep if keep else ""))
 
 
 def main(argv=None) -> int:

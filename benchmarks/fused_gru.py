@@ -1,0 +1,192 @@
+"""The fused CPU GRU kernel against the XLA GRU, and the best chunk width W for it.
+
+    python -m benchmarks.fused_gru            # ~5 min on 2 busy CPU cores
+    python -m benchmarks.fused_gru --quick    # fewer rounds and widths
+
+Two measurements, each interleaved A/B in one process (every round runs every case once;
+medians over rounds), written to ``benchmarks/results/fused-gru-<device>.json`` and shown in
+``docs/benchmarks.md``:
+
+1. One GRU layer (hidden 12, input 12, batch 64 x 16 steps) vmapped over 64 networks:
+   forward alone, and forward + backward (``jax.vjp``), fused kernel vs XLA ``lax.scan``.
+2. A DS1 SGD step (4 GRU layers + head, BCE loss, gradients per named tensor, Adam), several
+   steps per call under ``lax.scan`` as in the trainer, for a block of 256 networks run as a
+   sequential ``lax.map`` over chunks of W networks (each chunk ``vmap``-ed): the layout the
+   trainer uses on a CPU. Network-steps/s per W, fused and XLA.
+
+Only ``mlds_jax.models`` is used (not the trainer), so this runs unchanged while the trainer
+changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks._workloads import GRU
+from mlds_jax.models import apply_gru_batch, fused_gru_layer, gru_layer, gru_layout, init_gru
+from mlds_jax.spec import GRUSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _rounds(cases: dict, args: tuple, rounds: int) -> dict[str, float]:
+    """Median seconds per call of each compiled case, the cases interleaved per round."""
+    for f in cases.values():
+        jax.block_until_ready(f(*args))
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, f in cases.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(*args))
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def layer_rates(rounds: int) -> dict:
+    """GFLOP/s of one layer over 64 networks, fused vs XLA, forward and forward+backward."""
+    n, h, i = 64, GRU.hidden, GRU.hidden
+    k = jax.random.split(jax.random.PRNGKey(0), 5)
+    s = h**-0.5
+
+    def u(key, shape):
+        return jax.random.uniform(key, (n, *shape), jnp.float32, -s, s)
+
+    args = (u(k[0], (3 * h, i)), u(k[1], (3 * h, h)), u(k[2], (3 * h,)), u(k[3], (3 * h,)),
+            jax.random.normal(k[4], (n, GRU.time, GRU.batch, i), jnp.float32))
+
+    def fwd_bwd(layer):
+        def f(*a):
+            y, vjp = jax.vjp(jax.vmap(layer), *a)
+            return vjp(y)
+        return jax.jit(f)
+
+    cases = {"fused forward": jax.jit(jax.vmap(fused_gru_layer)),
+             "xla forward": jax.jit(jax.vmap(gru_layer)),
+             "fused forward+backward": fwd_bwd(fused_gru_layer),
+             "xla forward+backward": fwd_bwd(gru_layer)}
+    secs = _rounds(cases, args, rounds)
+    flop = n * GRU.time * GRU.batch * 2 * 3 * h * (i + h)
+    return {k: {"ms": v * 1e3, "gflops": (1 if k.endswith("forward") else 3) * flop / v / 1e9}
+            for k, v in secs.items()}
+
+
+def _step_fn(spec: GRUSpec, kernel: str, width: int, n: int, steps: int):
+    """jit: (params [n, n_params], x [n, steps, batch, time, in], y) -> params after
+    ``steps`` Adam steps, as ``lax.map`` over chunks of ``width`` networks."""
+    layout = gru_layout(spec)
+    opt = optax.adam(1e-3)
+
+    def loss(p, xb, yb):
+        logits = apply_gru_batch(p, xb, spec, kernel=kernel)
+        return optax.sigmoid_binary_cross_entropy(logits, yb).mean()
+
+    def train(flat, xs, ys):
+        def body(carry, xy):
+            p, st = carry
+            g = layout.flatten(jax.grad(loss)(layout.unflatten(p), *xy))
+            upd, st = opt.update(g, st, p)
+            return (optax.apply_updates(p, upd), st), None
+
+        (flat, _), _ = jax.lax.scan(body, (flat, opt.init(flat)), (xs, ys))
+        return flat
+
+    vtrain = jax.vmap(train)
+    if width >= n:
+        return jax.jit(vtrain)
+
+    def run(flat, xs, ys):
+        split = jax.tree_util.tree_map(lambda a: a.reshape(n // width, width, *a.shape[1:]),
+                                       (flat, xs, ys))
+        out = jax.lax.map(lambda c: vtrain(*c), split)
+        return out.reshape(n, -1)
+
+    return jax.jit(run)
+
+
+def chunk_rates(widths: list[int], rounds: int, n: int = 256, steps: int = 4) -> dict:
+    """Network-steps/s of a block of ``n`` DS1 networks per chunk width, fused and XLA."""
+    spec = GRUSpec(GRU.input, GRU.hidden, GRU.layers, GRU.head, GRU.output)
+    params = jax.vmap(lambda k: init_gru(k, spec))(jax.random.split(jax.random.PRNGKey(0), n))
+    shape = (n, steps, GRU.batch, GRU.time)
+    x = jax.random.bernoulli(jax.random.PRNGKey(1), 0.5, (*shape, GRU.input)).astype(
+        jnp.float32)
+    y = jax.random.bernoulli(jax.random.PRNGKey(2), 0.5, (*shape, GRU.output)).astype(
+        jnp.float32)
+    cases, compile_s = {}, {}
+    for kernel in ("fused", "xla"):
+        for w in widths:
+            t0 = time.perf_counter()
+            cases[f"{kernel} W={w}"] = _step_fn(spec, kernel, w, n, steps).lower(
+                params, x, y).compile()
+            compile_s[f"{kernel} W={w}"] = time.perf_counter() - t0
+    secs = _rounds(cases, (params, x, y), rounds)
+    return {k: {"network_steps_per_s": n * steps / v, "compile_s": compile_s[k]}
+            for k, v in secs.items()}
+
+
+def render(res: dict) -> str:
+    """Markdown section for docs/benchmarks.md."""
+    m = res["machine"]
+    lines = ["## The fused CPU GRU kernel", "",
+             f"From `python -m benchmarks.fused_gru` on {m['cpu']}, {m['cores']} cores, "
+             f"{m['date']}, jax {m['jax']}; interleaved A/B in one process, medians of "
+             f"{res['rounds']} rounds. `mlds_jax/models/csrc/fused_gru.cc` is an XLA FFI "
+             "custom call per GRU layer (forward, and backward from the forward's saved "
+             "gates), 16 networks per SIMD vector, tiles of 16 networks spread over XLA's "
+             "intra-op threads; `MLDS_JAX_GRU_KERNEL=fused|xla|auto` (or "
+             "`apply_gru_batch(..., kernel=)`) picks the path, `auto` = fused on a CPU.", "",
+             "| one layer, 64 networks (hidden 12, input 12) | ms | GFLOP/s |",
+             "|---|---|---|"]
+    for k, v in res["layer"].items():
+        lines.append(f"| {k} | {v['ms']:.1f} | {v['gflops']:.1f} |")
+    lines += ["", f"DS1 SGD steps (4 GRU layers + head + Adam) for a block of {res['n']} "
+              "networks run as `lax.map` over chunks of W networks, each chunk vmapped:", "",
+              "| path | W | network-steps/s | compile s |", "|---|---|---|---|"]
+    best: dict[str, tuple[float, str]] = {}
+    for k, v in res["chunks"].items():
+        kernel, w = k.split(" W=")
+        lines.append(f"| {kernel} | {w} | {v['network_steps_per_s']:,.0f} | "
+                     f"{v['compile_s']:.1f} |")
+        if v["network_steps_per_s"] > best.get(kernel, (0, ""))[0]:
+            best[kernel] = (v["network_steps_per_s"], w)
+    lines += ["", "Best W: " + "; ".join(f"{k} W = {w} ({r:,.0f} network-steps/s)"
+                                          for k, (r, w) in best.items()) + ".", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    from benchmarks.throughput import machine, write_doc
+
+    rounds = 3 if args.quick else 5
+    widths = [16, 32, 64, 256] if args.quick else [8, 16, 32, 64, 128, 256]
+    res = {"machine": machine(), "rounds": rounds, "n": 256}
+    print("one layer ...", file=sys.stderr, flush=True)
+    res["layer"] = layer_rates(rounds)
+    print(json.dumps(res["layer"], indent=1), file=sys.stderr, flush=True)
+    print("chunk widths ...", file=sys.stderr, flush=True)
+    res["chunks"] = chunk_rates(widths, rounds)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", f"fused-gru-{res['machine']['backend']}-"
+                  f"{res['machine']['cores']}c".lower())
+    (RESULTS / f"{slug}.json").write_text(json.dumps(res, indent=1))
+    print(render(res))
+    write_doc()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
