@@ -16,7 +16,7 @@ from mlds_jax.spec import DatasetSpec
 from mlds_jax.tasks import build_machines, make_sequences, stack_tables
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs
 from mlds_jax.train._runner import TaskParts
-from mlds_jax.train._step import guarded_update
+from mlds_jax.train._step import guarded_update, network_optimiser
 
 
 class TrainResult(NamedTuple):
@@ -84,7 +84,6 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
     machines = build_machines(spec)
     next_state, output = (jnp.asarray(a) for a in stack_tables(machines))
     in_bits, out_bits = machines[0].input_bits, machines[0].output_bits
-    optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)
     layout = gru_layout(m)
     tensor_loss_and_grad = jax.value_and_grad(sequence_loss)
 
@@ -106,8 +105,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
 
     def init(inputs: NetworkInputs) -> _Carry:
         params = init_gru(jax.random.fold_in(inputs.key, INIT), m)
-        opt_state = optimiser.init(params)
-        opt_state.hyperparams["learning_rate"] = inputs.learning_rate
+        opt_state = network_optimiser(inputs).init(params)
         nan_hist = jnp.full((t.max_epochs,), jnp.nan, jnp.float32)
         return _Carry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                       jnp.zeros((), bool), nan_hist, nan_hist)
@@ -120,7 +118,9 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         def sgd_step(c, batch_idx):
             params, opt_state, failed = c
             loss, grads = loss_and_grad(params, x_tr[batch_idx], y_tr[batch_idx], spec)
-            return guarded_update(optimiser, loss, grads, params, opt_state, failed), loss
+            step = guarded_update(network_optimiser(inputs), loss, grads, params, opt_state,
+                                  failed)
+            return step, loss
 
         def epoch_body(c: _Carry) -> _Carry:
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), t.n_train)

@@ -14,7 +14,7 @@ from mlds_jax.models import apply_mlp, init_mlp
 from mlds_jax.spec import ImageDatasetSpec
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
 from mlds_jax.train._runner import TaskParts
-from mlds_jax.train._step import guarded_update
+from mlds_jax.train._step import guarded_update, network_optimiser
 
 N_LABELS = 10
 
@@ -69,7 +69,6 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
     of the network's key and the epoch, so a run split into segments equals a whole run."""
     t, widths = spec.train, spec.widths
     steps = n_train // t.batch_size
-    optimiser = optax.inject_hyperparams(optax.adam)(learning_rate=t.learning_rate)
 
     def loss_fn(p, x, y):
         logits = apply_mlp(p, x, widths)
@@ -89,8 +88,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
 
     def init(inputs: NetworkInputs, data) -> _ImageCarry:
         params = init_mlp(jax.random.fold_in(inputs.key, INIT), widths)
-        opt_state = optimiser.init(params)
-        opt_state.hyperparams["learning_rate"] = inputs.learning_rate
+        opt_state = network_optimiser(inputs).init(params)
         nan_hist = jnp.full((t.epochs,), jnp.nan, jnp.float32)
         return _ImageCarry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                            nan_hist, nan_hist)
@@ -104,7 +102,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             p, s, failed = carry
             x = jnp.where(mask[idx][:, None], data.train_trig[idx], data.train_x[idx])
             loss, g = grad(p, _to_float(x), labels[idx])
-            p, s, failed = guarded_update(optimiser, loss, g, p, s, failed)
+            p, s, failed = guarded_update(network_optimiser(inputs), loss, g, p, s, failed)
             return (p, s, failed), loss
 
         def epoch_body(c: _ImageCarry) -> _ImageCarry:

@@ -12,6 +12,13 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+def network_optimiser(inputs) -> optax.GradientTransformation:
+    """ONE network's optimiser: Adam with the network's own step size
+    (``inputs.learning_rate``, float32 [], a per-network input, so a sweep of learning rates
+    never recompiles). The rate enters here only; it is not stored in the optimiser state."""
+    return optax.adam(inputs.learning_rate)
+
+
 def guarded_update(optimiser: optax.GradientTransformation, loss: jax.Array, grads,
                    params, opt_state, failed: jax.Array):
     """One optimiser step for ONE network that is taken only if the loss and the new
