@@ -1,7 +1,7 @@
 """The fused CPU GRU kernel against the XLA GRU, and the best chunk width W for it.
 
-    python -m benchmarks.fused_gru            # ~5 min on 2 busy CPU cores
-    python -m benchmarks.fused_gru --quick    # fewer rounds and widths
+    python -m benchmarks.fused_gru --quick    # ~10 min on 2 CPU cores shared with other jobs
+    python -m benchmarks.fused_gru            # more rounds and widths
 
 Two measurements, each interleaved A/B in one process (every round runs every case once;
 medians over rounds), written to ``benchmarks/results/fused-gru-<device>.json`` and shown in
@@ -114,8 +114,10 @@ def _step_fn(spec: GRUSpec, kernel: str, width: int, n: int, steps: int):
     return jax.jit(run)
 
 
-def chunk_rates(widths: list[int], rounds: int, n: int = 256, steps: int = 4) -> dict:
-    """Network-steps/s of a block of ``n`` DS1 networks per chunk width, fused and XLA."""
+def chunk_rates(widths: dict[str, list[int]], rounds: int, n: int = 256,
+                steps: int = 4) -> dict:
+    """Network-steps/s of a block of ``n`` DS1 networks per kernel and chunk width
+    (``widths``: ``{"fused": [...], "xla": [...]}``)."""
     spec = GRUSpec(GRU.input, GRU.hidden, GRU.layers, GRU.head, GRU.output)
     params = jax.vmap(lambda k: init_gru(k, spec))(jax.random.split(jax.random.PRNGKey(0), n))
     shape = (n, steps, GRU.batch, GRU.time)
@@ -124,8 +126,8 @@ def chunk_rates(widths: list[int], rounds: int, n: int = 256, steps: int = 4) ->
     y = jax.random.bernoulli(jax.random.PRNGKey(2), 0.5, (*shape, GRU.output)).astype(
         jnp.float32)
     cases, compile_s = {}, {}
-    for kernel in ("fused", "xla"):
-        for w in widths:
+    for kernel, ws in widths.items():
+        for w in ws:
             t0 = time.perf_counter()
             cases[f"{kernel} W={w}"] = _step_fn(spec, kernel, w, n, steps).lower(
                 params, x, y).compile()
@@ -172,7 +174,8 @@ def main(argv=None) -> int:
     from benchmarks.throughput import machine, write_doc
 
     rounds = 3 if args.quick else 5
-    widths = [16, 32, 64, 256] if args.quick else [8, 16, 32, 64, 128, 256]
+    widths = ({"fused": [8, 16, 32, 64], "xla": [8, 16]} if args.quick else
+              {"fused": [8, 16, 32, 64, 128, 256], "xla": [8, 16, 32, 64]})
     res = {"machine": machine(), "rounds": rounds, "n": 256}
     print("one layer ...", file=sys.stderr, flush=True)
     res["layer"] = layer_rates(rounds)

@@ -60,7 +60,8 @@ def _child(case: dict) -> dict:
         if kind == "jax_peak":
             out = {"gflops": jc.jax_matmul_peak(case["seconds"])}
         elif kind == "gru_bulk":
-            out = jc.gru_bulk(case["n"], case["steps"], case["epochs"], case["repeats"])
+            out = jc.gru_bulk(case["n"], case["steps"], case["epochs"], case["repeats"],
+                              case.get("width"))
         elif kind == "gru_single":
             out = jc.gru_single(case["steps"], case["epochs"], case["repeats"])
         elif kind == "mlp_bulk":
@@ -143,11 +144,16 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
                                  "seconds": secs, "threads": 1})
     cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
                          "repeats": reps})
-    for n in bulk_n:
+    for n in bulk_n if accelerator else bulk_n[:2]:  # CPU: blocks are chunked anyway
         steps = max(2, 8 * 64 // n) if quick else max(4, 32 * 64 // n)
-        for kernel in ("xla",) if accelerator else ("xla", "fused"):
-            cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
-                                 "repeats": reps, "gru_kernel": kernel})
+        # (kernel, chunk width): the default width, and on a CPU the fused kernel at widths
+        # that fill its 16-network tiles
+        variants = [("xla", None)] if accelerator else [
+            ("xla", None), ("fused", None), ("fused", 16), ("fused", 32)]
+        for kernel, width in variants:
+            if width is None or width <= n:
+                cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
+                                     "repeats": reps, "gru_kernel": kernel, "width": width})
     cases["mlp"].append({"kind": "mlp_bulk", "n": 1, "steps": 256, "repeats": reps,
                          "label": "jax_single"})
     for n in bulk_n:
@@ -182,7 +188,8 @@ def _label(r: dict) -> str:
             f", {r['threads']} thread" if r.get("threads") else "")
     if r["kind"] == "gru_bulk" and "gru_kernel" in r:
         return LABELS["gru_bulk"] + (", fused CPU GRU kernel" if r["gru_kernel"] == "fused"
-                                     else ", XLA GRU")
+                                     else ", XLA GRU") + (
+            f", chunks of {r['width']}" if r.get("width") else "")
     return LABELS[r["kind"]]
 
 
