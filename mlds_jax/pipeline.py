@@ -16,7 +16,7 @@ import zarr
 from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import SpecError, StoreError
-from mlds_jax.models import gru_layout, mlp_layout
+from mlds_jax.models import gru_layout, mlp_layout, resolve_gru_kernel
 from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
 from mlds_jax.tasks import build_machines, stack_tables
@@ -126,6 +126,11 @@ def generate(
         tables=prepared.tables, task=spec.task,
     )
     width = stored_chunk_width(out)
+    if chunk_width is not None and chunk_width != width:
+        raise SpecError(f"{out}: its networks are trained in chunks of {width} "
+                        f"(--chunk-width {chunk_width} asked); a store keeps one width so its "
+                        "networks stay bit-exact - drop --chunk-width or use a new --out")
+    check_same_kernel(out, prepared.provenance)
     checkpoint_dir = f"{os.fspath(out).rstrip('/')}.ckpt"
     if process_count > 1:
         checkpoint_dir += f"/process-{process_index}-of-{process_count}"
@@ -158,6 +163,17 @@ def stored_chunk_width(path: str | os.PathLike) -> int:
     return int(read_root_attrs(path).get("chunk_width") or default_width())
 
 
+def check_same_kernel(path: str | os.PathLike, current: dict[str, Any]) -> None:
+    """A store is trained by one GRU kernel path (fused or XLA: they round differently);
+    resuming with the other would mix two kinds of floats in one store."""
+    stored = read_root_attrs(path).get("gru_kernel")
+    now = current.get("gru_kernel")
+    if stored and now and stored != now:
+        raise SpecError(f"{path}: its networks were trained with the {stored!r} GRU kernel, "
+                        f"this run would use {now!r}; set MLDS_JAX_GRU_KERNEL={stored} to "
+                        "resume it (or use a new --out)")
+
+
 class PreparedTask(NamedTuple):
     """What a task needs before its store is opened: shared training data (None for the
     sequence task), the parameter layout, extra tables and provenance for the store."""
@@ -178,7 +194,8 @@ def prepare_task(spec: DatasetSpec | ImageDatasetSpec, out=None, data_dir=None,
         check_widths(spec, machines)
         next_state, output = stack_tables(machines)
         return PreparedTask(None, gru_layout(spec.model).to_records(),
-                            {"next_state": next_state, "output": output}, {})
+                            {"next_state": next_state, "output": output},
+                            {"gru_kernel": resolve_gru_kernel()})
     arrays = load_images(spec, data_dir)
     files = data_files(spec, data_dir, arrays)
     if out is not None and not allow_data_change and os.path.isdir(out):

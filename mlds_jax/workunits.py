@@ -97,15 +97,21 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
                 bad.append(f"{n} differs in {diff} of {max(a.size, 1)} values")
         if bad:
             mismatches.append(f"{where}: {'; '.join(bad)}")
-    note = ""
-    backend = store.attrs.get("backend")
-    if backend:
-        import jax
+    import jax
 
-        if backend != jax.default_backend():
-            note = (f"the store was trained on {backend}, this run used "
-                    f"{jax.default_backend()}: bit equality is only promised on the same "
-                    "backend and machine")
+    from mlds_jax.models import resolve_gru_kernel
+
+    notes = []
+    backend = store.attrs.get("backend")
+    if backend and backend != jax.default_backend():
+        notes.append(f"the store was trained on {backend}, this run used "
+                     f"{jax.default_backend()}: bit equality is only promised on the same "
+                     "backend and machine")
+    kernel = store.attrs.get("gru_kernel")
+    if kernel and kernel != resolve_gru_kernel():
+        notes.append(f"the store was trained with the {kernel!r} GRU kernel, this run used "
+                     f"{resolve_gru_kernel()!r} (set MLDS_JAX_GRU_KERNEL={kernel})")
+    note = "; ".join(notes)
     return {"networks": [int(i) for i in chosen], "mismatches": mismatches, "note": note}
 
 

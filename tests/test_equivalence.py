@@ -52,3 +52,23 @@ def test_every_path_gives_the_same_store(tmp_path, make_spec, extra):
         _assert_same(tmp_path / "plain.zarr", tmp_path / f"{name}.zarr", extra)
     if spec.task == "sequence":  # networks really stopped at different epochs
         assert len(set(open_store(tmp_path / "plain.zarr")["epochs"].tolist())) > 1
+
+
+def test_resume_refuses_another_chunk_width_or_gru_kernel(tmp_path):
+    import zarr
+
+    from mlds_jax.errors import SpecError
+    from mlds_jax.models import resolve_gru_kernel
+
+    spec = tiny_ds1(per_class=1, max_epochs=1)
+    out = tmp_path / "s.zarr"
+    generate(spec, out, block_size=4, chunk_width=4, progress=False)
+    assert open_store(out).attrs["chunk_width"] == 4
+    with pytest.raises(SpecError, match="trained in chunks of 4"):
+        generate(spec, out, block_size=4, chunk_width=8, progress=False)
+    g = zarr.open_group(str(out), mode="r+")
+    attrs = dict(g.attrs["mlds_jax"])
+    other = "xla" if resolve_gru_kernel() == "fused" else "fused"
+    g.attrs["mlds_jax"] = {**attrs, "gru_kernel": other}
+    with pytest.raises(SpecError, match=f"MLDS_JAX_GRU_KERNEL={other}"):
+        generate(spec, out, block_size=4, progress=False)
