@@ -106,7 +106,8 @@ def test_bad_inputs_give_clear_messages(tmp_path, capsys):
     StoreWriter.open_or_create(tmp_path / "empty.zarr", spec, block_size=2,
                                layout=gru_layout(spec.model).to_records(),
                                planned=planned_arrays(spec), provenance={})
-    assert main(["analyze", str(tmp_path / "empty.zarr"), "--out", str(tmp_path / "o")]) == 2
+    # (a fresh --out: analyze refuses to write into the non-empty "o")
+    assert main(["analyze", str(tmp_path / "empty.zarr"), "--out", str(tmp_path / "o2")]) == 2
     assert "nothing to answer" in capsys.readouterr().err
 
 
