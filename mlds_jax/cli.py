@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlds_jax.errors import SpecError, describe
+from mlds_jax.spec import DEFAULT_BLOCK_SIZE
 from mlds_jax.store import DONE, open_store
 
 
@@ -451,8 +452,9 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="override the recipe's learning rate")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
-    g.add_argument("--block-size", type=_block_size, default=64,
-                   help="networks trained together and per store chunk (default 64); "
+    g.add_argument("--block-size", type=_block_size, default=DEFAULT_BLOCK_SIZE,
+                   help=f"networks trained together and per store chunk (default "
+                        f"{DEFAULT_BLOCK_SIZE}); "
                         "'auto': 64 per CPU device, on an accelerator as many as fit in half "
                         "its memory (an existing store keeps its own)")
     g.add_argument("--process-count", type=_positive_int, default=1,
