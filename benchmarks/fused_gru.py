@@ -145,7 +145,7 @@ def render(res: dict) -> str:
              f"{m['date']}, jax {m['jax']}; interleaved A/B in one process, medians of "
              f"{res['rounds']} rounds. `mlds_jax/models/csrc/fused_gru.cc` is an XLA FFI "
              "custom call per GRU layer (forward, and backward from the forward's saved "
-             "gates), 16 networks per SIMD vector, tiles of 16 networks spread over XLA's "
+             "gates), 8 networks per SIMD vector, tiles of 8 networks spread over XLA's "
              "intra-op threads; `MLDS_JAX_GRU_KERNEL=fused|xla|auto` (or "
              "`apply_gru_batch(..., kernel=)`) picks the path, `auto` = fused on a CPU.", "",
              "| one layer, 64 networks (hidden 12, input 12) | ms | GFLOP/s |",

@@ -20,17 +20,27 @@ def _row(kind, n, steps_per_s, **extra):
             "seconds": 1.0, "peak_rss_mb": 1.0, **extra}
 
 
-def test_summarise_ratios_against_the_best_baseline():
+def test_summarise_ratios_against_the_best_peer_of_the_run():
     res = {"peak_gflops": 100.0, "cases": {
         "gru": [_row("torch_single", 1, 10.0), _row("torch_func", 64, 30.0),
-                _row("torch_func", 256, 40.0), _row("gru_bulk", 64, 120.0),
-                _row("gru_bulk", 256, 80.0), _row("gru_single", 1, 50.0, label="x"),
+                _row("torch_ensemble", 64, 40.0, compile=True),
+                _row("torch_ensemble", 256, 35.0), _row("gru_bulk", 64, 120.0),
+                _row("gru_bulk", 256, 80.0, gru_kernel="fused", width=16),
+                _row("gru_single", 1, 50.0, label="x"),
                 {"kind": "gru_bulk", "n": 1024, "error": "exit 1"}],
         "mlp": [_row("mlp_bulk", 64, 1000.0), _row("mlp_bulk", 256, 5000.0,
                                                    shared_order=True)]}}
     tp.summarise(res)
     r = res["ratios"]["gru"]
-    assert r["vs_torch_single"] == 12.0 and r["vs_torch_func_best"] == 3.0
+    assert r["vs_torch_single"] == 12.0 and r["vs_best_peer"] == 3.0
+    best = res["best_peer"]["gru"]
+    assert best["n_models"] == 64 and best["label"].endswith("torch.compile")
+    line = tp._ratio_line(res, "gru")
+    assert "best peer: PyTorch ensemble" in line and "bulk / best peer: 3.00×" in line
+    assert "predates" not in line  # this run has the ensemble peer
+    assert "predates" in tp._ratio_line(res, "mlp") or "mlp" not in res["best_peer"]
+    assert tp._label(res["cases"]["gru"][5]) == (
+        "mlds-jax bulk trainer, fused CPU GRU kernel, chunks of 16")
     assert abs(r["bulk_best_pct_peak"] - 120 * GRU.flops_per_step() / 1e9) < 1e-9
     # the shared-order reference row never counts as the bulk result
     assert abs(res["ratios"]["mlp"]["bulk_best_pct_peak"]
@@ -47,3 +57,33 @@ def test_recipes_section_has_one_row_per_run():
     assert "| GPU X (2026-01-01, jax 0.1) | ds1 per_class=10 | 50 | 2.0 | 1.0 | 90,000 |" in text
     assert "57,600" in text
     assert tp.render_recipes([]) == ""
+
+
+def test_recipes_never_show_a_rate_scaled_from_part_of_a_run():
+    old = [{"device": "GPU X", "date": "2026-01-01", "jax": "0.1", "runs": [
+        {"recipe": "ds4 MNISTclean (20 epochs)", "block": 64, "seconds_per_epoch": 2.0,
+         "seconds": 40.0, "compile_s": 1.0, "networks_per_hour": 5760.0}]}]
+    text = tp.render_recipes(old)
+    assert "5,760" not in text and "not a full run" in text
+
+
+def test_plan_has_every_peer_and_both_gru_kernels_on_a_cpu():
+    cases = tp.plan(True, accelerator=False)["gru"]
+    kinds = {(c["kind"], bool(c.get("compile")), c.get("threads")) for c in cases}
+    assert {("torch_single", False, None), ("torch_procs", False, None),
+            ("torch_func", False, None), ("torch_ensemble", False, None),
+            ("torch_ensemble", True, None), ("torch_ensemble", False, 1)} <= kinds or not (
+        tp._torch_available())
+    assert {c.get("gru_kernel") for c in cases if c["kind"] == "gru_bulk"} == {"xla", "fused"}
+
+
+def test_fused_gru_section_names_the_best_width():
+    from benchmarks.fused_gru import render
+
+    res = {"machine": {"cpu": "X", "cores": 2, "date": "d", "jax": "j"}, "rounds": 3, "n": 256,
+           "layer": {"fused forward": {"ms": 1.0, "gflops": 30.0}},
+           "chunks": {"fused W=8": {"network_steps_per_s": 900.0, "compile_s": 1.0},
+                      "fused W=16": {"network_steps_per_s": 1000.0, "compile_s": 1.0},
+                      "xla W=8": {"network_steps_per_s": 400.0, "compile_s": 1.0}}}
+    text = render(res)
+    assert "Best W: fused W = 16 (1,000 network-steps/s); xla W = 8 (400" in text

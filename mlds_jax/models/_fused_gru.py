@@ -4,7 +4,7 @@
 same result to float32 rounding, same gradients). Written for one network, it is meant to be
 vmapped over networks: the custom calls use ``vmap_method="broadcast_all"``, so under
 ``jax.vmap`` the kernel receives every network of the block at once (leading ``[n_models]``
-axis) and runs 16 networks per SIMD vector (``csrc/fused_gru.cc``). A network's result does
+axis) and runs 8 networks per SIMD vector (``csrc/fused_gru.cc``). A network's result does
 not depend on the other networks in the call: there is no reduction across networks and a
 partial last tile is padded, so every network runs the same vector code.
 

@@ -49,7 +49,7 @@ def _value_and_grads(layer, args, d_hs):
     return out, vjp(d_hs)
 
 
-# 20 networks: one full tile of 16 and a padded tail of 4. (12, 5) and (12, 12) are DS1's
+# 20 networks: two full tiles of 8 and a padded tail of 4. (12, 5) and (12, 12) are DS1's
 # compiled-in shapes; (7, 3) runs the generic code.
 @needs_kernel
 @pytest.mark.parametrize("hidden,inp", [(12, 5), (12, 12), (7, 3)])
