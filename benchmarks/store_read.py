@@ -30,14 +30,14 @@ def _rchar() -> int:
 
 def _compressors() -> list | str:
     try:  # the store's own chain where this version has one
-        from mlds_jax.store._schema import chunk_compressors
+        from mlds_jax.store import chunk_compressors
         return chunk_compressors()
     except ImportError:
         return "auto"
 
 
 def measure(root: Path, n_params: int, block: int) -> dict:
-    from mlds_jax.store._shards import storage_chunks
+    from mlds_jax.store import storage_chunks
 
     rng = np.random.default_rng(0)
     data = (rng.standard_normal((block, n_params), np.float32) * 0.1)

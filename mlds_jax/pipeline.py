@@ -19,8 +19,14 @@ from mlds_jax.errors import SpecError, StoreError
 from mlds_jax.models import gru_layout, mlp_layout, resolve_gru_kernel
 from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec
 from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
-from mlds_jax.tasks import build_machines, stack_tables
-from mlds_jax.tasks._images import check_same_data, data_files, load_images, prepare_images
+from mlds_jax.tasks import (
+    build_machines,
+    check_same_data,
+    data_files,
+    load_images,
+    prepare_images,
+    stack_tables,
+)
 from mlds_jax.train import (
     default_width,
     make_block_trainer,
@@ -28,6 +34,26 @@ from mlds_jax.train import (
     network_index_parts,
     network_inputs,
 )
+
+
+def cpu_description() -> str:
+    """The CPU's model and widest vector instruction set (what float rounding on XLA:CPU and
+    the fused kernel can depend on), e.g. ``"AMD EPYC (avx512f)"``."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and ":" in line:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and ":" in line:
+                    flags = set(line.split(":", 1)[1].split())
+                if flags and model:
+                    break
+    except OSError:
+        pass
+    isa = next((x for x in ("avx512f", "avx2", "avx", "sse4_2", "neon", "asimd")
+                if x in flags), "unknown")
+    return f"{model} ({isa})"
 
 
 def provenance() -> dict[str, Any]:
@@ -43,6 +69,7 @@ def provenance() -> dict[str, Any]:
         "python_version": platform.python_version(),
         "device_kind": dev.device_kind,
         "platform": dev.platform,
+        "cpu": cpu_description(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -121,7 +148,7 @@ def generate(
         out, spec, block_size=block_size, layout=prepared.layout,
         planned=planned_arrays(spec),
         provenance={**provenance(), **prepared.provenance,
-                    "chunk_width": chunk_width or default_width(),
+                    "chunk_width": chunk_width or default_width(block_size=block_size),
                     "backend": jax.default_backend()},
         tables=prepared.tables, task=spec.task,
     )
@@ -131,7 +158,10 @@ def generate(
                         f"(--chunk-width {chunk_width} asked); a store keeps one width so its "
                         "networks stay bit-exact - drop --chunk-width or use a new --out")
     check_same_kernel(out, prepared.provenance)
-    checkpoint_dir = f"{os.fspath(out).rstrip('/')}.ckpt"
+    # Checkpoints belong to one store layout: a directory per (spec, size, block, width), so
+    # a stale checkpoint of another spec or width is never restored into this store.
+    checkpoint_dir = (f"{os.fspath(out).rstrip('/')}.ckpt/{spec.digest[:16]}-"
+                      f"n{spec.n_networks}-b{writer.block_size}-w{width}")
     if process_count > 1:
         checkpoint_dir += f"/process-{process_index}-of-{process_count}"
     if backend == "ray":
@@ -160,13 +190,20 @@ def generate(
 def stored_chunk_width(path: str | os.PathLike) -> int:
     """The chunk width a store's networks are trained with (its creator's choice; stores
     from before chunk widths were recorded get this backend's default)."""
-    return int(read_root_attrs(path).get("chunk_width") or default_width())
+    attrs = read_root_attrs(path)
+    return int(attrs.get("chunk_width") or default_width(block_size=attrs.get("block_size")))
 
 
 def check_same_kernel(path: str | os.PathLike, current: dict[str, Any]) -> None:
-    """A store is trained by one GRU kernel path (fused or XLA: they round differently);
-    resuming with the other would mix two kinds of floats in one store."""
-    stored = read_root_attrs(path).get("gru_kernel")
+    """A store is trained on one backend and by one GRU kernel path (fused or XLA: they round
+    differently); resuming with another would mix two kinds of floats in one store."""
+    attrs = read_root_attrs(path)
+    backend = attrs.get("backend")
+    if backend and backend != jax.default_backend():
+        raise SpecError(f"{path}: its networks were trained on {backend}, this run would use "
+                        f"{jax.default_backend()} (their floats differ); resume it on {backend} "
+                        "(e.g. JAX_PLATFORMS=cpu) or use a new --out")
+    stored = attrs.get("gru_kernel")
     now = current.get("gru_kernel")
     if stored and now and stored != now:
         raise SpecError(f"{path}: its networks were trained with the {stored!r} GRU kernel, "

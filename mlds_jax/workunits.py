@@ -70,7 +70,7 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
         raise StoreError(f"--recompute: expected a positive number of networks, got {k!r}")
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(finished, size=min(k, finished.size), replace=False))
-    data = prepare_task(spec, None, data_dir).data
+    data = prepare_task(spec, path, data_dir).data  # DS4: refuses other image files
     trainer = make_block_trainer(spec, data, stored_chunk_width(path))
     result = trainer(network_inputs(spec, chosen))._asdict()
     fields = {"epochs": "epochs", "stopped_early": "stopped_early",
@@ -107,6 +107,12 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
         notes.append(f"the store was trained on {backend}, this run used "
                      f"{jax.default_backend()}: bit equality is only promised on the same "
                      "backend and machine")
+    from mlds_jax.pipeline import cpu_description
+
+    cpu = store.attrs.get("cpu")
+    if cpu and cpu != cpu_description():
+        notes.append(f"the store was trained on another CPU ({cpu}; this one: "
+                     f"{cpu_description()}): another instruction set may move the last bits")
     kernel = store.attrs.get("gru_kernel")
     if kernel and kernel != resolve_gru_kernel():
         notes.append(f"the store was trained with the {kernel!r} GRU kernel, this run used "
@@ -128,7 +134,7 @@ def _blocks(status: np.ndarray, block_size: int) -> tuple[set[int], set[int]]:
 
 
 _SAME = ("spec", "spec_digest", "block_size", "n_networks", "n_params", "task", "layout",
-         "chunk_width", "data_files")
+         "chunk_width", "data_files", "gru_kernel", "backend")
 
 
 def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, Any]:
@@ -191,7 +197,8 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
                     dst[name][lo:hi] = src[name][lo:hi]
                 dst["status"][lo:hi] = src["status"][lo:hi]  # status last
         meta = dict(dst.attrs["mlds_jax"])
-        meta["merged_from"] = [os.fspath(p) for p in parts]
+        meta["merged_from"] = [{"path": os.fspath(p), "cpu": a.get("cpu"),
+                                "blocks": by_part[os.fspath(p)]} for p, a in zip(parts, attrs)]
         dst.attrs["mlds_jax"] = meta
         os.rename(tmp, out)
     finally:

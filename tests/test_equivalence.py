@@ -72,3 +72,33 @@ def test_resume_refuses_another_chunk_width_or_gru_kernel(tmp_path):
     g.attrs["mlds_jax"] = {**attrs, "gru_kernel": other}
     with pytest.raises(SpecError, match=f"MLDS_JAX_GRU_KERNEL={other}"):
         generate(spec, out, block_size=4, progress=False)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_refill_pool_killed_after_a_block_write_resumes_to_equal_bits(tmp_path, monkeypatch):
+    from mlds_jax.store import StoreWriter
+
+    spec = _seq_spec()
+    run = dict(block_size=4, chunk_width=4, progress=False)
+    generate(spec, tmp_path / "plain.zarr", **run)
+    real = StoreWriter.write_block
+    writes = []
+
+    def write_then_die(self, block, results):
+        real(self, block, results)
+        writes.append(block)
+        if len(writes) == 2:  # a block written after the pool's last checkpoint, then killed
+            raise _Killed
+
+    monkeypatch.setattr(StoreWriter, "write_block", write_then_die)
+    with pytest.raises(_Killed):
+        generate(spec, tmp_path / "r.zarr", refill_every=2, checkpoint_every=2, **run)
+    monkeypatch.setattr(StoreWriter, "write_block", real)
+    _, s = generate(spec, tmp_path / "r.zarr", refill_every=2, checkpoint_every=2, **run)
+    assert 0 < s["networks"] < spec.n_networks
+    assert verify(tmp_path / "r.zarr") == []
+    _assert_same(tmp_path / "plain.zarr", tmp_path / "r.zarr", ("val_bit_accuracy",))
+    assert not list((tmp_path / "r.zarr.ckpt").rglob("block-*"))  # removed when done

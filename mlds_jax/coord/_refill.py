@@ -58,14 +58,16 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     bar = tqdm(total=len(queue), unit="net", desc=f"{spec.name} networks (refill)",
                disable=not progress, smoothing=0.0)
     t0, trained, segments = time.perf_counter(), 0, 0
-    if not queue:
-        bar.close()
-        return {"networks": 0, "seconds": 0.0, "networks_per_second": 0.0, "segments": 0}
     checkpoints = None
     if checkpoint_every:
         from mlds_jax.coord._checkpoint import BlockCheckpoints
 
         checkpoints = BlockCheckpoints(checkpoint_dir)
+    if not queue:
+        bar.close()
+        if checkpoints is not None:
+            checkpoints.remove(POOL)
+        return {"networks": 0, "seconds": 0.0, "networks_per_second": 0.0, "segments": 0}
 
     # Fill the pool (repeat the first network into spare slots when the queue is short;
     # those slots are marked idle and never reported).
@@ -77,10 +79,14 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
         if checkpoints is not None else None
     if found is not None:
         segments, saved = found
-        slot_net = np.asarray(saved["slot_net"])
+        slot_net = np.array(saved["slot_net"])
+        # a network whose block was written after this checkpoint is finished: idle its slot
+        pending = set(queue)
+        slot_net[[s for s in range(pool) if slot_net[s] >= 0
+                  and int(slot_net[s]) not in pending]] = -1
         ref = int(slot_net[slot_net >= 0][0]) if (slot_net >= 0).any() else first[0]
         chunks = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net, ref)))
-        states = [runner.place(i, s) for i, s in enumerate(saved["states"])]
+        states = [runner.place(c, s) for c, s in zip(chunks, saved["states"])]
         bar.write(f"refill pool: resumed from its checkpoint after segment {segments}",
                   file=sys.stderr)
     in_pool = set(slot_net[slot_net >= 0].tolist())

@@ -40,12 +40,12 @@ def train_block_checkpointed(spec: DatasetSpec, runner: ChunkRunner, block: int,
 
     The segments run the same compiled program as an uncheckpointed run, so the result is
     equal bit for bit."""
-    chunks = runner.split(inputs)
+    chunks = runner.split(inputs, first_device=block)
     states = runner.init(chunks)
     found = checkpoints.latest(block, states)
     if found is not None:
         epoch, states = found
-        states = [runner.place(i, s) for i, s in enumerate(states)]
+        states = [runner.place(c, s) for c, s in zip(chunks, states)]
         log(f"block {block}: resumed from its checkpoint at epoch {epoch}")
     epoch = 0
     while bool(np.any(runner.active(states))):
@@ -98,7 +98,7 @@ def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: 
                                            checkpoint_every,
                                            log=lambda m: bar.write(m, file=sys.stderr))
             return b, n_real, out
-        chunks = runner.split(inputs)
+        chunks = runner.split(inputs, first_device=b)  # one-chunk blocks take turns
         states = runner.segment(chunks, runner.init(chunks), spec.train.max_epochs)
         return b, n_real, runner.finish(chunks, states)
 

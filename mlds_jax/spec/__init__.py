@@ -17,6 +17,7 @@ from mlds_jax.spec._recipes import (
     ds4,
     get_recipe,
 )
+from mlds_jax.spec._select import select_spec, with_overrides
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -41,4 +42,6 @@ __all__ = [
     "PoisonSpec",
     "get_recipe",
     "load_spec_file",
+    "select_spec",
+    "with_overrides",
 ]

@@ -1,8 +1,17 @@
 """Zarr v3 dataset stores: schema, one-writer-per-chunk writer, reader."""
 
+from mlds_jax.store._lock import writer_lock
 from mlds_jax.store._open import Network, Store, metrics_from_logits, open_store
 from mlds_jax.store._reader import StoreView
-from mlds_jax.store._schema import DONE, FAILED, PENDING, STATUS_CODES, per_network_arrays
+from mlds_jax.store._schema import (
+    DONE,
+    FAILED,
+    PENDING,
+    STATUS_CODES,
+    chunk_compressors,
+    per_network_arrays,
+)
+from mlds_jax.store._shards import storage_chunks
 from mlds_jax.store._verify import StoreCheck, check_store, verify
 from mlds_jax.store._writer import StoreWriter, read_root_attrs
 
@@ -17,9 +26,12 @@ __all__ = [
     "StoreView",
     "StoreWriter",
     "check_store",
+    "chunk_compressors",
     "metrics_from_logits",
     "open_store",
     "per_network_arrays",
     "read_root_attrs",
+    "storage_chunks",
     "verify",
+    "writer_lock",
 ]

@@ -145,7 +145,7 @@ class Store(StoreView):
         import jax
 
         from mlds_jax.tasks import make_sequences
-        from mlds_jax.train._keys import VAL_DATA
+        from mlds_jax.train import VAL_DATA
 
         spec, g = self.spec, self.group
         c = int(g["class_id"][i])
@@ -165,7 +165,7 @@ class Store(StoreView):
     def _image_data(self, data_dir: str | None) -> dict[str, np.ndarray]:
         cache = self.__dict__.setdefault("_image_cache", {})  # the image set, loaded once
         if data_dir not in cache:
-            from mlds_jax.tasks._images import load_images, prepare_images
+            from mlds_jax.tasks import load_images, prepare_images
 
             d = prepare_images(self.spec, load_images(self.spec, data_dir))
             f = lambda a: a.astype(np.float32) / np.float32(255.0)  # noqa: E731

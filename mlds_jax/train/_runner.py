@@ -31,10 +31,16 @@ CPU_WIDTH = 8
 ACCEL_WIDTH = 4096
 
 
-def default_width(platform: str | None = None) -> int:
-    """Networks per chunk on ``platform`` (default: JAX's default backend)."""
+def default_width(platform: str | None = None, block_size: int | None = None) -> int:
+    """Networks per chunk on ``platform`` (default: JAX's default backend): 8 on a CPU; on an
+    accelerator 4,096, or the block size rounded up to a power of two when blocks are
+    smaller (so a block of 64 is not padded to 4,096)."""
     platform = platform or jax.default_backend()
-    return CPU_WIDTH if platform == "cpu" else ACCEL_WIDTH
+    if platform == "cpu":
+        return CPU_WIDTH
+    if block_size is None:
+        return ACCEL_WIDTH
+    return min(ACCEL_WIDTH, 1 << max(block_size - 1, 0).bit_length())
 
 
 class TaskParts(NamedTuple):
@@ -101,40 +107,45 @@ class ChunkRunner:
         self.parts = parts
         self.devices = list(devices) if devices is not None else jax.local_devices()
         self._init, self._segment, self._finish, self._active = _programs(parts)
-        self._data = [None if data is None else jax.device_put(data, d) for d in self.devices]
+        self._data = {d: None if data is None else jax.device_put(data, d)
+                      for d in self.devices}
 
     def padded(self, n: int) -> int:
         """``n`` rounded up to a whole number of chunks."""
         return -(-n // self.width) * self.width
 
-    def split(self, inputs: Any) -> list[Any]:
-        """``inputs [n]`` -> chunks ``[width]`` placed on their devices (padded)."""
+    def split(self, inputs: Any, first_device: int = 0) -> list[Any]:
+        """``inputs [n]`` -> chunks ``[width]`` placed on their devices (padded); chunk ``i``
+        goes to device ``first_device + i`` (mod the device count), so blocks of a single
+        chunk spread over the devices when each block starts on another one."""
         n = jax.tree_util.tree_leaves(inputs)[0].shape[0]
         full = pad_rows(inputs, self.padded(n))
-        return [jax.device_put(_rows(full, lo, lo + self.width), self._device(i))
+        return [jax.device_put(_rows(full, lo, lo + self.width),
+                               self.devices[(first_device + i) % len(self.devices)])
                 for i, lo in enumerate(range(0, self.padded(n), self.width))]
 
-    def _device(self, i: int) -> jax.Device:
-        return self.devices[i % len(self.devices)]
+    @staticmethod
+    def device_of(chunk: Any) -> jax.Device:
+        """The device a chunk (or its state) lives on."""
+        return next(iter(jax.tree_util.tree_leaves(chunk)[0].devices()))
 
-    def place(self, i: int, tree: Any) -> Any:
-        """``tree`` (e.g. a restored state) moved to chunk ``i``'s device."""
-        return jax.device_put(tree, self._device(i))
+    def place(self, chunk: Any, tree: Any) -> Any:
+        """``tree`` (e.g. a restored state) moved to ``chunk``'s device."""
+        return jax.device_put(tree, self.device_of(chunk))
 
-    def data_for(self, i: int) -> Any:
-        return self._data[i % len(self.devices)]
+    def data_for(self, chunk: Any) -> Any:
+        """The shared data on ``chunk``'s device."""
+        return self._data[self.device_of(chunk)]
 
     def init(self, chunks: list[Any]) -> list[Any]:
-        return [self._init(c, self.data_for(i)) for i, c in enumerate(chunks)]
+        return [self._init(c, self.data_for(c)) for c in chunks]
 
     def segment(self, chunks: list[Any], states: list[Any], n_epochs: int) -> list[Any]:
         n = np.int32(n_epochs)
-        return [self._segment(c, self.data_for(i), s, n)
-                for i, (c, s) in enumerate(zip(chunks, states))]
+        return [self._segment(c, self.data_for(c), s, n) for c, s in zip(chunks, states)]
 
     def finish(self, chunks: list[Any], states: list[Any]) -> list[Any]:
-        return [self._finish(c, self.data_for(i), s)
-                for i, (c, s) in enumerate(zip(chunks, states))]
+        return [self._finish(c, self.data_for(c), s) for c, s in zip(chunks, states)]
 
     def active(self, states: list[Any]) -> np.ndarray:
         """bool ``[n_chunks * width]``: which networks are still training."""
@@ -152,4 +163,5 @@ class ChunkRunner:
         chunk = self.split(_rows(inputs, 0, min(self.width,
                                                 jax.tree_util.tree_leaves(inputs)[0].shape[0])))
         state = self.init(chunk)[0]
-        return self._segment.lower(chunk[0], self._data[0], state, np.int32(1)).compile()
+        return self._segment.lower(chunk[0], self.data_for(chunk[0]), state,
+                                   np.int32(1)).compile()

@@ -1,0 +1,54 @@
+"""Choosing a spec the way the command line does: a built-in recipe by name, a DS4 dataset
+by name, or a TOML spec file, with recipe overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from mlds_jax.errors import SpecError
+from mlds_jax.spec._dataset import DatasetSpec
+from mlds_jax.spec._file import load_spec_file
+from mlds_jax.spec._image import ImageDatasetSpec
+from mlds_jax.spec._recipes import DS4_DATASETS, ds4, get_recipe
+
+
+def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | None = None,
+                   learning_rate: float | None = None) -> DatasetSpec | ImageDatasetSpec:
+    """``spec`` with its recipe's epoch cap and/or learning rate replaced (validated).
+    For a dense (image) recipe ``max_epochs`` sets its fixed ``epochs``."""
+    epochs_field = "epochs" if spec.task == "image" else "max_epochs"
+    changes = {k: v for k, v in {epochs_field: max_epochs,
+                                 "learning_rate": learning_rate}.items() if v is not None}
+    if not changes:
+        return spec
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
+
+
+def select_spec(dataset: str | None = None, per_class: int | None = None, *,
+                spec_file: str | os.PathLike | None = None, image_set: str | None = None,
+                seed: int | None = None, max_epochs: int | None = None,
+                learning_rate: float | None = None) -> DatasetSpec | ImageDatasetSpec:
+    """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
+    ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
+    from ``spec_file``, with overrides. Errors say which argument is missing or extra."""
+    if dataset in DS4_DATASETS:
+        if not per_class:
+            raise SpecError(f"{dataset}: give the number of networks with --per-class N")
+        spec = ds4(dataset, per_class, image_set=image_set, seed=seed or 0)
+    elif spec_file:
+        if dataset or per_class:
+            raise SpecError("give either a dataset name with --per-class, or --spec FILE")
+        spec = load_spec_file(spec_file)
+        if seed is not None:
+            spec = dataclasses.replace(spec, seed=seed)
+        if image_set is not None and spec.task == "image":
+            spec = dataclasses.replace(spec, image_set=image_set)
+    elif not dataset or not per_class:
+        raise SpecError("give a dataset name and --per-class N (or --spec FILE)")
+    else:
+        spec = get_recipe(dataset)(per_class, seed=seed or 0)
+    if image_set is not None and spec.task != "image":
+        raise SpecError(f"--image-set: only DS4 (image) datasets train on images; {spec.name} "
+                        "is a sequence dataset")
+    return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate)

@@ -1,0 +1,164 @@
+"""Human- and JSON-readable summaries of stores, plans and the catalogue (what the CLI
+prints; the CLI itself only parses arguments and prints these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlds_jax.store import DONE, open_store
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: " | ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, rows)])
+
+
+def band(percent: float) -> str:
+    """MLC@Home's progress bands: 0%, < 25%, 25-75%, > 75%, 100%."""
+    if percent <= 0:
+        return "0%"
+    if percent >= 100:
+        return "100%"
+    if percent < 25:
+        return "< 25%"
+    return "25-75%" if percent <= 75 else "> 75%"
+
+
+def status_table(path: str) -> str:
+    """Progress per class of one store, with an overall line."""
+    view = open_store(path)
+    rows, tot = [], {"planned": 0, "done": 0, "failed": 0}
+    for r in view.progress():
+        rows.append([r["class"], r["planned"], r["done"], r["failed"], f"{r['percent']:.1f}%",
+                     band(r["percent"])])
+        for k in tot:
+            tot[k] += r[k]
+    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
+    rows.append(["overall", tot["planned"], tot["done"], tot["failed"], f"{pct:.1f}%",
+                 band(pct)])
+    name = view.attrs["spec"]["name"]
+    per_class = view.attrs["n_networks"] // len(view.class_names)
+    return f"{path} ({name}, {per_class} per class)\n" + table(
+        rows, ["class", "planned", "done", "failed", "percent", "band"])
+
+
+def catalogue() -> list[dict]:
+    """Every built-in dataset as JSON-able records: name, status, description, and its
+    classes (DS1-DS3) or datasets (DS4, one class of many networks each) with their planned
+    networks per class."""
+    from mlds_jax.spec import CATALOGUE
+
+    return [{"name": e.name, "status": e.status, "description": e.description,
+             "unit": "datasets" if e.name == "ds4" else "classes",
+             "classes": list(e.classes), "planned_networks_per_class": list(e.sizes)}
+            for e in CATALOGUE]
+
+
+def catalogue_table() -> str:
+    """Every built-in dataset: its classes and planned networks per class (every name)."""
+    out = []
+    for e in catalogue():
+        sizes = e["planned_networks_per_class"]
+        header = ["Name", *(f"{s}" for s in sizes)]
+        rows = [[c, *(f"{s}" for s in sizes)] for c in e["classes"]]
+        if e["unit"] == "datasets":
+            count = (f"{len(rows)} datasets of {', '.join(map(str, sizes))} networks each")
+        else:
+            count = f"{len(rows)} classes; networks per class: {', '.join(map(str, sizes))}"
+        out.append(f"{e['name'].upper()} ({e['status']}): {e['description']}; {count}\n"
+                   + table(rows, header))
+    return "\n\n".join(out)
+
+
+def metrics_table(path: str, threshold: float = 0.99) -> str:
+    """Per class: networks done, median validation bit accuracy, share at/above ``threshold``
+    (DS4 stores: clean accuracy, attack success rate, share whose backdoor took)."""
+    view = open_store(path)
+    if view.attrs.get("task") == "image":
+        st, acc = view["status"] == DONE, view["clean_accuracy"]
+        asr, took = view["attack_success_rate"], view["backdoor_took"]
+        if not st.any():
+            return "no network done yet"
+        row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
+               f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
+               str(int(view["poisoned_samples"][st][0]))]
+        return table([row], ["dataset", "done", "median clean acc", "median ASR",
+                              "backdoor took", "poisoned samples"])
+    status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
+    epochs, early = view["epochs"], view["stopped_early"]
+    rows = []
+    for k, name in enumerate(view.class_names):
+        m = (cls == k) & (status == DONE)
+        if not m.any():
+            rows.append([name, 0, "-", "-", "-", "-"])
+            continue
+        rows.append([name, int(m.sum()), f"{np.median(acc[m]):.4f}",
+                     f"{100 * np.mean(acc[m] >= threshold):.1f}%",
+                     f"{100 * np.mean(early[m]):.1f}%", f"{np.median(epochs[m]):.0f}"])
+    return table(rows, ["class", "done", "median val bit acc", f"acc >= {threshold}",
+                         "stopped early", "median epochs"])
+
+
+def status_record(path: str) -> dict:
+    """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
+    view = open_store(path)
+    rows = [{**r, "band": band(r["percent"])} for r in view.progress()]
+    tot = {k: sum(r[k] for r in rows) for k in ("planned", "done", "failed", "pending")}
+    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
+    return {"path": path, "dataset": view.attrs["spec"]["name"],
+            "task": view.attrs.get("task", "sequence"),
+            "per_class": view.attrs["n_networks"] // len(view.class_names),
+            "classes": rows, "overall": {**tot, "percent": pct, "band": band(pct)}}
+
+
+def plan_record(spec, block_size: int, process_count: int = 1,
+                chunk_width: int | None = None) -> dict[str, Any]:
+    """How ``spec`` splits into blocks, chunks, devices and processes, and its store sizes
+    (JSON-able)."""
+    import jax
+
+    from mlds_jax.coord import make_plan
+    from mlds_jax.models import gru_layout, mlp_layout
+    from mlds_jax.store import storage_chunks
+    from mlds_jax.train import default_width
+
+    image = spec.task == "image"
+    n_params = (mlp_layout(spec.widths) if image else gru_layout(spec.model)).n_params
+    plan = make_plan(spec.n_networks, block_size, len(jax.local_devices()), process_count)
+    layout = storage_chunks("float32", min(block_size, spec.n_networks), (n_params,))
+    return {"dataset": spec.name, "task": spec.task,
+            "classes": len(spec.classes), "per_class": spec.per_class,
+            "n_networks": spec.n_networks, "n_params": n_params, "block_size": block_size,
+            "chunk_width": chunk_width or default_width(),
+            "plan": plan, "params_bytes": spec.n_networks * n_params * 4,
+            "params_shard": list(layout.get("shards", layout["chunks"])),
+            "params_chunk": list(layout["chunks"])}
+
+
+def plan_text(spec, block_size: int, process_count: int = 1,
+              chunk_width: int | None = None) -> str:
+    """:func:`plan_record` as text, with XLA's memory estimate for one chunk (GRU tasks)."""
+    from mlds_jax.coord import xla_block_memory
+
+    r = plan_record(spec, block_size, process_count, chunk_width)
+    lines = [f"dataset {spec.name}: {len(spec.classes)} classes x {spec.per_class} = "
+             f"{spec.n_networks} networks"]
+    lines += [f"  {k}: {v}" for k, v in r["plan"].items()]
+    lines.append(f"  chunk_width: {r['chunk_width']} networks per compiled chunk")
+    if spec.task == "image":
+        lines.append("  memory: see docs/ds4.md (depends on the image set)")
+    else:
+        m = xla_block_memory(spec, r["chunk_width"])
+        if m is not None:
+            mb = (m.temp_size_in_bytes + m.argument_size_in_bytes
+                  + m.output_size_in_bytes) / 2**20
+            lines.append(f"  estimated device memory per chunk (XLA): {mb:.0f} MB "
+                         f"(scratch {m.temp_size_in_bytes / 2**20:.0f} MB)")
+    n_params = r["n_params"]
+    lines.append(f"  store: params {spec.n_networks * n_params * 4 / 2**20:.1f} MB, block "
+                 f"{block_size * n_params * 4 / 2**20:.2f} MB")
+    return "\n".join(lines)
