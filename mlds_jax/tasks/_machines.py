@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlds_jax.errors import SpecError, UnknownDatasetError
+from mlds_jax.spec import DS1_CLASSES, DS2_CLASSES
 
 INPUT_BITS = 5
 OUTPUT_BITS = 1
@@ -220,7 +221,10 @@ _DS1_BUILDERS = {
     "SingleInvertMachine": _single_invert,
 }
 
-DS1_MACHINES: tuple[str, ...] = tuple(_DS1_BUILDERS)
+# The class lists (and their order) have one source: the recipes in ``mlds_jax.spec``.
+DS1_MACHINES: tuple[str, ...] = DS1_CLASSES
+if set(DS1_CLASSES) != set(_DS1_BUILDERS):
+    raise ImportError(f"DS1 classes {DS1_CLASSES} and machines {tuple(_DS1_BUILDERS)} differ")
 
 
 # DS2: each DS1 machine with a small, trojan-like edit that fires only on one rare input
@@ -271,7 +275,9 @@ def _build_modified(name: str) -> MealyMachine:
 
 
 _BUILDERS = {**_DS1_BUILDERS, **{n: (lambda n=n: _build_modified(n)) for n in TRIGGERS}}
-DS2_MACHINES: tuple[str, ...] = tuple(TRIGGERS)
+DS2_MACHINES: tuple[str, ...] = DS2_CLASSES
+if set(DS2_CLASSES) != set(TRIGGERS):
+    raise ImportError(f"DS2 classes {DS2_CLASSES} and modified machines {tuple(TRIGGERS)} differ")
 
 
 def get_machine(name: str) -> MealyMachine:
