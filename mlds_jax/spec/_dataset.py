@@ -81,6 +81,9 @@ class TrainSpec:
       n_val: validation sequences per network.
       max_epochs: epoch cap.
       stop_val_loss: a network stops once its validation loss falls below this.
+      class_learning_rates: per-class exceptions to ``learning_rate``, as ``(class name,
+        rate)`` pairs (a TOML table ``{ParityMachine = 0.003}`` also works); ``None``: every
+        class uses ``learning_rate``. Each network's rate is stored with it.
     """
 
     learning_rate: float = 1e-2
@@ -90,6 +93,7 @@ class TrainSpec:
     n_val: int = 128
     max_epochs: int = 400
     stop_val_loss: float = 0.01
+    class_learning_rates: tuple[tuple[str, float], ...] | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -105,10 +109,31 @@ class TrainSpec:
                "TrainSpec.stop_val_loss", ">= 0", self.stop_val_loss)
         object.__setattr__(self, "learning_rate", float(self.learning_rate))
         object.__setattr__(self, "stop_val_loss", float(self.stop_val_loss))
+        if self.class_learning_rates is not None:
+            object.__setattr__(self, "class_learning_rates",
+                               _class_rates(self.class_learning_rates))
 
     @property
     def steps_per_epoch(self) -> int:
         return self.n_train // self.batch_size
+
+    def learning_rate_for(self, class_name: str) -> float:
+        """The Adam step of ``class_name``'s networks."""
+        return dict(self.class_learning_rates or ()).get(class_name, self.learning_rate)
+
+
+def _class_rates(value: Any) -> tuple[tuple[str, float], ...]:
+    field = "TrainSpec.class_learning_rates"
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    _check(isinstance(pairs, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in pairs),
+        field, "(class name, rate) pairs or a {class: rate} table", value)
+    for name, rate in pairs:
+        _check(_is_float32_rate(rate), f"{field}[{name!r}]",
+               "a rate finite and non-zero as float32 (1.2e-38 to 3.4e38)", rate)
+    names = [p[0] for p in pairs]
+    _check(len(set(names)) == len(names), field, "each class at most once", value)
+    return tuple((str(n), float(r)) for n, r in pairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +197,9 @@ class DatasetSpec:
                "an integer in [0, 2**32)", self.seed)
         _check(isinstance(self.model, GRUSpec), "DatasetSpec.model", "a GRUSpec", self.model)
         _check(isinstance(self.train, TrainSpec), "DatasetSpec.train", "a TrainSpec", self.train)
+        unknown = [n for n, _ in self.train.class_learning_rates or () if n not in self.classes]
+        _check(not unknown, "TrainSpec.class_learning_rates", "names among the dataset's "
+               f"classes {list(self.classes)}", unknown)
         if self.automata is not None:
             _check(isinstance(self.automata, AutomataSpec), "DatasetSpec.automata",
                    "an AutomataSpec", self.automata)

@@ -71,12 +71,46 @@ def test_digest_ignores_unset_optional_fields():
 def test_ds1_ds2_recipe_is_the_measured_one():
     # docs/machines.md "Learnt share at the default recipe" was measured with these values
     from mlds_jax.spec import ds2, ds3
-    from mlds_jax.spec._recipes import DS1_TRAIN
+    from mlds_jax.spec._recipes import PARITY_LEARNING_RATE
 
-    for spec in (ds1(4), ds2(4)):
-        assert spec.train == DS1_TRAIN
-        assert spec.train.learning_rate == 3e-3 and spec.train.max_epochs == DS1_TRAIN.max_epochs
+    assert PARITY_LEARNING_RATE == 3e-3
+    for spec, parity in ((ds1(4), "ParityMachine"), (ds2(4), "ParityModified")):
+        t = spec.train
+        assert t.learning_rate == 0.01 and t.max_epochs == 400
+        assert t.class_learning_rates == ((parity, 3e-3),)
+        assert [t.learning_rate_for(c) for c in spec.classes] == [3e-3] + [0.01] * 4
     assert ds3(1).train == TrainSpec()  # DS3 keeps TrainSpec's own defaults
-    over = ds1(4, max_epochs=7)
-    assert over.train == dataclasses.replace(DS1_TRAIN, max_epochs=7)
+    over = ds1(4, max_epochs=7, learning_rate=0.02)
+    assert over.train.learning_rate_for("ParityMachine") == 3e-3
+    assert over.train.learning_rate_for("EightBitMachine") == 0.02
     assert DatasetSpec.from_dict(over.to_dict()) == over
+    assert hash(DatasetSpec.from_dict(over.to_dict())) == hash(over)
+
+
+def test_class_learning_rates_accepts_a_table_and_reaches_each_network():
+    import numpy as np
+
+    from mlds_jax.train import network_inputs
+
+    spec = ds1(2, class_learning_rates={"EightBitMachine": 0.5})
+    assert spec.train.class_learning_rates == (("EightBitMachine", 0.5),)
+    lr = np.asarray(network_inputs(spec, np.arange(10)).learning_rate)
+    np.testing.assert_allclose(lr, [0.01, 0.01, 0.5, 0.5] + [0.01] * 6)
+    assert ds1(2).digest != ds1(2, class_learning_rates=None).digest
+
+
+@pytest.mark.parametrize("value, match", [
+    ((("ParityMachine", -1.0),), r"`TrainSpec.class_learning_rates\['ParityMachine'\]`: "
+                                 r"expected a rate finite and non-zero"),
+    ((("ParityMachine", 0.1), ("ParityMachine", 0.2)), "each class at most once"),
+    (("ParityMachine",), r"expected \(class name, rate\) pairs"),
+])
+def test_class_learning_rates_errors_name_the_field(value, match):
+    with pytest.raises(SpecError, match=match):
+        TrainSpec(class_learning_rates=value)
+
+
+def test_class_learning_rates_must_name_a_class():
+    with pytest.raises(SpecError, match=r"`TrainSpec.class_learning_rates`: expected names "
+                                        r"among the dataset's classes.*\['Parity'\]"):
+        ds1(2, class_learning_rates={"Parity": 0.1})
