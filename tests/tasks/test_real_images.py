@@ -81,3 +81,14 @@ def test_backdoors_take_and_clean_accuracy_holds(stores, name):
     assert np.median(g["attack_success_rate"][:]) >= 0.6
     assert np.median(g["clean_accuracy"][:]) >= clean - 0.06
     assert (g["poisoned_samples"][:] > 0).all()
+
+
+def test_cli_data_import(tmp_path, capsys):
+    from mlds_jax.cli import main
+
+    assert main(["data", "import", "mnist5k", "--data-dir", str(tmp_path), "--tile", "1"]) == 0
+    assert "--data-dir" in capsys.readouterr().out
+    arrays = load_image_set(get_source("mnist"), tmp_path)
+    assert arrays["train_images"].shape == (4000, 28, 28)
+    assert main(["data", "import", "mnist5k", "--data-dir", str(tmp_path), "--tile", "2"]) == 2
+    assert "exists and holds other data" in capsys.readouterr().err
