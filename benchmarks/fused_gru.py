@@ -3,8 +3,8 @@
     python -m benchmarks.fused_gru --quick    # ~10 min on 2 CPU cores shared with other jobs
     python -m benchmarks.fused_gru            # more rounds and widths
 
-Two measurements, each interleaved A/B in one process (every round runs every case once;
-medians over rounds), written to ``benchmarks/results/fused-gru-<device>.json`` and shown in
+Three measurements, each interleaved A/B (every round runs every case once; medians over
+rounds), written to ``benchmarks/results/fused-gru-<device>.json`` and shown in
 ``docs/benchmarks.md``:
 
 1. One GRU layer (hidden 12, input 12, batch 64 x 16 steps) vmapped over 64 networks:
@@ -13,6 +13,9 @@ medians over rounds), written to ``benchmarks/results/fused-gru-<device>.json`` 
    steps per call under ``lax.scan`` as in the trainer, for a block of 256 networks run as a
    sequential ``lax.map`` over chunks of W networks (each chunk ``vmap``-ed): the layout the
    trainer uses on a CPU. Network-steps/s per W, fused and XLA.
+3. The bulk trainer (fused and XLA, chunks of 8) and the PyTorch peers (ensemble and one
+   network at a time, 1 thread and all threads), each case in its own process
+   (``benchmarks.throughput``'s cases), interleaved round by round.
 
 Only ``mlds_jax.models`` is used (not the trainer), so this runs unchanged while the trainer
 changes.
@@ -137,6 +140,39 @@ def chunk_rates(widths: dict[str, list[int]], rounds: int, n: int = 256,
             for k, v in secs.items()}
 
 
+PEER_CASES = {
+    "mlds-jax bulk, fused kernel, chunks of 8": {"kind": "gru_bulk", "gru_kernel": "fused",
+                                                 "width": 8},
+    "mlds-jax bulk, XLA GRU, chunks of 8": {"kind": "gru_bulk", "gru_kernel": "xla",
+                                            "width": 8},
+    "PyTorch ensemble, 1 thread": {"kind": "torch_ensemble", "threads": 1},
+    "PyTorch ensemble, all threads": {"kind": "torch_ensemble"},
+    "PyTorch, one network at a time, 1 thread": {"kind": "torch_single", "threads": 1},
+    "PyTorch, one network at a time, all threads": {"kind": "torch_single"},
+}
+
+
+def peer_rounds(rounds: int, n: int = 64) -> dict:
+    """The bulk trainer and the PyTorch peers on DS1, each case in its own process, the
+    cases interleaved round by round (a shared machine's load then hits every case alike);
+    median network-steps/s per case."""
+    from benchmarks.throughput import _torch_available, run_case
+
+    cases = {k: {**c, "workload": "gru", "n": n, "seconds": 3.0, "steps": 8, "epochs": 2,
+                 "repeats": 3} for k, c in PEER_CASES.items()
+             if c["kind"] == "gru_bulk" or _torch_available()}
+    rates: dict[str, list[float]] = {k: [] for k in cases}
+    for r in range(rounds):
+        for k, c in cases.items():
+            out = run_case(c)
+            if "error" not in out:
+                rates[k].append(out["network_steps"] / out["seconds"])
+        print(f"round {r}:", {k: round(v[-1]) for k, v in rates.items() if v},
+              file=sys.stderr, flush=True)
+    return {k: {"network_steps_per_s": float(np.median(v)), "all": v}
+            for k, v in rates.items() if v}
+
+
 def render(res: dict) -> str:
     """Markdown section for docs/benchmarks.md."""
     m = res["machine"]
@@ -163,7 +199,28 @@ def render(res: dict) -> str:
         if v["network_steps_per_s"] > best.get(kernel, (0, ""))[0]:
             best[kernel] = (v["network_steps_per_s"], w)
     lines += ["", "Best W: " + "; ".join(f"{k} W = {w} ({r:,.0f} network-steps/s)"
-                                          for k, (r, w) in best.items()) + ".", "", PROFILE, ""]
+                                          for k, (r, w) in best.items()) + ".", ""]
+    if res.get("peers"):
+        peers = res["peers"]
+        lines += [f"DS1 bulk trainer against the PyTorch peers, N = 64, each case in its own "
+                  f"process, cases interleaved over {res.get('peer_rounds', '?')} rounds "
+                  "(medians; the load of a shared machine then hits every case alike):", "",
+                  "| method | network-steps/s | rounds |", "|---|---|---|"]
+        for k, v in peers.items():
+            lines.append(f"| {k} | {v['network_steps_per_s']:,.0f} | "
+                         f"{', '.join(f'{x:,.0f}' for x in v['all'])} |")
+        torch_rows = {k: v for k, v in peers.items() if k.startswith("PyTorch")}
+        bulk = peers.get("mlds-jax bulk, fused kernel, chunks of 8")
+        if torch_rows and bulk:
+            top = max(torch_rows, key=lambda k: torch_rows[k]["network_steps_per_s"])
+            single = max((v["network_steps_per_s"] for k, v in torch_rows.items()
+                          if "one network" in k), default=None)
+            b = bulk["network_steps_per_s"]
+            lines += ["", f"Best peer: {top}; **fused bulk / best peer: "
+                      f"{b / torch_rows[top]['network_steps_per_s']:.2f}×**"
+                      + (f"; fused bulk / best PyTorch one-at-a-time: {b / single:.1f}×"
+                         if single else "") + ".", ""]
+    lines += [PROFILE, ""]
     return "\n".join(lines) + "\n"
 
 
@@ -191,10 +248,23 @@ PROFILE = (
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--part", choices=("all", "peers"), default="all",
+                    help="peers: only the interleaved bulk-vs-PyTorch rounds, merged into "
+                         "the existing results file")
     args = ap.parse_args(argv)
     from benchmarks.throughput import machine, write_doc
 
     rounds = 3 if args.quick else 5
+    if args.part == "peers":
+        m = machine()
+        path = RESULTS / (re.sub(r"[^a-z0-9]+", "-", f"fused-gru-{m['backend']}-"
+                                 f"{m['cores']}c".lower()) + ".json")
+        res = json.loads(path.read_text())
+        res["peers"], res["peer_rounds"] = peer_rounds(rounds), rounds
+        path.write_text(json.dumps(res, indent=1))
+        print(render(res))
+        write_doc()
+        return 0
     widths = ({"fused": [8, 16, 32, 64], "xla": [8, 16]} if args.quick else
               {"fused": [8, 16, 32, 64, 128, 256], "xla": [8, 16, 32, 64]})
     res = {"machine": machine(), "rounds": rounds, "n": 256}
@@ -203,6 +273,8 @@ def main(argv=None) -> int:
     print(json.dumps(res["layer"], indent=1), file=sys.stderr, flush=True)
     print("chunk widths ...", file=sys.stderr, flush=True)
     res["chunks"] = chunk_rates(widths, rounds)
+    print("bulk vs PyTorch peers ...", file=sys.stderr, flush=True)
+    res["peers"], res["peer_rounds"] = peer_rounds(rounds), rounds
     RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", f"fused-gru-{res['machine']['backend']}-"
                   f"{res['machine']['cores']}c".lower())
