@@ -33,7 +33,7 @@ DS4_DATASETS = (
 
 # DS1/DS2's recipe: TrainSpec's defaults (Adam 0.01, 400-epoch cap) except a lower step for
 # the Parity machine. Measured (docs/machines.md, "Learnt share at the default recipe"): at
-# 0.01 over a third of Parity networks die (loss 0.69) or stall, at 0.003 94% of 32 learn;
+# 0.01 over a third of Parity networks die (loss 0.69) or stall, at 0.003 81-94% of 32 learn;
 # but 0.003 leaves the DS2 one-bit machines' rare trigger unlearnt in half their networks
 # (SimpleXORModified 50%, SingleDirectModified 38% of 32), which 0.01 learns (16/16, 13/16).
 # The rate is per network (stored with it), so one recipe serves both.
