@@ -3,7 +3,7 @@
     python -m benchmarks.fused_gru --quick    # ~10 min on 2 CPU cores shared with other jobs
     python -m benchmarks.fused_gru            # more rounds and widths
 
-Three measurements, each interleaved A/B (every round runs every case once; medians over
+Four measurements, each interleaved A/B (every round runs every case once; medians over
 rounds), written to ``benchmarks/results/fused-gru-<device>.json`` and shown in
 ``docs/benchmarks.md``:
 
@@ -16,6 +16,8 @@ rounds), written to ``benchmarks/results/fused-gru-<device>.json`` and shown in
 3. The bulk trainer (fused and XLA, chunks of 8) and the PyTorch peers (ensemble and one
    network at a time, 1 thread and all threads), each case in its own process
    (``benchmarks.throughput``'s cases), interleaved round by round.
+4. Work per core: network-steps per CPU-second of the bulk trainer and the 1-thread
+   PyTorch ensemble (robust to a shared machine's load).
 
 Only ``mlds_jax.models`` is used (not the trainer), so this runs unchanged while the trainer
 changes.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -173,6 +176,70 @@ def peer_rounds(rounds: int, n: int = 64) -> dict:
             for k, v in rates.items() if v}
 
 
+_CPU_CHILD = r'''
+import json, os, sys, time
+kind = sys.argv[1]
+if kind.startswith("torch"):
+    import torch
+    torch.set_num_threads(1)
+    import benchmarks._torch_cases as T
+    res = {}
+    def timed(step, seconds, min_steps=3):
+        for _ in range(2):
+            step()
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(4):
+            step()
+        res["cpu"], res["wall"] = time.process_time() - c0, time.perf_counter() - t0
+        return 4, res["wall"]
+    T._timed = timed
+    T.torch_ensemble("gru", 64, 1.0)
+    print(json.dumps({"net_steps": 4 * 64, **res}))
+else:
+    os.environ["MLDS_JAX_GRU_KERNEL"] = kind
+    import jax, numpy as np
+    from benchmarks import _jax_cases as jc
+    from mlds_jax.train import make_block_trainer, network_inputs
+    spec = jc._gru_spec(8, 2)
+    inputs = network_inputs(spec, np.arange(64))
+    tr = make_block_trainer(spec, width=8)
+    jax.block_until_ready(tr(inputs))
+    c0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(3):
+        jax.block_until_ready(tr(inputs))
+    print(json.dumps({"net_steps": 3 * 64 * 16, "cpu": time.process_time() - c0,
+                      "wall": time.perf_counter() - t0}))
+'''
+
+
+def cpu_efficiency(rounds: int) -> dict:
+    """Network-steps per CPU-second (the process's user + system time, all its threads) of
+    the bulk trainer (fused, XLA; chunks of 8, N = 64) and the 1-thread PyTorch ensemble,
+    each in its own process, interleaved: a measure of work per core that a shared
+    machine's load distorts far less than wall-clock rates."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(rounds):
+        for kind in ("fused", "xla", "torch"):
+            if kind == "torch":
+                from benchmarks.throughput import _torch_available
+
+                if not _torch_available():
+                    continue
+            p = subprocess.run([sys.executable, "-c", _CPU_CHILD, kind], capture_output=True,
+                               text=True, env=env, cwd=ROOT, check=False)
+            if p.returncode != 0:
+                continue
+            d = json.loads(p.stdout.strip().splitlines()[-1])
+            out.setdefault(kind, []).append((d["net_steps"] / d["cpu"],
+                                             d["net_steps"] / d["wall"]))
+    return {k: {"per_cpu_s": float(np.median([a for a, _ in v])),
+                "per_wall_s": float(np.median([b for _, b in v])), "rounds": len(v)}
+            for k, v in out.items()}
+
+
 def render(res: dict) -> str:
     """Markdown section for docs/benchmarks.md."""
     m = res["machine"]
@@ -220,6 +287,26 @@ def render(res: dict) -> str:
                       f"{b / torch_rows[top]['network_steps_per_s']:.2f}×**"
                       + (f"; fused bulk / best PyTorch one-at-a-time: {b / single:.1f}×"
                          if single else "") + ".", ""]
+    if res.get("cpu_efficiency"):
+        eff = res["cpu_efficiency"]
+        names = {"fused": "mlds-jax bulk, fused kernel, chunks of 8",
+                 "xla": "mlds-jax bulk, XLA GRU, chunks of 8",
+                 "torch": "PyTorch ensemble, 1 thread"}
+        lines += ["Work per core: DS1 network-steps per CPU-second (user + system time of the "
+                  "process, all threads; N = 64; each case in its own process, interleaved, "
+                  "medians). A shared machine's load distorts this far less than wall-clock "
+                  "rates; it is what a quiet machine would give per busy core.", "",
+                  "| method | network-steps per CPU-second | per wall-second |",
+                  "|---|---|---|"]
+        for k, v in eff.items():
+            lines.append(f"| {names.get(k, k)} | {v['per_cpu_s']:,.0f} | "
+                         f"{v['per_wall_s']:,.0f} |")
+        if "fused" in eff and "torch" in eff:
+            lines += ["", f"Fused bulk / PyTorch ensemble per CPU-second: "
+                      f"**{eff['fused']['per_cpu_s'] / eff['torch']['per_cpu_s']:.2f}×**; "
+                      f"fused / XLA GRU: "
+                      f"{eff['fused']['per_cpu_s'] / eff['xla']['per_cpu_s']:.2f}×."]
+        lines.append("")
     lines += [PROFILE, ""]
     return "\n".join(lines) + "\n"
 
@@ -248,19 +335,22 @@ PROFILE = (
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", choices=("all", "peers"), default="all",
+    ap.add_argument("--part", choices=("all", "peers", "cpu"), default="all",
                     help="peers: only the interleaved bulk-vs-PyTorch rounds, merged into "
                          "the existing results file")
     args = ap.parse_args(argv)
     from benchmarks.throughput import machine, write_doc
 
     rounds = 3 if args.quick else 5
-    if args.part == "peers":
+    if args.part != "all":
         m = machine()
         path = RESULTS / (re.sub(r"[^a-z0-9]+", "-", f"fused-gru-{m['backend']}-"
                                  f"{m['cores']}c".lower()) + ".json")
         res = json.loads(path.read_text())
-        res["peers"], res["peer_rounds"] = peer_rounds(rounds), rounds
+        if args.part == "peers":
+            res["peers"], res["peer_rounds"] = peer_rounds(rounds), rounds
+        else:
+            res["cpu_efficiency"] = cpu_efficiency(rounds)
         path.write_text(json.dumps(res, indent=1))
         print(render(res))
         write_doc()
@@ -275,6 +365,8 @@ def main(argv=None) -> int:
     res["chunks"] = chunk_rates(widths, rounds)
     print("bulk vs PyTorch peers ...", file=sys.stderr, flush=True)
     res["peers"], res["peer_rounds"] = peer_rounds(rounds), rounds
+    print("work per core ...", file=sys.stderr, flush=True)
+    res["cpu_efficiency"] = cpu_efficiency(rounds)
     RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", f"fused-gru-{res['machine']['backend']}-"
                   f"{res['machine']['cores']}c".lower())

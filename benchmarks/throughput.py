@@ -202,7 +202,7 @@ def machine() -> dict:
     except (OSError, AttributeError):
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "date": datetime.date.today().isoformat()}
+            "date": datetime.date.today().isoformat(), "load_start": os.getloadavg()[0]}
     import jax
 
     dev = jax.devices()[0]
@@ -302,6 +302,14 @@ def render(all_results: list[dict]) -> str:
                   f"{res['peak_gflops']:.0f} GFLOP/s (JAX {res['jax_peak']:.0f}, torch "
                   f"{res.get('torch_peak') or float('nan'):.0f}). Whole run: "
                   f"{res['wall_s']:.0f} s.", ""]
+        if m.get("load_start") is not None and max(m["load_start"],
+                                                   m.get("load_end", 0)) > 0.5 * m["cores"]:
+            lines += [f"**Shared machine**: 1-minute load average {m['load_start']:.1f} at the "
+                      f"start and {m.get('load_end', float('nan')):.1f} at the end on "
+                      f"{m['cores']} cores (other jobs ran). Rates are depressed and noisy, "
+                      "multi-threaded PyTorch rows most (OpenMP threads wait on each other "
+                      "when a core is taken), and the matmul peak was measured under the same "
+                      "load, so % peak is overstated: compare rows of this run only.", ""]
         for w, title in (("gru", "DS1 GRU"), ("mlp", "Dense MLP, per-network data order")):
             lines += [f"### {title}", "",
                       "| method | N | network-steps/s | GFLOP/s | % peak | compile s | "
@@ -401,6 +409,7 @@ def main(argv=None) -> int:
                 rows.append(run_case(case))
         results["cases"][w] = rows
     results["wall_s"] = time.perf_counter() - t0
+    results["machine"]["load_end"] = os.getloadavg()[0]
     summarise(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", f"{results['machine']['backend']}-"
