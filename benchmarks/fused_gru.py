@@ -266,7 +266,8 @@ def render(res: dict) -> str:
         if v["network_steps_per_s"] > best.get(kernel, (0, ""))[0]:
             best[kernel] = (v["network_steps_per_s"], w)
     lines += ["", "Best W: " + "; ".join(f"{k} W = {w} ({r:,.0f} network-steps/s)"
-                                          for k, (r, w) in best.items()) + ".", ""]
+                                          for k, (r, w) in best.items())
+              + ". Differences under about 10% are within this machine's noise.", ""]
     if res.get("peers"):
         peers = res["peers"]
         lines += [f"DS1 bulk trainer against the PyTorch peers, N = 64, each case in its own "
@@ -286,7 +287,11 @@ def render(res: dict) -> str:
             lines += ["", f"Best peer: {top}; **fused bulk / best peer: "
                       f"{b / torch_rows[top]['network_steps_per_s']:.2f}×**"
                       + (f"; fused bulk / best PyTorch one-at-a-time: {b / single:.1f}×"
-                         if single else "") + ".", ""]
+                         if single else "") + ". On a shared machine these wall-clock "
+                      "ratios overstate the gain: the scheduler shares the cores per thread, so "
+                      "a 1-thread PyTorch process gets a smaller share than the multi-threaded "
+                      "JAX process, and multi-threaded PyTorch collapses. Work per core (next "
+                      "table) is the fair comparison.", ""]
     if res.get("cpu_efficiency"):
         eff = res["cpu_efficiency"]
         names = {"fused": "mlds-jax bulk, fused kernel, chunks of 8",
