@@ -154,7 +154,7 @@ def main(argv=None) -> int:
               "Dense MLP (same traces, 2026-11-26): with per-network data order each "
               "network gathers its own [128, 784] batch, so a block of 256 streams 100 MB "
               "of gathered images through memory per step; the trainer therefore runs a "
-              "block in chunks of 8 networks on a CPU (`mlds_jax/train/_chunk.py`, 1.4x) "
+              "block in chunks of 8 networks on a CPU (`mlds_jax/train/_runner.py`, 1.4x) "
               "and computes the weight gradient from a laid-out dz.T "
               "(`mlds_jax/models/_linear.py`, 1.3x). What is left: the forward product runs "
               "at about 150 GFLOP/s (75% of peak), the weight-gradient product at about "

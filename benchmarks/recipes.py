@@ -81,7 +81,7 @@ def ds4_rate(n: int, n_images: int, name: str = "MNISTclean", epochs: int | None
     """One whole run of ``ds4(name, n)`` (every epoch trained; ``epochs`` overrides the
     recipe's count and the result is labelled with the count actually run)."""
     from mlds_jax.spec import ds4
-    from mlds_jax.tasks._images import prepare_images
+    from mlds_jax.tasks import prepare_images
     from mlds_jax.train import make_block_trainer, network_inputs
 
     spec = ds4(name, n) if epochs is None else ds4(name, n, epochs=epochs)

@@ -65,8 +65,7 @@ def _child(case: dict) -> dict:
         elif kind == "gru_single":
             out = jc.gru_single(case["steps"], case["epochs"], case["repeats"])
         elif kind == "mlp_bulk":
-            out = jc.mlp_bulk(case["n"], case["steps"], case["repeats"],
-                              case.get("shared_order", False))
+            out = jc.mlp_bulk(case["n"], case["steps"], case["repeats"], case.get("width"))
         else:
             raise ValueError(kind)
         stats = jax.devices()[0].memory_stats() or {}
@@ -156,14 +155,12 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
                 cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
                                      "repeats": reps, "gru_kernel": kernel, "width": width})
     cases["mlp"].append({"kind": "mlp_bulk", "n": 1, "steps": 256, "repeats": reps,
-                         "label": "jax_single"})
+                         "label": "jax_single", "width": 1})
     for n in bulk_n:
         # at least 16 steps per call: real DS4 runs thousands per call, so the per-call
         # cost of moving a big block's parameters must not dominate the measurement
         cases["mlp"].append({"kind": "mlp_bulk", "n": n, "steps": max(16, 4096 // n),
                              "repeats": reps})
-    cases["mlp"].append({"kind": "mlp_bulk", "n": 256, "steps": 16, "repeats": reps,
-                         "shared_order": True})
     return cases
 
 

@@ -35,3 +35,23 @@ def test_imports_point_left():
             if pkg == "coord" and target == "store":
                 bad.append(f"{path.relative_to(ROOT)} imports {mod}")
     assert not bad, bad
+
+
+def _room(path) -> str:
+    return path.relative_to(ROOT).parts[0].removesuffix(".py")
+
+
+def test_rooms_use_only_each_others_public_door():
+    """A module may import its own room's private modules, but another room only through
+    that room's ``__init__`` (``mlds_jax.train``, never ``mlds_jax.train._bulk``). This holds
+    for pipeline.py and cli.py too, and for the benchmarks."""
+    bad = []
+    paths = list(ROOT.rglob("*.py")) + list((ROOT.parent / "benchmarks").rglob("*.py"))
+    for path in paths:
+        room = _room(path) if path.is_relative_to(ROOT) else "benchmarks"
+        for mod in _imports(path):
+            parts = mod.split(".")
+            private = [p for p in parts[1:] if p.startswith("_") and p != "__init__"]
+            if len(parts) > 2 and private and parts[1] != room:
+                bad.append(f"{path.name} ({room}) imports private {mod}")
+    assert not bad, "\n".join(bad)
