@@ -16,7 +16,7 @@ ARRAYS = ("status", "epochs", "stopped_early", "params", "final_train_loss",
 
 
 def _seq_spec():
-    base = tiny_ds1(per_class=4, max_epochs=12, stop_val_loss=0.5, n_train=32)
+    base = tiny_ds1(per_class=4, max_epochs=12, stop_val_loss=0.64, n_train=32)
     # mixed stopping times: easy machines stop early, hard ones run to the cap
     return DatasetSpec(name="mix", classes=("SingleDirectMachine", "ParityMachine",
                                             "EightBitMachine"), per_class=4, train=base.train)

@@ -36,6 +36,23 @@ def _put_rows(chunks: list, rows: np.ndarray, new: list, width: int) -> list:
 POOL = "pool"
 
 
+def _refill(spec, runner: ChunkRunner, slot_net: np.ndarray, free: np.ndarray, queue: list,
+            chunks: list, states: list) -> tuple[list, list, list]:
+    """Gives the ``free`` slots (marked -1 in ``slot_net``, updated in place) the next
+    networks of ``queue``, with fresh inputs and initial states.
+
+    Returns ``(chunks, states, rest of the queue)``."""
+    new_nets, queue = queue[: free.size], queue[free.size:]
+    fill = free[: len(new_nets)]
+    if len(fill):
+        slot_net[fill] = new_nets
+        fresh = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net,
+                                                           slot_net[fill[0]])))
+        chunks = _put_rows(chunks, fill, fresh, runner.width)
+        states = _put_rows(states, fill, runner.init(chunks), runner.width)
+    return chunks, states, queue
+
+
 def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, pool_size: int,
                       epochs_per_segment: int, progress: bool = True,
                       process_index: int = 0, process_count: int = 1,
@@ -91,6 +108,9 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
                   file=sys.stderr)
     in_pool = set(slot_net[slot_net >= 0].tolist())
     queue = [g for g in queue if g not in in_pool]
+    idle = np.flatnonzero(slot_net < 0)  # after a resume: slots freed above, to refill now
+    if idle.size and queue:
+        chunks, states, queue = _refill(spec, runner, slot_net, idle, queue, chunks, states)
     since_save = 0
     while (slot_net >= 0).any():
         states = runner.segment(chunks, states, epochs_per_segment)
@@ -112,16 +132,8 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
             trained += 1
             bar.update(1)
         # refill the retired slots with the next pending networks
-        new_nets = queue[: retire.size]
-        queue = queue[len(new_nets):]
-        fill, idle = retire[: len(new_nets)], retire[len(new_nets):]
-        slot_net[idle] = -1
-        if len(fill):
-            slot_net[fill] = new_nets
-            fresh = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net,
-                                                               slot_net[fill[0]])))
-            chunks = _put_rows(chunks, fill, fresh, runner.width)
-            states = _put_rows(states, fill, runner.init(chunks), runner.width)
+        slot_net[retire] = -1
+        chunks, states, queue = _refill(spec, runner, slot_net, retire, queue, chunks, states)
         if checkpoints is not None and since_save >= checkpoint_every \
                 and (slot_net >= 0).any():
             checkpoints.save(POOL, segments, {"states": states, "slot_net": slot_net})

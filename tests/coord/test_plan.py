@@ -24,4 +24,4 @@ def test_plan_cli(capsys):
                  "--process-count", "2"]) == 0
     out = capsys.readouterr().out
     assert "500 networks" in out and "blocks: 8" in out
-    assert "blocks_per_process: [4, 4]" in out and "estimated device memory per block" in out
+    assert "blocks_per_process: [4, 4]" in out and "estimated device memory per chunk" in out
