@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mlds_jax.store import DONE, open_store
+from mlds_jax.store import DONE, band, open_store, progress_total
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -17,29 +17,15 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, rows)])
 
 
-def band(percent: float) -> str:
-    """MLC@Home's progress bands: 0%, < 25%, 25-75%, > 75%, 100%."""
-    if percent <= 0:
-        return "0%"
-    if percent >= 100:
-        return "100%"
-    if percent < 25:
-        return "< 25%"
-    return "25-75%" if percent <= 75 else "> 75%"
-
-
 def status_table(path: str) -> str:
     """Progress per class of one store, with an overall line."""
     view = open_store(path)
-    rows, tot = [], {"planned": 0, "done": 0, "failed": 0}
-    for r in view.progress():
-        rows.append([r["class"], r["planned"], r["done"], r["failed"], f"{r['percent']:.1f}%",
-                     band(r["percent"])])
-        for k in tot:
-            tot[k] += r[k]
-    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
-    rows.append(["overall", tot["planned"], tot["done"], tot["failed"], f"{pct:.1f}%",
-                 band(pct)])
+    progress = view.progress()
+    tot = progress_total(progress)
+    rows = [[r["class"], r["planned"], r["done"], r["failed"], f"{r['percent']:.1f}%",
+             band(r["percent"])] for r in progress]
+    rows.append(["overall", tot["planned"], tot["done"], tot["failed"],
+                 f"{tot['percent']:.1f}%", tot["band"]])
     name = view.attrs["spec"]["name"]
     per_class = view.attrs["n_networks"] // len(view.class_names)
     return f"{path} ({name}, {per_class} per class)\n" + table(
@@ -107,12 +93,10 @@ def status_record(path: str) -> dict:
     """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
     view = open_store(path)
     rows = [{**r, "band": band(r["percent"])} for r in view.progress()]
-    tot = {k: sum(r[k] for r in rows) for k in ("planned", "done", "failed", "pending")}
-    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
     return {"path": path, "dataset": view.attrs["spec"]["name"],
             "task": view.attrs.get("task", "sequence"),
             "per_class": view.attrs["n_networks"] // len(view.class_names),
-            "classes": rows, "overall": {**tot, "percent": pct, "band": band(pct)}}
+            "classes": rows, "overall": progress_total(rows)}
 
 
 def plan_record(spec, block_size: int, process_count: int = 1,

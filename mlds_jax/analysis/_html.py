@@ -16,23 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mlds_jax.store import DONE, StoreView, open_store
+from mlds_jax.store import DONE, StoreView, band, open_store, progress_total
 
 BANDS = ("0%", "< 25%", "25-75%", "> 75%", "100%")
 _BAND_COLOURS = {"0%": "#e0e0e0", "< 25%": "#f4c7c3", "25-75%": "#fce8b2", "> 75%": "#c9e7c0",
                  "100%": "#7cc47f"}
 LEARNT_ACCURACY = 0.99  # a sequence network "learnt" its machine at this val bit accuracy
-
-
-def band(percent: float) -> str:
-    """MLC@Home's progress bands: 0%, < 25%, 25-75%, > 75%, 100%."""
-    if percent <= 0:
-        return "0%"
-    if percent >= 100:
-        return "100%"
-    if percent < 25:
-        return "< 25%"
-    return "25-75%" if percent <= 75 else "> 75%"
 
 
 def learnt_shares(view: StoreView) -> tuple[str, list[float | None]]:
@@ -63,17 +52,16 @@ def _pct(x: float | None) -> str:
 
 def _store_section(view: StoreView, images: list[Path]) -> str:
     what, shares = learnt_shares(view)
-    rows, tot = [], {"planned": 0, "done": 0, "failed": 0}
-    for r, share in zip(view.progress(), shares):
+    progress = view.progress()
+    tot = progress_total(progress)
+    rows = []
+    for r, share in zip(progress, shares):
         b = band(r["percent"])
         rows.append(f"<tr><td>{html.escape(r['class'])}</td><td>{r['planned']}</td>"
                     f"<td>{r['done']}</td><td>{r['failed']}</td>"
                     f"<td style=\"background:{_BAND_COLOURS[b]}\">{r['percent']:.1f}% "
                     f"({html.escape(b)})</td><td>{_pct(share)}</td></tr>")
-        for k in tot:
-            tot[k] += r[k]
-    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
-    b = band(pct)
+    pct, b = tot["percent"], tot["band"]
     rows.append(f"<tr class=\"total\"><td>overall</td><td>{tot['planned']}</td>"
                 f"<td>{tot['done']}</td><td>{tot['failed']}</td>"
                 f"<td style=\"background:{_BAND_COLOURS[b]}\">{pct:.1f}% ({html.escape(b)})"

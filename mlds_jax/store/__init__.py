@@ -2,7 +2,7 @@
 
 from mlds_jax.store._lock import writer_lock
 from mlds_jax.store._open import Network, Store, metrics_from_logits, open_store
-from mlds_jax.store._reader import StoreView
+from mlds_jax.store._reader import StoreView, band, progress_total
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
@@ -25,11 +25,13 @@ __all__ = [
     "StoreCheck",
     "StoreView",
     "StoreWriter",
+    "band",
     "check_store",
     "chunk_compressors",
     "metrics_from_logits",
     "open_store",
     "per_network_arrays",
+    "progress_total",
     "read_root_attrs",
     "storage_chunks",
     "verify",

@@ -13,6 +13,25 @@ import zarr
 from mlds_jax.store._schema import DONE, FAILED, PENDING
 
 
+def band(percent: float) -> str:
+    """MLC@Home's progress bands: 0%, < 25%, 25-75%, > 75%, 100%."""
+    if percent <= 0:
+        return "0%"
+    if percent >= 100:
+        return "100%"
+    if percent < 25:
+        return "< 25%"
+    return "25-75%" if percent <= 75 else "> 75%"
+
+
+def progress_total(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The overall line of :meth:`StoreView.progress` rows: planned, done, failed, pending,
+    percent finished and its band."""
+    tot = {k: sum(r[k] for r in rows) for k in ("planned", "done", "failed", "pending")}
+    pct = 100.0 * (tot["done"] + tot["failed"]) / max(tot["planned"], 1)
+    return {**tot, "percent": pct, "band": band(pct)}
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreView:
     """A read-only view of a store: its attributes and lazy access to its arrays."""
