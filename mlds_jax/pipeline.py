@@ -152,12 +152,13 @@ def generate(
                     "backend": jax.default_backend()},
         tables=prepared.tables, task=spec.task,
     )
-    width = stored_chunk_width(out)
+    attrs = read_root_attrs(out)  # the store's own choices win on a resume
+    width = stored_chunk_width(attrs)
     if chunk_width is not None and chunk_width != width:
         raise SpecError(f"{out}: its networks are trained in chunks of {width} "
                         f"(--chunk-width {chunk_width} asked); a store keeps one width so its "
                         "networks stay bit-exact - drop --chunk-width or use a new --out")
-    check_same_kernel(out, prepared.provenance)
+    check_same_kernel(out, attrs, prepared.provenance)
     # Checkpoints belong to one store layout: a directory per (spec, size, block, width), so
     # a stale checkpoint of another spec or width is never restored into this store.
     checkpoint_dir = (f"{os.fspath(out).rstrip('/')}.ckpt/{spec.digest[:16]}-"
@@ -187,17 +188,17 @@ def generate(
     return open_store(out), summary
 
 
-def stored_chunk_width(path: str | os.PathLike) -> int:
-    """The chunk width a store's networks are trained with (its creator's choice; stores
-    from before chunk widths were recorded get this backend's default)."""
-    attrs = read_root_attrs(path)
+def stored_chunk_width(attrs: dict[str, Any]) -> int:
+    """The chunk width a store's networks are trained with, from its root ``attrs`` (its
+    creator's choice; stores from before chunk widths were recorded get this backend's
+    default)."""
     return int(attrs.get("chunk_width") or default_width(block_size=attrs.get("block_size")))
 
 
-def check_same_kernel(path: str | os.PathLike, current: dict[str, Any]) -> None:
-    """A store is trained on one backend and by one GRU kernel path (fused or XLA: they round
-    differently); resuming with another would mix two kinds of floats in one store."""
-    attrs = read_root_attrs(path)
+def check_same_kernel(path: str | os.PathLike, attrs: dict[str, Any],
+                      current: dict[str, Any]) -> None:
+    """A store (root ``attrs``) is trained on one backend and by one GRU kernel path (fused or
+    XLA: they round differently); resuming with another would mix two kinds of floats."""
     backend = attrs.get("backend")
     if backend and backend != jax.default_backend():
         raise SpecError(f"{path}: its networks were trained on {backend}, this run would use "

@@ -71,7 +71,7 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(finished, size=min(k, finished.size), replace=False))
     data = prepare_task(spec, path, data_dir).data  # DS4: refuses other image files
-    trainer = make_block_trainer(spec, data, stored_chunk_width(path))
+    trainer = make_block_trainer(spec, data, stored_chunk_width(store.attrs))
     result = trainer(network_inputs(spec, chosen))._asdict()
     fields = {"epochs": "epochs", "stopped_early": "stopped_early",
               "final_train_loss": "final_train_loss", "final_val_loss": "final_val_loss",
