@@ -24,8 +24,9 @@ from mlds_jax.spec import DatasetSpec
 from mlds_jax.train import ChunkRunner, concat_rows, network_inputs
 
 
-def _put_rows(chunks: list, rows: np.ndarray, new: list, width: int) -> list:
-    """``chunks`` (per-chunk pytrees) with pool rows ``rows`` replaced by those of ``new``."""
+def _put_rows(chunks: list, rows: np.ndarray, new: dict[int, object], width: int) -> list:
+    """``chunks`` (per-chunk pytrees) with pool rows ``rows`` replaced by those of ``new``
+    (``{chunk index: pytree}``, for every chunk that holds one of ``rows``)."""
     out = list(chunks)
     for c in sorted({int(r) // width for r in rows}):
         local = np.array([int(r) % width for r in rows if int(r) // width == c])
@@ -46,10 +47,14 @@ def _refill(spec, runner: ChunkRunner, slot_net: np.ndarray, free: np.ndarray, q
     fill = free[: len(new_nets)]
     if len(fill):
         slot_net[fill] = new_nets
-        fresh = runner.split(network_inputs(spec, np.where(slot_net >= 0, slot_net,
-                                                           slot_net[fill[0]])))
-        chunks = _put_rows(chunks, fill, fresh, runner.width)
-        states = _put_rows(states, fill, runner.init(chunks), runner.width)
+        w = runner.width
+        nets = np.where(slot_net >= 0, slot_net, slot_net[fill[0]])
+        touched = sorted({int(r) // w for r in fill})  # only these chunks get new networks
+        fresh = {c: runner.place(chunks[c], network_inputs(spec, nets[c * w:(c + 1) * w]))
+                 for c in touched}
+        chunks = _put_rows(chunks, fill, fresh, w)
+        inits = dict(zip(touched, runner.init([chunks[c] for c in touched])))
+        states = _put_rows(states, fill, inits, w)
     return chunks, states, queue
 
 

@@ -33,7 +33,7 @@ def my_blocks(n_total_blocks: int, process_index: int = 0, process_count: int = 
     return [b for b in range(n_total_blocks) if b % process_count == process_index]
 
 
-def train_block_checkpointed(spec: DatasetSpec, runner: ChunkRunner, block: int, inputs,
+def train_block_checkpointed(runner: ChunkRunner, block: int, inputs,
                              checkpoints, every: int, log=print):
     """Trains one block in segments of ``every`` epochs, saving its state after each and
     resuming from the newest checkpoint if one exists. Returns the block's result chunks.
@@ -94,7 +94,7 @@ def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: 
         idx, n_real = block_indices(b, n, bs)
         inputs = network_inputs(spec, idx[:n_real])
         if checkpoints is not None:
-            out = train_block_checkpointed(spec, runner, b, inputs, checkpoints,
+            out = train_block_checkpointed(runner, b, inputs, checkpoints,
                                            checkpoint_every,
                                            log=lambda m: bar.write(m, file=sys.stderr))
             return b, n_real, out
