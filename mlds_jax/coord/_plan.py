@@ -6,6 +6,7 @@ import numpy as np
 
 
 def n_blocks(n_networks: int, block_size: int) -> int:
+    """Blocks of ``block_size`` networks needed for ``n_networks`` (the last may be short)."""
     return -(-n_networks // block_size)
 
 

@@ -19,9 +19,14 @@ class Sink(Protocol):
 
     block_size: int
 
-    def completed_blocks(self) -> set[int]: ...
+    def completed_blocks(self) -> set[int]:
+        """Indices of the blocks already written (a resumed run skips them)."""
+        ...
 
-    def write_block(self, block: int, results: dict[str, np.ndarray]) -> None: ...
+    def write_block(self, block: int, results: dict[str, np.ndarray]) -> None:
+        """Writes one finished block: ``results`` maps an array name to its ``[block_size, ...]``
+        rows."""
+        ...
 
 
 def my_blocks(n_total_blocks: int, process_index: int = 0, process_count: int = 1

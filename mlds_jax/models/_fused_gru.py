@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from mlds_jax.models._fused_gru_build import load_fused_gru
 
 KERNELS = ("auto", "fused", "xla")
+"""GRU kernel choices: ``fused`` (the compiled CPU kernel), ``xla`` (plain JAX) or ``auto``."""
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
 MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
 

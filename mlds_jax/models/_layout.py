@@ -11,12 +11,15 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class LayoutEntry:
+    """One named tensor of a flat parameter vector: its shape and where it starts."""
+
     name: str
     shape: tuple[int, ...]
     offset: int
 
     @property
     def size(self) -> int:
+        """Number of parameters (the product of ``shape``)."""
         return math.prod(self.shape)
 
 
@@ -28,6 +31,7 @@ class Layout:
 
     @classmethod
     def from_shapes(cls, shapes: list[tuple[str, tuple[int, ...]]]) -> Layout:
+        """A layout packing ``(name, shape)`` tensors one after another, in the given order."""
         entries, offset = [], 0
         for name, shape in shapes:
             entries.append(LayoutEntry(name, tuple(shape), offset))
@@ -36,6 +40,7 @@ class Layout:
 
     @property
     def n_params(self) -> int:
+        """Length of the flat parameter vector."""
         last = self.entries[-1]
         return last.offset + last.size
 

@@ -16,6 +16,8 @@ from mlds_jax.spec._recipes import (
 
 @dataclasses.dataclass(frozen=True)
 class CatalogueEntry:
+    """One row of ``mlds-jax list``: a dataset family, its classes and planned sizes."""
+
     name: str
     description: str
     classes: tuple[str, ...]
@@ -24,9 +26,11 @@ class CatalogueEntry:
 
     @property
     def status(self) -> str:
+        """``"available"`` (a recipe exists in this version) or ``"planned"``."""
         return "available" if self.available else "planned"
 
 
+# The dataset families MLDS planned, with what this version can build (``mlds-jax list``).
 CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("ds1", "GRU networks mimicking 5 simple machines", DS1_CLASSES,
                    PLANNED_SIZES, "ds1" in RECIPES),

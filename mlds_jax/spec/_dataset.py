@@ -15,6 +15,7 @@ from typing import Any
 
 from mlds_jax.errors import SpecError
 
+# Version of the spec's dict form (``to_dict``), stored with every store.
 SPEC_VERSION = 1
 HEAD_ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 
@@ -115,6 +116,7 @@ class TrainSpec:
 
     @property
     def steps_per_epoch(self) -> int:
+        """Optimiser steps per epoch (``n_train // batch_size``; a short last batch is dropped)."""
         return self.n_train // self.batch_size
 
     def learning_rate_for(self, class_name: str) -> float:
@@ -162,6 +164,7 @@ class AutomataSpec:
                and self.seed >= 0, "AutomataSpec.seed", "an integer >= 0", self.seed)
 
     def names(self) -> tuple[str, ...]:
+        """The class names, ``Automaton000`` to ``Automaton{n_automata-1}``."""
         return tuple(f"Automaton{i:03d}" for i in range(self.n_automata))
 
 
@@ -209,6 +212,7 @@ class DatasetSpec:
 
     @property
     def n_networks(self) -> int:
+        """Networks in the dataset: ``len(classes) * per_class``."""
         return len(self.classes) * self.per_class
 
     @property

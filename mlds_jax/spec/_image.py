@@ -57,7 +57,8 @@ class DenseTrainSpec:
         _pos_int("DenseTrainSpec.epochs", self.epochs)
 
     @property
-    def max_epochs(self) -> int:  # the store's history length
+    def max_epochs(self) -> int:
+        """``epochs`` (DS4 always trains them all): the length of the stored loss history."""
         return self.epochs
 
 
@@ -109,10 +110,12 @@ class ImageDatasetSpec:
     # The store and coordinator treat a DS4 dataset as one class of n_networks.
     @property
     def classes(self) -> tuple[str, ...]:
+        """``(name,)``: the dataset is one class."""
         return (self.name,)
 
     @property
     def per_class(self) -> int:
+        """``n_networks`` (the one class holds every network)."""
         return self.n_networks
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +123,7 @@ class ImageDatasetSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageDatasetSpec:
+        """Inverse of :meth:`to_dict` (validates, as the constructor does)."""
         d = dict(d)
         for key, sub in (("poison", PoisonSpec), ("eval_trigger", PoisonSpec)):
             if d.get(key) is not None:

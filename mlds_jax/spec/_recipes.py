@@ -8,6 +8,7 @@ from typing import Any
 from mlds_jax.errors import UnknownDatasetError
 from mlds_jax.spec._dataset import AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
 
+# DS1's five machines, in class order (the class lists have this one source).
 DS1_CLASSES = (
     "ParityMachine",
     "EightBitMachine",
@@ -15,6 +16,7 @@ DS1_CLASSES = (
     "SingleDirectMachine",
     "SingleInvertMachine",
 )
+# DS2's five modified machines, in the order of their DS1 originals.
 DS2_CLASSES = (
     "ParityModified",
     "EightBitModified",
@@ -22,7 +24,9 @@ DS2_CLASSES = (
     "SingleDirectModified",
     "SingleInvertModified",
 )
+# Networks per class of MLDS's planned DS1-DS3 sizes.
 PLANNED_SIZES = (100, 500, 1000, 5000, 10000)
+# Every DS4 dataset name (``ds4(name)``): 3 clean, 12 backdoored.
 DS4_DATASETS = (
     "FashionMNISTclean", "KMNISTclean", "MNISTclean",
     *(f"MNISTbadnet_alpha{f:02d}" for f in (5, 10, 15, 20)),

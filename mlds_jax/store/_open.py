@@ -69,6 +69,7 @@ class Store(StoreView):
 
     @property
     def n_networks(self) -> int:
+        """Networks the store holds (finished or not)."""
         return int(self.attrs["n_networks"])
 
     def _check_index(self, i: int) -> int:

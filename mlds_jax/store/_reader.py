@@ -42,10 +42,12 @@ class StoreView:
 
     @property
     def class_names(self) -> list[str]:
+        """Class names, indexed by the ``class_index`` array."""
         return list(self.attrs["class_names"])
 
     @property
     def layout(self) -> list[dict]:
+        """The parameter layout: ``{name, shape, offset}`` per tensor of a ``params`` row."""
         return list(self.attrs["layout"])
 
     def __getitem__(self, name: str) -> np.ndarray:

@@ -10,7 +10,9 @@ FORMAT = "mlds-jax-store"
 FORMAT_VERSION = 1
 ROOT_ATTR = "mlds_jax"
 
+# Codes of the per-network ``status`` array: not trained yet, trained, diverged (NaN/inf).
 PENDING, DONE, FAILED = 0, 1, 2
+# Status name -> code (the ``status`` array's ``codes`` attribute).
 STATUS_CODES = {"pending": PENDING, "done": DONE, "failed": FAILED}
 
 

@@ -49,6 +49,7 @@ class StoreCheck:
     block_size: int = 0
 
     def damage(self, block: int, why: str) -> None:
+        """Records that ``block`` is damaged, and why."""
         self.damaged.setdefault(block, []).append(why)
 
     @property

@@ -42,6 +42,7 @@ def _relabel(keys: list) -> np.ndarray:
 
 
 def is_minimal(next_state: np.ndarray, output: np.ndarray) -> bool:
+    """True when no two states of the machine are equivalent."""
     return len(set(equivalence_classes(next_state, output).tolist())) == len(next_state)
 
 

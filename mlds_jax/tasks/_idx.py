@@ -53,6 +53,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """The array in an IDX file (MNIST's format); :class:`DataError` if missing or malformed."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
@@ -128,6 +129,7 @@ SOURCES: dict[str, ImageSource] = {
 
 
 def get_source(name: str) -> ImageSource:
+    """The image set called ``name`` (any case); :class:`UnknownDatasetError` if none."""
     try:
         return SOURCES[name.lower()]
     except KeyError:
@@ -145,6 +147,7 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB pieces."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -28,6 +28,7 @@ import numpy as np
 from mlds_jax.errors import SpecError, UnknownDatasetError
 from mlds_jax.spec import DS1_CLASSES, DS2_CLASSES
 
+# Bits per input symbol (we, d, a2 a1 a0) and per output symbol of the DS1/DS2 machines.
 INPUT_BITS = 5
 OUTPUT_BITS = 1
 WE, DATA = 0, 1
@@ -76,10 +77,12 @@ class MealyMachine:
 
     @property
     def n_states(self) -> int:
+        """Number of states."""
         return int(self.next_state.shape[0])
 
     @property
     def n_inputs(self) -> int:
+        """Number of input symbols (``2 ** input_bits``)."""
         return int(self.next_state.shape[1])
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
@@ -246,6 +249,8 @@ def _flip_output(st, nxt, out):
     return nxt, 1 - out
 
 
+# Each DS2 machine: (its DS1 original, the (we, d, address) input that behaves differently,
+# what it does instead).
 TRIGGERS: dict[str, tuple[str, tuple[int, int, int], str]] = {
     "SingleDirectModified": ("SingleDirectMachine", (0, 1, 7),
                              "a read (we=0) with d=1 at address 7 outputs NOT s"),
@@ -275,6 +280,7 @@ def _build_modified(name: str) -> MealyMachine:
 
 
 _BUILDERS = {**_DS1_BUILDERS, **{n: (lambda n=n: _build_modified(n)) for n in TRIGGERS}}
+# The DS2 machine names (``spec.DS2_CLASSES``, checked against the builders).
 DS2_MACHINES: tuple[str, ...] = DS2_CLASSES
 if set(DS2_CLASSES) != set(TRIGGERS):
     raise ImportError(f"DS2 classes {DS2_CLASSES} and modified machines {tuple(TRIGGERS)} differ")

@@ -20,6 +20,8 @@ N_LABELS = 10
 
 
 class ImageTrainResult(NamedTuple):
+    """One DS4 network's outcome (a block adds a leading ``[n_models]`` axis to each field)."""
+
     params: jax.Array  # float32 [n_params]
     failed: jax.Array  # bool []
     stopped_early: jax.Array  # bool []: always False (DS4 trains a fixed number of epochs)

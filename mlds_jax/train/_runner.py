@@ -29,6 +29,7 @@ import numpy as np
 # cache (docs/benchmarks.md); on an accelerator a chunk should fill the device.
 CPU_WIDTH = 8
 ACCEL_WIDTH = 4096
+"""Networks per chunk on an accelerator (smaller blocks round up to a power of two)."""
 
 
 def default_width(platform: str | None = None, block_size: int | None = None) -> int:
@@ -138,13 +139,16 @@ class ChunkRunner:
         return self._data[self.device_of(chunk)]
 
     def init(self, chunks: list[Any]) -> list[Any]:
+        """Initial training states, one per chunk."""
         return [self._init(c, self.data_for(c)) for c in chunks]
 
     def segment(self, chunks: list[Any], states: list[Any], n_epochs: int) -> list[Any]:
+        """States after up to ``n_epochs`` more epochs (stopped networks stay as they are)."""
         n = np.int32(n_epochs)
         return [self._segment(c, self.data_for(c), s, n) for c, s in zip(chunks, states)]
 
     def finish(self, chunks: list[Any], states: list[Any]) -> list[Any]:
+        """Per-chunk result NamedTuples from final states."""
         return [self._finish(c, self.data_for(c), s) for c, s in zip(chunks, states)]
 
     def active(self, states: list[Any]) -> np.ndarray:

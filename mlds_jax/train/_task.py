@@ -19,6 +19,7 @@ from mlds_jax.train._bulk import make_sequence_parts
 from mlds_jax.train._image_train import make_image_parts
 from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width
 
+# The values of ``spec.task``: each has its parts in :func:`task_parts`.
 TASKS = ("sequence", "image")
 
 
@@ -56,6 +57,7 @@ class BlockTrainer:
 
     @property
     def width(self) -> int:
+        """Networks per compiled chunk."""
         return self.runner.width
 
     def __call__(self, inputs):
