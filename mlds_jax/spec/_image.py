@@ -43,6 +43,8 @@ class PoisonSpec:
 
 @dataclasses.dataclass(frozen=True)
 class DenseTrainSpec:
+    """DS4's recipe: Adam at ``learning_rate``, ``epochs`` fixed epochs of ``batch_size``."""
+
     learning_rate: float = 1e-3
     batch_size: int = 128
     epochs: int = 20
@@ -119,6 +121,7 @@ class ImageDatasetSpec:
         return self.n_networks
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
