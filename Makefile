@@ -8,7 +8,7 @@ DEMO_OUT       ?= demo/ds1.zarr
 DEMO_PER_CLASS ?= 32
 DEMO_EPOCHS    ?= 100
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint api bench clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: $(STAMP)
 		--max-epochs 80 --learning-rate 0.005 --out demo/ds4-badnet10.zarr
 
 lint: $(STAMP)
-	$(BIN)/ruff check mlds_jax tests benchmarks
+	$(BIN)/ruff check mlds_jax tests benchmarks docs
+
+# Regenerates docs/api.md from the docstrings (tests/test_api_docs.py fails when it is stale).
+api: $(STAMP)
+	$(BIN)/python docs/gen_api.py
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
