@@ -114,10 +114,13 @@ def _torch_available() -> bool:
     return True
 
 
-def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
+def plan(quick: bool, accelerator: bool = False,
+         gru_kernels: tuple[str, ...] = ("xla",)) -> dict[str, list[dict]]:
     """The cases to run. On an accelerator the blocks are larger (a GPU needs thousands of
-    networks to fill) and the one-process-per-core PyTorch case is left out (it is the CPU
-    volunteers' method; many processes on one GPU measure context switching)."""
+    networks to fill), the one-process-per-core PyTorch case is left out (it is the CPU
+    volunteers' method; many processes on one GPU measure context switching) and the bulk
+    GRU rows run once per kernel of ``gru_kernels`` (``xla``, ``pallas``); a CPU run always
+    measures ``xla`` and ``fused``."""
     secs = 3.0 if quick else 10.0
     reps = 3 if quick else 5
     if accelerator:
@@ -148,7 +151,7 @@ def plan(quick: bool, accelerator: bool = False) -> dict[str, list[dict]]:
         steps = max(2, 8 * 64 // n) if quick else max(4, 32 * 64 // n)
         # (kernel, chunk width): the default width, and on a CPU the fused kernel at widths
         # that fill its 16-network tiles
-        variants = [("xla", None)] if accelerator else [
+        variants = [(k, None) for k in gru_kernels] if accelerator else [
             ("xla", None), ("fused", None), ("fused", 16), ("fused", 32)][:4 if n == 64 else 3]
         for kernel, width in variants:
             if width is None or width <= n:
@@ -185,8 +188,8 @@ def _label(r: dict) -> str:
         return LABELS["torch_ensemble"] + (", torch.compile" if r.get("compile") else "") + (
             f", {r['threads']} thread" if r.get("threads") else "")
     if r["kind"] == "gru_bulk" and "gru_kernel" in r:
-        return LABELS["gru_bulk"] + (", fused CPU GRU kernel" if r["gru_kernel"] == "fused"
-                                     else ", XLA GRU") + (
+        kernel = {"fused": ", fused CPU GRU kernel", "pallas": ", Pallas GRU kernel"}
+        return LABELS["gru_bulk"] + kernel.get(r["gru_kernel"], ", XLA GRU") + (
             f", chunks of {r['width']}" if r.get("width") else "")
     return LABELS[r["kind"]]
 
@@ -374,6 +377,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short run (< 5 min on 2 cores)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--gru-kernels", default="xla",
+                    help="comma-separated GRU kernels of the bulk GRU rows on an accelerator "
+                         "(xla, pallas; default xla); a CPU run measures xla and fused")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--render-only", action="store_true",
                     help="only rewrite docs/benchmarks.md from benchmarks/results/*.json")
@@ -394,7 +400,8 @@ def main(argv=None) -> int:
     results["peak_gflops"] = max(results["jax_peak"], results["torch_peak"] or 0)
     results["cases"] = {}
     accelerator = results["machine"]["backend"] != "cpu"
-    for w, cases in plan(args.quick, accelerator).items():
+    kernels = tuple(k.strip() for k in args.gru_kernels.split(",") if k.strip())
+    for w, cases in plan(args.quick, accelerator, kernels).items():
         rows = []
         for case in cases:
             print(f"[{time.perf_counter() - t0:6.1f}s] {w}: {case}", file=sys.stderr,

@@ -197,8 +197,8 @@ def stored_chunk_width(attrs: dict[str, Any]) -> int:
 
 def check_same_kernel(path: str | os.PathLike, attrs: dict[str, Any],
                       current: dict[str, Any]) -> None:
-    """A store (root ``attrs``) is trained on one backend and by one GRU kernel path (fused or
-    XLA: they round differently); resuming with another would mix two kinds of floats."""
+    """A store (root ``attrs``) is trained on one backend and by one GRU kernel path (fused,
+    XLA or Pallas: they round differently); resuming with another would mix two kinds of floats."""
     backend = attrs.get("backend")
     if backend and backend != jax.default_backend():
         raise SpecError(f"{path}: its networks were trained on {backend}, this run would use "

@@ -87,3 +87,14 @@ def test_fused_gru_section_names_the_best_width():
                       "xla W=8": {"network_steps_per_s": 400.0, "compile_s": 1.0}}}
     text = render(res)
     assert "Best W: fused W = 16 (1,000 network-steps/s); xla W = 8 (400" in text
+
+
+def test_plan_runs_the_bulk_gru_rows_per_asked_kernel_on_an_accelerator():
+    gpu = tp.plan(True, accelerator=True, gru_kernels=("xla", "pallas"))["gru"]
+    bulk = [c for c in gpu if c["kind"] == "gru_bulk"]
+    assert {c["gru_kernel"] for c in bulk} == {"xla", "pallas"}
+    assert ({c["n"] for c in bulk if c["gru_kernel"] == "pallas"}
+            == {c["n"] for c in bulk if c["gru_kernel"] == "xla"})
+    assert {c["gru_kernel"] for c in tp.plan(True, accelerator=True)["gru"]
+            if c["kind"] == "gru_bulk"} == {"xla"}
+    assert tp._label({"kind": "gru_bulk", "gru_kernel": "pallas"}).endswith("Pallas GRU kernel")

@@ -5,6 +5,7 @@ from mlds_jax.models._fused_gru_build import load_fused_gru
 from mlds_jax.models._gru import apply_gru, apply_gru_batch, gru_layer, gru_layout, init_gru
 from mlds_jax.models._layout import Layout, LayoutEntry
 from mlds_jax.models._mlp import apply_mlp, init_mlp, mlp_layout
+from mlds_jax.models._pallas_gru import pallas_gru_layer
 
 __all__ = [
     "KERNELS",
@@ -20,5 +21,6 @@ __all__ = [
     "init_mlp",
     "load_fused_gru",
     "mlp_layout",
+    "pallas_gru_layer",
     "resolve_gru_kernel",
 ]

@@ -13,7 +13,9 @@ Which path :func:`~mlds_jax.models.apply_gru_batch` takes is chosen when it is t
 * ``kernel=`` argument of ``apply_gru_batch`` / :func:`resolve_gru_kernel`, else
 * ``$MLDS_JAX_GRU_KERNEL``: ``auto`` (default) — the fused kernel when the default backend is
   the CPU and the kernel builds here, else XLA; ``fused`` — the fused kernel or an error;
-  ``xla`` — the XLA ``lax.scan`` path.
+  ``xla`` — the XLA ``lax.scan`` path; ``pallas`` — the Pallas kernels
+  (:func:`~mlds_jax.models.pallas_gru_layer`, written for a GPU; interpreted elsewhere).
+  ``auto`` never picks ``pallas``: it has not been validated on a GPU yet.
 
 Layers wider than 64 (hidden or input) and dtypes other than float32 always take the XLA path.
 """
@@ -27,25 +29,27 @@ import jax.numpy as jnp
 
 from mlds_jax.models._fused_gru_build import load_fused_gru
 
-KERNELS = ("auto", "fused", "xla")
-"""GRU kernel choices: ``fused`` (the compiled CPU kernel), ``xla`` (plain JAX) or ``auto``."""
+KERNELS = ("auto", "fused", "xla", "pallas")
+"""GRU kernel choices: ``fused`` (the compiled CPU kernel), ``xla`` (plain JAX), ``pallas``
+(GPU kernels, only when asked for) or ``auto``."""
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
 MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
 
 
 def resolve_gru_kernel(kernel: str | None = None) -> str:
-    """``"fused"`` or ``"xla"``: the GRU path to trace now.
+    """``"fused"``, ``"xla"`` or ``"pallas"``: the GRU path to trace now.
 
     Args:
-      kernel: ``"auto"``, ``"fused"``, ``"xla"`` or None (read ``$MLDS_JAX_GRU_KERNEL``,
-        default ``"auto"``).
+      kernel: ``"auto"``, ``"fused"``, ``"xla"``, ``"pallas"`` or None (read
+        ``$MLDS_JAX_GRU_KERNEL``, default ``"auto"``). ``"pallas"`` is only ever chosen
+        explicitly; ``"auto"`` is the fused kernel on a CPU where it builds, else XLA.
     """
     choice = kernel if kernel is not None else os.environ.get(ENV_VAR, "auto") or "auto"
     if choice not in KERNELS:
         src = "kernel" if kernel is not None else f"${ENV_VAR}"
         raise ValueError(f"{src}: expected one of {KERNELS}, got {choice!r}")
-    if choice == "xla":
-        return "xla"
+    if choice in ("xla", "pallas"):
+        return choice
     on_cpu = jax.default_backend() == "cpu"
     if choice == "fused":
         if not on_cpu:

@@ -20,11 +20,14 @@ by default, between them; none at the end).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from mlds_jax.models._fused_gru import MAX_DIM, fused_gru_layer, resolve_gru_kernel
 from mlds_jax.models._layout import Layout
+from mlds_jax.models._pallas_gru import pallas_gru_layer
 from mlds_jax.spec import GRUSpec
 
 # PyTorch equivalents: nn.ReLU, nn.LeakyReLU (slope 0.01), nn.Tanh.
@@ -144,6 +147,15 @@ def _gru_layer_bwd(saved, d_hs):
 gru_layer.defvjp(_gru_layer_fwd, _gru_layer_bwd)
 
 
+def _layer_fn(path: str):
+    """The GRU layer function of a path from :func:`resolve_gru_kernel`."""
+    if path == "fused":
+        return fused_gru_layer
+    if path == "pallas":
+        return functools.partial(pallas_gru_layer, interpret=jax.default_backend() != "gpu")
+    return gru_layer
+
+
 def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = None) -> jax.Array:
     """Forward pass of one network on a batch of sequences.
 
@@ -154,16 +166,17 @@ def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = No
       x: float32 ``[batch, time, features]``.
       kernel: the GRU layers' path, chosen at trace time: ``"auto"`` (the fused CPU kernel,
         :func:`~mlds_jax.models.fused_gru_layer`, when on a CPU and it builds here, else
-        :func:`gru_layer`), ``"fused"``, ``"xla"``, or None: ``$MLDS_JAX_GRU_KERNEL``
-        (default ``auto``). Both paths give the same results to float32 rounding.
+        :func:`gru_layer`), ``"fused"``, ``"xla"``, ``"pallas"``
+        (:func:`~mlds_jax.models.pallas_gru_layer`: compiled with Triton on a GPU,
+        interpreted on other backends), or None: ``$MLDS_JAX_GRU_KERNEL`` (default
+        ``auto``). All paths give the same results to float32 rounding.
 
     Returns:
       logits ``[batch, time, output_size]``.
     """
     p = params if isinstance(params, dict) else gru_layout(spec).unflatten(params)
     fits = x.dtype == jnp.float32 and max(spec.hidden_size, spec.input_size) <= MAX_DIM
-    fused = resolve_gru_kernel(kernel) == "fused" and fits
-    layer = fused_gru_layer if fused else gru_layer
+    layer = _layer_fn(resolve_gru_kernel(kernel) if fits else "xla")
     h = jnp.swapaxes(x, 0, 1)  # time-major inside
     for k in range(spec.num_layers):
         h = layer(p[f"gru.weight_ih_l{k}"], p[f"gru.weight_hh_l{k}"],
