@@ -12,12 +12,13 @@ import traceback
 from collections.abc import Sequence
 
 from mlds_jax.errors import SpecError, describe
-from mlds_jax.spec import DEFAULT_BLOCK_SIZE
+from mlds_jax.spec import DEFAULT_BLOCK_SIZE, grid_text, spec_grids
 from mlds_jax.store import open_store
 from mlds_jax.summary import (
     band,  # noqa: F401 - re-exported for scripts that imported it from here
     catalogue,
     catalogue_table,
+    grid_table,
     metrics_table,
     plan_record,
     plan_text,
@@ -53,6 +54,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rate_list(text: str) -> tuple[float, ...]:
+    """``"0.003,0.01,0.03"`` -> ``(0.003, 0.01, 0.03)`` (the spec checks the values)."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0.003,0.01,0.03, got {text!r}") from None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
     from mlds_jax.store import writer_lock
@@ -62,6 +72,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise SpecError(f"--process-index: expected 0..{args.process_count - 1}, "
                         f"got {args.process_index}")
     block_size = _resolve_block_size(args, spec)
+    if spec_grids(spec):
+        print(grid_text(spec_grids(spec)))
     # One writer per store unless workers share it on purpose (see store/_lock.py).
     lock = writer_lock(args.out) if args.process_count == 1 else contextlib.nullcontext()
     with lock:
@@ -78,6 +90,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     print(status_table(args.out))
     print()
     print(metrics_table(args.out))
+    by_rate = grid_table(args.out)  # per learning rate of a grid ("" without one)
+    if by_rate:
+        print()
+        print(by_rate)
     return 0
 
 
@@ -86,7 +102,8 @@ def _spec_from_args(args: argparse.Namespace):
 
     return select_spec(args.dataset, args.per_class, spec_file=args.spec,
                        image_set=args.image_set, seed=args.seed, max_epochs=args.max_epochs,
-                       learning_rate=args.learning_rate)
+                       learning_rate=args.learning_rate,
+                       learning_rate_grid=args.learning_rate_grid)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -295,6 +312,10 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="override the recipe's epoch cap")
     g.add_argument("--learning-rate", type=float, default=None,
                    help="override the recipe's learning rate")
+    g.add_argument("--learning-rate-grid", type=_rate_list, default=None, metavar="R1,R2,...",
+                   help="a grid of learning rates as a zoo dimension: replicate r of each "
+                        "class trains with the grid's value number r mod len(grid) (replaces "
+                        "the recipe's rates; not with --learning-rate)")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
     g.add_argument("--block-size", type=_block_size, default=DEFAULT_BLOCK_SIZE,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from mlds_jax.spec import grid_labels, grid_text, spec_grids
 from mlds_jax.store import DONE, band, open_store, progress_total
 
 
@@ -118,6 +119,7 @@ def plan_record(spec, block_size: int, process_count: int = 1,
             "classes": len(spec.classes), "per_class": spec.per_class,
             "n_networks": spec.n_networks, "n_params": n_params, "block_size": block_size,
             "chunk_width": chunk_width or default_width(),
+            "grids": spec_grids(spec),
             "plan": plan, "params_bytes": spec.n_networks * n_params * 4,
             "params_shard": list(layout.get("shards", layout["chunks"])),
             "params_chunk": list(layout["chunks"])}
@@ -142,7 +144,30 @@ def plan_text(spec, block_size: int, process_count: int = 1,
                   + m.output_size_in_bytes) / 2**20
             lines.append(f"  estimated device memory per chunk (XLA): {mb:.0f} MB "
                          f"(scratch {m.temp_size_in_bytes / 2**20:.0f} MB)")
+    if spec_grids(spec):
+        lines.append(f"  {grid_text(spec_grids(spec))}")
     n_params = r["n_params"]
     lines.append(f"  store: params {spec.n_networks * n_params * 4 / 2**20:.1f} MB, block "
                  f"{block_size * n_params * 4 / 2**20:.2f} MB")
     return "\n".join(lines)
+
+
+def grid_table(path: str) -> str:
+    """Per value of the store's learning-rate grid: networks done, median accuracy (DS1-DS3:
+    validation bit accuracy; DS4: clean accuracy) and median epochs; empty without a grid."""
+    view = open_store(path)
+    grid = view.attrs["spec"].get("train", {}).get("learning_rate_grid")
+    if not grid:
+        return ""
+    image = view.attrs.get("task") == "image"
+    acc = view["clean_accuracy" if image else "val_bit_accuracy"]
+    done, pos, epochs = view["status"] == DONE, grid_labels(view["learning_rate"], grid), \
+        view["epochs"]
+    rows = []
+    for k, rate in enumerate(grid):
+        m = done & (pos == k)
+        rows.append([f"{rate:g}", int(np.sum(pos == k)), int(m.sum()),
+                     f"{np.median(acc[m]):.4f}" if m.any() else "-",
+                     f"{np.median(epochs[m]):.0f}" if m.any() else "-"])
+    return table(rows, ["learning rate", "planned", "done",
+                        f"median {'clean acc' if image else 'val bit acc'}", "median epochs"])

@@ -4,6 +4,12 @@ from mlds_jax.spec._catalogue import CATALOGUE, CatalogueEntry
 from mlds_jax.spec._dataset import SPEC_VERSION, AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
 from mlds_jax.spec._defaults import DEFAULT_BLOCK_SIZE
 from mlds_jax.spec._file import load_spec_file
+from mlds_jax.spec._grid import (
+    grid_labels,
+    grid_text,
+    network_learning_rates,
+    spec_grids,
+)
 from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
 from mlds_jax.spec._recipes import (
     DS1_CLASSES,
@@ -41,6 +47,10 @@ __all__ = [
     "ImageDatasetSpec",
     "PoisonSpec",
     "get_recipe",
+    "grid_labels",
+    "grid_text",
+    "network_learning_rates",
+    "spec_grids",
     "load_spec_file",
     "select_spec",
     "with_overrides",

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from mlds_jax.errors import SpecError
+from mlds_jax.spec._grid import check_rate_grid
 
 # Version of the spec's dict form (``to_dict``), stored with every store.
 SPEC_VERSION = 1
@@ -85,6 +86,11 @@ class TrainSpec:
       class_learning_rates: per-class exceptions to ``learning_rate``, as ``(class name,
         rate)`` pairs (a TOML table ``{ParityMachine = 0.003}`` also works); ``None``: every
         class uses ``learning_rate``. Each network's rate is stored with it.
+      learning_rate_grid: a grid of rates as a zoo dimension: network (class c, replicate r)
+        trains with ``grid[r % len(grid)]`` (see ``mlds_jax.spec._grid``); ``learning_rate``
+        is then unused, and ``class_learning_rates`` must be ``None`` (refused: ambiguous).
+        ``None`` (default): no grid; the field is then left out of the spec's dict, so
+        digests and stores of specs without a grid are unchanged.
     """
 
     learning_rate: float = 1e-2
@@ -95,6 +101,7 @@ class TrainSpec:
     max_epochs: int = 400
     stop_val_loss: float = 0.01
     class_learning_rates: tuple[tuple[str, float], ...] | None = None
+    learning_rate_grid: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -113,6 +120,13 @@ class TrainSpec:
         if self.class_learning_rates is not None:
             object.__setattr__(self, "class_learning_rates",
                                _class_rates(self.class_learning_rates))
+        if self.learning_rate_grid is not None:
+            object.__setattr__(self, "learning_rate_grid", check_rate_grid(
+                self.learning_rate_grid, "TrainSpec.learning_rate_grid"))
+            if self.class_learning_rates is not None:
+                raise SpecError("`TrainSpec.learning_rate_grid`: cannot be combined with "
+                                "class_learning_rates (the grid sets every network's rate, so "
+                                "a per-class rate is ambiguous); set only one of the two")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -221,8 +235,8 @@ class DatasetSpec:
         return "sequence"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain JSON-able dict (tuples become lists; an unset grid is left out)."""
+        return drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self))))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetSpec:
@@ -244,6 +258,14 @@ class DatasetSpec:
         later version does not change the networks of existing datasets.
         """
         return spec_digest(self.to_dict(), size_field="per_class")
+
+
+def drop_unset_grid(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` without ``train.learning_rate_grid`` when it is ``None``: specs (and stores)
+    written before grids existed keep their dict, digest and network keys."""
+    if d.get("train", {}).get("learning_rate_grid", 0) is None:
+        del d["train"]["learning_rate_grid"]
+    return d
 
 
 def spec_digest(d: dict[str, Any], size_field: str) -> str:

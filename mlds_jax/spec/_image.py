@@ -14,8 +14,10 @@ from mlds_jax.spec._dataset import (
     _is_number,
     _pos_int,
     _sub,
+    drop_unset_grid,
     spec_digest,
 )
+from mlds_jax.spec._grid import check_rate_grid
 
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
 POISON_KINDS = ("badnet", "badnetv2")
@@ -43,11 +45,17 @@ class PoisonSpec:
 
 @dataclasses.dataclass(frozen=True)
 class DenseTrainSpec:
-    """DS4's recipe: Adam at ``learning_rate``, ``epochs`` fixed epochs of ``batch_size``."""
+    """DS4's recipe: Adam at ``learning_rate``, ``epochs`` fixed epochs of ``batch_size``.
+
+    ``learning_rate_grid``: a grid of rates as a zoo dimension; network ``i`` trains with
+    ``grid[i % len(grid)]`` and ``learning_rate`` is unused (see ``mlds_jax.spec._grid``).
+    ``None`` (default) is left out of the spec's dict, so existing digests are unchanged.
+    """
 
     learning_rate: float = 1e-3
     batch_size: int = 128
     epochs: int = 20
+    learning_rate_grid: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -57,6 +65,9 @@ class DenseTrainSpec:
                self.learning_rate)
         _pos_int("DenseTrainSpec.batch_size", self.batch_size)
         _pos_int("DenseTrainSpec.epochs", self.epochs)
+        if self.learning_rate_grid is not None:
+            object.__setattr__(self, "learning_rate_grid", check_rate_grid(
+                self.learning_rate_grid, "DenseTrainSpec.learning_rate_grid"))
 
     @property
     def max_epochs(self) -> int:
@@ -121,8 +132,8 @@ class ImageDatasetSpec:
         return self.n_networks
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain JSON-able dict (tuples become lists; an unset grid is left out)."""
+        return drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self))))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageDatasetSpec:

@@ -47,6 +47,8 @@ PARITY_LEARNING_RATE = 3e-3
 def _recipe_train(parity_class: str, overrides: dict[str, Any]) -> TrainSpec:
     base = TrainSpec(n_train=1024, max_epochs=200,
                      class_learning_rates=((parity_class, PARITY_LEARNING_RATE),))
+    if overrides.get("learning_rate_grid") is not None:  # a grid replaces the Parity rate
+        overrides = {"class_learning_rates": None, **overrides}
     return dataclasses.replace(base, **overrides)
 
 

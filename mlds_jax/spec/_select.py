@@ -14,12 +14,24 @@ from mlds_jax.spec._recipes import DS4_DATASETS, ds4, get_recipe
 
 
 def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | None = None,
-                   learning_rate: float | None = None) -> DatasetSpec | ImageDatasetSpec:
-    """``spec`` with its recipe's epoch cap and/or learning rate replaced (validated).
-    For a dense (image) recipe ``max_epochs`` sets its fixed ``epochs``."""
+                   learning_rate: float | None = None,
+                   learning_rate_grid: tuple[float, ...] | None = None,
+                   ) -> DatasetSpec | ImageDatasetSpec:
+    """``spec`` with its recipe's epoch cap, learning rate or learning-rate grid replaced
+    (validated). For a dense (image) recipe ``max_epochs`` sets its fixed ``epochs``.
+
+    A grid replaces every network's rate, so it is refused together with ``learning_rate``;
+    it also replaces a built-in recipe's per-class rates (DS1/DS2's Parity rate)."""
     epochs_field = "epochs" if spec.task == "image" else "max_epochs"
     changes = {k: v for k, v in {epochs_field: max_epochs,
                                  "learning_rate": learning_rate}.items() if v is not None}
+    if learning_rate_grid is not None:
+        if learning_rate is not None:
+            raise SpecError("--learning-rate-grid: cannot be combined with --learning-rate "
+                            "(the grid sets every network's rate); give only one")
+        changes["learning_rate_grid"] = learning_rate_grid
+        if getattr(spec.train, "class_learning_rates", None) is not None:
+            changes["class_learning_rates"] = None
     if not changes:
         return spec
     return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
@@ -28,7 +40,9 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
 def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 spec_file: str | os.PathLike | None = None, image_set: str | None = None,
                 seed: int | None = None, max_epochs: int | None = None,
-                learning_rate: float | None = None) -> DatasetSpec | ImageDatasetSpec:
+                learning_rate: float | None = None,
+                learning_rate_grid: tuple[float, ...] | None = None,
+                ) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
     from ``spec_file``, with overrides. Errors say which argument is missing or extra."""
@@ -40,6 +54,11 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
         if dataset or per_class:
             raise SpecError("give either a dataset name with --per-class, or --spec FILE")
         spec = load_spec_file(spec_file)
+        if learning_rate_grid is not None and getattr(spec.train, "class_learning_rates",
+                                                      None) is not None:
+            raise SpecError(f"--learning-rate-grid: {spec_file} sets "
+                            "train.class_learning_rates, which a grid would override; put "
+                            "the grid in the file instead of one of the two")
         if seed is not None:
             spec = dataclasses.replace(spec, seed=seed)
         if image_set is not None and spec.task == "image":
@@ -51,4 +70,5 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
     if image_set is not None and spec.task != "image":
         raise SpecError(f"--image-set: only DS4 (image) datasets train on images; {spec.name} "
                         "is a sequence dataset")
-    return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate)
+    return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
+                          learning_rate_grid=learning_rate_grid)

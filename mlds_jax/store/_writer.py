@@ -22,7 +22,7 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError, StoreExistsError
-from mlds_jax.spec import DatasetSpec
+from mlds_jax.spec import DatasetSpec, spec_grids
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
@@ -184,6 +184,9 @@ class StoreWriter:
                 "n_params": n_params,
                 "block_size": block_size,
                 "layout": layout,
+                # hyper-parameter grids (field -> values; each network's value is stored in
+                # the array of the field's name); only present when the spec has one
+                **({"grid": spec_grids(spec)} if spec_grids(spec) else {}),
                 **provenance,
             }
             os.rename(tmp, p)  # atomic on one filesystem: a path holds all of it or nothing

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlds_jax.spec import DatasetSpec
+from mlds_jax.spec import DatasetSpec, network_learning_rates
 
 # Fixed stream ids: fold_in(network_key, STREAM) gives each use its own key.
 INIT, TRAIN_DATA, VAL_DATA, SHUFFLE = 0, 1, 2, 3
@@ -46,19 +46,11 @@ def network_keys(spec: DatasetSpec, indices) -> np.ndarray:
     return np.asarray(keys, dtype=np.uint32)
 
 
-def _class_rates(spec) -> np.ndarray:
-    """float32 ``[n_classes]``: each class's learning rate (``TrainSpec.class_learning_rates``
-    where a recipe sets one, else ``learning_rate``)."""
-    t = spec.train
-    rate = getattr(t, "learning_rate_for", lambda _: t.learning_rate)
-    return np.asarray([rate(c) for c in spec.classes], np.float32)
-
-
 def network_inputs(spec: DatasetSpec, indices) -> NetworkInputs:
     """Builds the per-network input arrays for global network ``indices`` ``[n]``."""
-    cls, _ = network_index_parts(spec, indices)
+    cls, rep = network_index_parts(spec, indices)
     return NetworkInputs(
         key=jnp.asarray(network_keys(spec, indices)),
         class_id=jnp.asarray(cls, jnp.int32),
-        learning_rate=jnp.asarray(_class_rates(spec)[cls], jnp.float32),
+        learning_rate=jnp.asarray(network_learning_rates(spec, cls, rep), jnp.float32),
     )
