@@ -38,7 +38,7 @@ def build(path: str, n: int = 50_000, block: int = 4096, seed: int = 0) -> None:
             "epochs": np.full(m, e, np.int32), "train_loss": hist, "val_loss": hist,
             "final_train_loss": hist[:, -1], "final_val_loss": hist[:, -1],
             "clean_accuracy": acc, "attack_success_rate": rng.uniform(0.5, 1, m).astype(
-                np.float32), "backdoor_took": np.ones(m, bool),
+                np.float32), "backdoor_took": np.ones(m, bool), "learnt": acc >= 0.9,
             "poisoned_samples": np.full(m, 150, np.int32)})
         print(f"block {b}: {m} networks", flush=True)
 

@@ -23,14 +23,22 @@ def status_table(path: str) -> str:
     view = open_store(path)
     progress = view.progress()
     tot = progress_total(progress)
+    learnt = view.learnt()
+    n_learnt = [int(np.sum(learnt[view["class_id"] == k])) for k in range(len(progress))]
     rows = [[r["class"], r["planned"], r["done"], r["failed"], f"{r['percent']:.1f}%",
-             band(r["percent"])] for r in progress]
+             band(r["percent"]), _share(n, r["done"])] for r, n in zip(progress, n_learnt)]
     rows.append(["overall", tot["planned"], tot["done"], tot["failed"],
-                 f"{tot['percent']:.1f}%", tot["band"]])
+                 f"{tot['percent']:.1f}%", tot["band"], _share(sum(n_learnt), tot["done"])])
     name = view.attrs["spec"]["name"]
     per_class = view.attrs["n_networks"] // len(view.class_names)
-    return f"{path} ({name}, {per_class} per class)\n" + table(
-        rows, ["class", "planned", "done", "failed", "percent", "band"])
+    return (f"{path} ({name}, {per_class} per class; learnt: "
+            f"{view.learnt_description()})\n"
+            + table(rows, ["class", "planned", "done", "failed", "percent", "band", "learnt"]))
+
+
+def _share(k: int, n: int) -> str:
+    """``"k/n (p%)"`` or ``"-"`` when ``n`` is 0."""
+    return f"{k}/{n} ({100 * k / n:.0f}%)" if n else "-"
 
 
 def catalogue() -> list[dict]:
@@ -61,10 +69,12 @@ def catalogue_table() -> str:
     return "\n\n".join(out)
 
 
-def metrics_table(path: str, threshold: float = 0.99) -> str:
-    """Per class: networks done, median validation bit accuracy, share at/above ``threshold``
-    (DS4 stores: clean accuracy, attack success rate, share whose backdoor took)."""
+def metrics_table(path: str) -> str:
+    """Per class: networks done, median validation bit accuracy, share learnt (the store's
+    thresholds), share stopped early, median epochs (DS4 stores: clean accuracy, attack
+    success rate, share whose backdoor took, share learnt)."""
     view = open_store(path)
+    learnt = view.learnt()
     if view.attrs.get("task") == "image":
         st, acc = view["status"] == DONE, view["clean_accuracy"]
         asr, took = view["attack_success_rate"], view["backdoor_took"]
@@ -72,9 +82,10 @@ def metrics_table(path: str, threshold: float = 0.99) -> str:
             return "no network done yet"
         row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
                f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
+               f"{100 * np.mean(learnt[st]):.1f}%",
                str(int(view["poisoned_samples"][st][0]))]
         return table([row], ["dataset", "done", "median clean acc", "median ASR",
-                              "backdoor took", "poisoned samples"])
+                              "backdoor took", "learnt", "poisoned samples"])
     status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
     epochs, early = view["epochs"], view["stopped_early"]
     rows = []
@@ -84,20 +95,25 @@ def metrics_table(path: str, threshold: float = 0.99) -> str:
             rows.append([name, 0, "-", "-", "-", "-"])
             continue
         rows.append([name, int(m.sum()), f"{np.median(acc[m]):.4f}",
-                     f"{100 * np.mean(acc[m] >= threshold):.1f}%",
+                     f"{100 * np.mean(learnt[m]):.1f}%",
                      f"{100 * np.mean(early[m]):.1f}%", f"{np.median(epochs[m]):.0f}"])
-    return table(rows, ["class", "done", "median val bit acc", f"acc >= {threshold}",
+    return table(rows, ["class", "done", "median val bit acc", "learnt",
                          "stopped early", "median epochs"])
 
 
 def status_record(path: str) -> dict:
     """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
     view = open_store(path)
-    rows = [{**r, "band": band(r["percent"])} for r in view.progress()]
+    learnt = view.learnt()
+    rows = [{**r, "band": band(r["percent"]),
+             "learnt": int(np.sum(learnt[view["class_id"] == k]))}
+            for k, r in enumerate(view.progress())]
     return {"path": path, "dataset": view.attrs["spec"]["name"],
             "task": view.attrs.get("task", "sequence"),
             "per_class": view.attrs["n_networks"] // len(view.class_names),
-            "classes": rows, "overall": progress_total(rows)}
+            "learnt_thresholds": view.learnt_thresholds,
+            "classes": rows, "overall": {**progress_total(rows),
+                                         "learnt": sum(r["learnt"] for r in rows)}}
 
 
 def plan_record(spec, block_size: int, process_count: int = 1,

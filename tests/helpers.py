@@ -43,6 +43,7 @@ def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
     for k in range(5):
         params[cls == k, k * 50:(k + 1) * 50] += planted
     hist = np.tile(np.linspace(0.7, 0.1, 3, dtype=np.float32), (n, 1))
+    acc = rng.uniform(0.5, 1, n).astype(np.float32)
     for b in range(5 if complete else 3):
         sl = slice(b * per_class, (b + 1) * per_class)
         w.write_block(b, {
@@ -51,5 +52,6 @@ def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
             "epochs": np.full(per_class, 3, np.int32), "train_loss": hist[sl],
             "val_loss": hist[sl], "final_train_loss": hist[sl, -1],
             "final_val_loss": hist[sl, -1],
-            "val_bit_accuracy": rng.uniform(0.5, 1, per_class).astype(np.float32)})
+            "val_bit_accuracy": acc[sl],
+            "learnt": spec.is_learnt({"val_bit_accuracy": acc[sl]})})
     return open_store(path)

@@ -69,7 +69,7 @@ def _ds4_store(path: Path) -> None:
                           "train_loss": f32(2, 1), "val_loss": f32(2, 1),
                           "final_train_loss": f32(2), "final_val_loss": f32(2),
                           "clean_accuracy": f32(2), "attack_success_rate": f32(2),
-                          "backdoor_took": np.zeros(2, bool),
+                          "backdoor_took": np.zeros(2, bool), "learnt": np.zeros(2, bool),
                           "poisoned_samples": np.zeros(2, np.int32)})
 
 

@@ -130,7 +130,7 @@ def test_status_of_several_stores(tmp_path, capsys, small_recipe):
     capsys.readouterr()
     assert main(["status", str(a), str(b)]) == 0
     text = capsys.readouterr().out
-    assert "(ds1, 1 per class)" in text and "(ds1, 2 per class)" in text
+    assert "(ds1, 1 per class; learnt: " in text and "(ds1, 2 per class; learnt: " in text
 
 
 def test_ds4_by_name_on_embedded_digits(tmp_path, capsys):

@@ -14,36 +14,18 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from mlds_jax.store import DONE, StoreView, band, open_store, progress_total
+from mlds_jax.store import StoreView, band, open_store, progress_total
 
 BANDS = ("0%", "< 25%", "25-75%", "> 75%", "100%")
 _BAND_COLOURS = {"0%": "#e0e0e0", "< 25%": "#f4c7c3", "25-75%": "#fce8b2", "> 75%": "#c9e7c0",
                  "100%": "#7cc47f"}
-LEARNT_ACCURACY = 0.99  # a sequence network "learnt" its machine at this val bit accuracy
 
 
 def learnt_shares(view: StoreView) -> tuple[str, list[float | None]]:
     """Per class, the share of its finished networks that learnt the task (``None``: none
-    finished), and what "learnt" means for this store: its ``learnt`` array where it has
-    one, else validation bit accuracy >= 0.99 (sequence tasks) or the backdoor took (a
-    poisoned DS4 store) or clean accuracy >= 0.9 (a clean one)."""
-    g, done, cls = view.group, view["status"] == DONE, view["class_id"]
-    if "learnt" in g:
-        ok, what = view["learnt"].astype(bool), "the store's learnt flag"
-    elif view.attrs.get("task") == "image" and view.attrs["spec"].get("poison"):
-        ok, what = view["backdoor_took"].astype(bool), "backdoor took"
-    elif view.attrs.get("task") == "image":
-        ok, what = view["clean_accuracy"] >= 0.9, "clean accuracy >= 0.9"
-    else:
-        ok = view["val_bit_accuracy"] >= LEARNT_ACCURACY
-        what = f"validation bit accuracy >= {LEARNT_ACCURACY}"
-    shares = []
-    for k in range(len(view.class_names)):
-        m = done & (cls == k)
-        shares.append(float(np.mean(ok[m])) if m.any() else None)
-    return what, shares
+    finished), and what "learnt" means for this store (``Store.learnt``: its ``learnt``
+    array, or its spec's thresholds applied to its metrics)."""
+    return view.learnt_description(), list(view.learnt_share().values())
 
 
 def _pct(x: float | None) -> str:

@@ -12,8 +12,11 @@ from mlds_jax.analysis._questions import classify
 from mlds_jax.store import DONE, StoreView
 
 
-def learnt_share(view: StoreView, threshold: float = 0.99) -> dict[str, float]:
-    """Per class: share of done networks with validation bit accuracy >= ``threshold``."""
+def learnt_share(view: StoreView, threshold: float | None = None) -> dict[str, float]:
+    """Per class: share of done networks that learnt (``Store.learnt``), or, with
+    ``threshold``, whose validation bit accuracy is at least ``threshold``."""
+    if threshold is None:
+        return view.learnt_share()
     acc, cls, st = view["val_bit_accuracy"], view["class_id"], view["status"]
     return {name: float(np.mean(acc[(cls == k) & (st == DONE)] >= threshold))
             for k, name in enumerate(view.class_names)}

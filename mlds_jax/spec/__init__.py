@@ -11,6 +11,11 @@ from mlds_jax.spec._grid import (
     spec_grids,
 )
 from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
+from mlds_jax.spec._learnt import (
+    DEFAULT_LEARNT_BIT_ACCURACY,
+    DEFAULT_LEARNT_CLEAN_ACCURACY,
+    learnt_flag,
+)
 from mlds_jax.spec._recipes import (
     DS1_CLASSES,
     DS2_CLASSES,
@@ -27,6 +32,8 @@ from mlds_jax.spec._select import select_spec, with_overrides
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
+    "DEFAULT_LEARNT_BIT_ACCURACY",
+    "DEFAULT_LEARNT_CLEAN_ACCURACY",
     "CATALOGUE",
     "DS1_CLASSES",
     "DS2_CLASSES",
@@ -51,6 +58,7 @@ __all__ = [
     "grid_text",
     "network_learning_rates",
     "spec_grids",
+    "learnt_flag",
     "load_spec_file",
     "select_spec",
     "with_overrides",

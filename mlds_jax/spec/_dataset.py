@@ -15,6 +15,7 @@ from typing import Any
 
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._grid import check_rate_grid
+from mlds_jax.spec._learnt import DEFAULT_LEARNT_BIT_ACCURACY, learnt_flag
 
 # Version of the spec's dict form (``to_dict``), stored with every store.
 SPEC_VERSION = 1
@@ -190,6 +191,9 @@ class DatasetSpec:
     replicate ``i % per_class``. A network's random key depends on :attr:`digest` (every field
     but ``per_class``), its class and its replicate, so a 100-per-class dataset is exactly the
     first 100 replicates of the 500-per-class one.
+
+    ``learnt_bit_accuracy``: the validation bit accuracy at which a network counts as having
+    learnt its machine (stored per network as ``learnt``); ``None``: 0.99.
     """
 
     name: str
@@ -200,6 +204,7 @@ class DatasetSpec:
     train: TrainSpec = TrainSpec()
     automata: AutomataSpec | None = None
     version: int = SPEC_VERSION
+    learnt_bit_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "DatasetSpec.name",
@@ -217,6 +222,11 @@ class DatasetSpec:
         unknown = [n for n, _ in self.train.class_learning_rates or () if n not in self.classes]
         _check(not unknown, "TrainSpec.class_learning_rates", "names among the dataset's "
                f"classes {list(self.classes)}", unknown)
+        if self.learnt_bit_accuracy is not None:
+            _check(_is_number(self.learnt_bit_accuracy) and 0 < self.learnt_bit_accuracy <= 1,
+                   "DatasetSpec.learnt_bit_accuracy", "a share in (0, 1]",
+                   self.learnt_bit_accuracy)
+            object.__setattr__(self, "learnt_bit_accuracy", float(self.learnt_bit_accuracy))
         if self.automata is not None:
             _check(isinstance(self.automata, AutomataSpec), "DatasetSpec.automata",
                    "an AutomataSpec", self.automata)
@@ -233,6 +243,17 @@ class DatasetSpec:
     def task(self) -> str:
         """The task that trains this dataset's networks (see ``mlds_jax.train``)."""
         return "sequence"
+
+    @property
+    def learnt_thresholds(self) -> dict[str, float]:
+        """Metric -> lowest value at which a network counts as learnt (see
+        :func:`learnt_flag`)."""
+        t = self.learnt_bit_accuracy
+        return {"val_bit_accuracy": DEFAULT_LEARNT_BIT_ACCURACY if t is None else t}
+
+    def is_learnt(self, metrics: dict[str, Any]) -> Any:
+        """bool ``[...]`` from metric arrays ``[...]`` (NumPy or JAX): learnt or not."""
+        return learnt_flag(self.learnt_thresholds, metrics)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists; an unset grid is left out)."""
@@ -268,9 +289,16 @@ def drop_unset_grid(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+# Fields that judge trained networks without changing them: left out of the digest, so
+# networks (and their keys) are the same whatever the thresholds.
+JUDGING_FIELDS = ("learnt_bit_accuracy", "learnt_clean_accuracy")
+
+
 def spec_digest(d: dict[str, Any], size_field: str) -> str:
-    """SHA-256 of a spec dict without its size field and without ``None`` values."""
-    d = {k: v for k, v in d.items() if k != size_field and v is not None}
+    """SHA-256 of a spec dict without its size field, the fields that only judge networks
+    (:data:`JUDGING_FIELDS`) and ``None`` values."""
+    d = {k: v for k, v in d.items()
+         if k != size_field and k not in JUDGING_FIELDS and v is not None}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 

@@ -18,6 +18,7 @@ from mlds_jax.spec._dataset import (
     spec_digest,
 )
 from mlds_jax.spec._grid import check_rate_grid
+from mlds_jax.spec._learnt import DEFAULT_LEARNT_CLEAN_ACCURACY, learnt_flag
 
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
 POISON_KINDS = ("badnet", "badnetv2")
@@ -82,6 +83,11 @@ class ImageDatasetSpec:
     ``eval_trigger`` is the trigger every network's attack success rate is measured with
     (default: the dataset's own poison; for a clean dataset, badnet alpha), so clean and
     poisoned stores carry the same metrics.
+
+    A network counts as *learnt* (stored per network as ``learnt``) when its clean accuracy
+    is at least ``learnt_clean_accuracy`` (``None``: 0.9 on digits and MNIST, 0.8 on
+    FashionMNIST and KMNIST) and, in a poisoned dataset, its backdoor took (attack success
+    rate at least ``asr_threshold``).
     """
 
     name: str
@@ -94,6 +100,7 @@ class ImageDatasetSpec:
     asr_threshold: float = 0.5
     seed: int = 0
     version: int = SPEC_VERSION
+    learnt_clean_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "ImageDatasetSpec.name",
@@ -112,6 +119,12 @@ class ImageDatasetSpec:
                self.seed)
         _check(_is_number(self.asr_threshold) and 0 < self.asr_threshold <= 1,
                "ImageDatasetSpec.asr_threshold", "a share in (0, 1]", self.asr_threshold)
+        if self.learnt_clean_accuracy is not None:
+            _check(_is_number(self.learnt_clean_accuracy)
+                   and 0 < self.learnt_clean_accuracy <= 1,
+                   "ImageDatasetSpec.learnt_clean_accuracy", "a share in (0, 1]",
+                   self.learnt_clean_accuracy)
+            object.__setattr__(self, "learnt_clean_accuracy", float(self.learnt_clean_accuracy))
         if self.eval_trigger is None:
             object.__setattr__(self, "eval_trigger", self.poison or PoisonSpec("badnet"))
 
@@ -119,6 +132,21 @@ class ImageDatasetSpec:
     def task(self) -> str:
         """The task that trains this dataset's networks (see ``mlds_jax.train``)."""
         return "image"
+
+    @property
+    def learnt_thresholds(self) -> dict[str, float]:
+        """Metric -> lowest value at which a network counts as learnt: clean accuracy and,
+        in a poisoned dataset, the attack success rate (see :func:`learnt_flag`)."""
+        clean = self.learnt_clean_accuracy
+        out = {"clean_accuracy": DEFAULT_LEARNT_CLEAN_ACCURACY[self.image_set]
+               if clean is None else clean}
+        if self.poison is not None:
+            out["attack_success_rate"] = float(self.asr_threshold)
+        return out
+
+    def is_learnt(self, metrics: dict[str, Any]) -> Any:
+        """bool ``[...]`` from metric arrays ``[...]`` (NumPy or JAX): learnt or not."""
+        return learnt_flag(self.learnt_thresholds, metrics)
 
     # The store and coordinator treat a DS4 dataset as one class of n_networks.
     @property

@@ -27,6 +27,7 @@ import numpy as np
 
 from mlds_jax.errors import StoreError
 from mlds_jax.store._reader import StoreView
+from mlds_jax.store._schema import DONE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +126,35 @@ class Store(StoreView):
 
         i = self._check_index(i)
         return build_flax(self.task, self.spec, self.tensors(i))
+
+    # -- which networks learnt -------------------------------------------------------------
+    @functools.cached_property
+    def learnt_thresholds(self) -> dict[str, float]:
+        """Metric -> lowest value at which a network counts as learnt: the store's recorded
+        thresholds, or (stores written before format version 2) its spec's."""
+        return dict(self.attrs.get("learnt_thresholds") or self.spec.learnt_thresholds)
+
+    def learnt(self) -> np.ndarray:
+        """bool ``[network]``: done and learnt. The stored ``learnt`` array where the store
+        has one; else the spec's rule applied to the stored metrics (same thresholds)."""
+        from mlds_jax.spec import learnt_flag
+
+        if "learnt" in self.group:
+            flag = self["learnt"].astype(bool)
+        else:
+            flag = learnt_flag(self.learnt_thresholds,
+                               {k: self[k] for k in self.learnt_thresholds})
+        return (self["status"] == DONE) & flag
+
+    def learnt_share(self) -> dict[str, float | None]:
+        """Per class: the share of its done networks that learnt (``None``: none done)."""
+        done, cls, ok = self["status"] == DONE, self["class_id"], self.learnt()
+        return {name: float(np.mean(ok[done & (cls == k)])) if np.any(done & (cls == k))
+                else None for k, name in enumerate(self.class_names)}
+
+    def learnt_description(self) -> str:
+        """What "learnt" means for this store, e.g. ``val_bit_accuracy >= 0.99``."""
+        return " and ".join(f"{k} >= {v:g}" for k, v in sorted(self.learnt_thresholds.items()))
 
     # -- the data each network was evaluated on -------------------------------------------
     def eval_data(self, i: int, data_dir: str | os.PathLike | None = None

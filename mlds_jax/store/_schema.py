@@ -7,7 +7,9 @@ import dataclasses
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 FORMAT = "mlds-jax-store"
-FORMAT_VERSION = 1
+# 1: the first layout; 2: adds the per-network ``learnt`` flag and the root attribute
+# ``learnt_thresholds``. Version-1 stores still read, resume (as version 1) and verify.
+FORMAT_VERSION = 2
 ROOT_ATTR = "mlds_jax"
 
 # Codes of the per-network ``status`` array: not trained yet, trained, diverged (NaN/inf).
@@ -42,12 +44,26 @@ TASK_METRICS: dict[str, list[tuple[str, str, float | int | bool, str]]] = {
 }
 
 
-def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence"
+# Added in format version 2: filled from the trainer result field of the same name.
+LEARNT = ("learnt", "bool", False,
+          "met every threshold of the root attribute 'learnt_thresholds' (DS1-DS3: validation "
+          "bit accuracy; DS4: clean accuracy and, when poisoned, attack success rate)")
+
+
+def task_metrics(task: str, format_version: int = FORMAT_VERSION
+                 ) -> list[tuple[str, str, float | int | bool, str]]:
+    """The metric arrays of a ``task`` store of ``format_version`` (name, dtype, fill,
+    description); the first is the task's headline metric."""
+    return TASK_METRICS[task] + ([LEARNT] if format_version >= 2 else [])
+
+
+def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
+                       format_version: int = FORMAT_VERSION
                        ) -> list[tuple[ArraySchema, tuple]]:
     """Every array of a store and its trailing shape (after the ``network`` axis)."""
     nan = float("nan")
     metrics = [(ArraySchema(n, dt, ("network",), fill, desc), ())
-               for n, dt, fill, desc in TASK_METRICS[task]]
+               for n, dt, fill, desc in task_metrics(task, format_version)]
     return [
         (ArraySchema("params", "float32", ("network", "parameter"), nan,
                      "flat parameters; split with the 'layout' attribute"), (n_params,)),
@@ -90,9 +106,9 @@ RESULTS = {
 }
 
 
-def results_map(task: str) -> dict[str, str]:
+def results_map(task: str, format_version: int = FORMAT_VERSION) -> dict[str, str]:
     """Store array -> trainer result field, for every array written per block."""
-    return {**RESULTS, **{n: n for n, *_ in TASK_METRICS[task]}}
+    return {**RESULTS, **{n: n for n, *_ in task_metrics(task, format_version)}}
 
 
 def chunk_compressors() -> list:

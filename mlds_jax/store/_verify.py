@@ -131,7 +131,8 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
     if layout_sum != n_params:
         check.fatal.append(f"layout sizes sum to {layout_sum}, n_params is {n_params}")
     arrays = {}
-    for schema, trailing in per_network_arrays(n_params, epochs, task):
+    version = int(a.get("format_version", 1))
+    for schema, trailing in per_network_arrays(n_params, epochs, task, version):
         arr = _open_array(g, schema.name, check)
         if arr is None:
             continue

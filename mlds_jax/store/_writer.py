@@ -42,12 +42,16 @@ from mlds_jax.store._shards import storage_chunks
 def _spec_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     out = []
     for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k, "<missing>"), b.get(k, "<missing>")
+        va, vb = a.get(k), b.get(k)  # a field added later as None reads as missing
         if isinstance(va, dict) and isinstance(vb, dict):
             out += _spec_diff(va, vb, f"{prefix}{k}.")
         elif va != vb:
-            out.append(f"{prefix}{k}: store has {va!r}, requested {vb!r}")
+            out.append(f"{prefix}{k}: store has {_shown(va)}, requested {_shown(vb)}")
     return out
+
+
+def _shown(value: Any) -> str:
+    return "<missing>" if value is None else repr(value)
 
 
 def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
@@ -71,11 +75,12 @@ class StoreWriter:
     """Writes one dataset into one store; satisfies the coordinator's sink protocol."""
 
     def __init__(self, path: str | os.PathLike, spec: DatasetSpec, block_size: int,
-                 task: str = "sequence"):
+                 task: str = "sequence", format_version: int = FORMAT_VERSION):
         self.path = Path(path)
         self.spec = spec
         self.block_size = block_size
         self.task = task
+        self.format_version = format_version  # a resumed store keeps its own layout
         self._group = zarr.open_group(str(self.path), mode="r+")
 
     # -- creation / opening ---------------------------------------------------------------
@@ -128,7 +133,8 @@ class StoreWriter:
                     f"{attrs.get('library_version', '?')}); resuming would mix two "
                     "derivations - finish it with that version or use a new --out"
                 )
-            return cls(p, spec, int(attrs["block_size"]), attrs.get("task", "sequence"))
+            return cls(p, spec, int(attrs["block_size"]), attrs.get("task", "sequence"),
+                       int(attrs.get("format_version", 1)))
         try:
             cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)
         except OSError:
@@ -184,6 +190,7 @@ class StoreWriter:
                 "n_params": n_params,
                 "block_size": block_size,
                 "layout": layout,
+                "learnt_thresholds": spec.learnt_thresholds,
                 # hyper-parameter grids (field -> values; each network's value is stored in
                 # the array of the field's name); only present when the spec has one
                 **({"grid": spec_grids(spec)} if spec_grids(spec) else {}),
@@ -215,7 +222,7 @@ class StoreWriter:
         """
         lo = block * self.block_size
         hi = min(lo + self.block_size, self.spec.n_networks)
-        for name, field in results_map(self.task).items():
+        for name, field in results_map(self.task, self.format_version).items():
             self._group[name][lo:hi] = np.asarray(results[field])[: hi - lo]
         failed = np.asarray(results["failed"])[: hi - lo]
         status = np.where(failed, FAILED, DONE).astype(np.uint8)

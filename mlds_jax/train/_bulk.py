@@ -31,6 +31,7 @@ class TrainResult(NamedTuple):
     final_train_loss: jax.Array  # float32 []
     final_val_loss: jax.Array  # float32 []
     val_bit_accuracy: jax.Array  # float32 []: fraction of validation output bits right
+    learnt: jax.Array  # bool []: not failed and spec.is_learnt (val_bit_accuracy >= threshold)
 
 
 class _Carry(NamedTuple):
@@ -147,6 +148,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
     def finish(inputs: NetworkInputs, c: _Carry) -> TrainResult:
         _, _, x_va, y_va = data(inputs)
         last = jnp.maximum(c.epoch - 1, 0)
+        acc = bit_accuracy(c.params, x_va, y_va, spec)
         return TrainResult(
             params=c.params,
             failed=c.failed,
@@ -156,7 +158,8 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
             val_loss=c.val_hist,
             final_train_loss=c.train_hist[last],
             final_val_loss=sequence_loss(c.params, x_va, y_va, spec),
-            val_bit_accuracy=bit_accuracy(c.params, x_va, y_va, spec),
+            val_bit_accuracy=acc,
+            learnt=~c.failed & spec.is_learnt({"val_bit_accuracy": acc}),
         )
 
     return TrainParts(init, segment, finish)

@@ -33,6 +33,7 @@ class ImageTrainResult(NamedTuple):
     clean_accuracy: jax.Array  # float32 []: accuracy on the clean test set
     attack_success_rate: jax.Array  # float32 []: triggered test images classified (y+1) mod 10
     backdoor_took: jax.Array  # bool []: attack_success_rate >= spec.asr_threshold
+    learnt: jax.Array  # bool []: not failed and spec.is_learnt (clean accuracy; backdoor took)
     poisoned_samples: jax.Array  # int32 []: poisoned training samples this network saw
 
 
@@ -124,13 +125,16 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         val, pred = evaluate(c.params, data.test_x, data.test_y)
         _, pred_trig = evaluate(c.params, data.test_trig, data.test_y)
         asr = jnp.mean(pred_trig == (data.test_y + 1) % N_LABELS)
+        clean = jnp.mean(pred == data.test_y)
         last = jnp.maximum(c.epoch - 1, 0)
         return ImageTrainResult(
             params=c.params, failed=c.failed, stopped_early=jnp.zeros((), bool),
             epochs=c.epoch, train_loss=c.train_hist, val_loss=c.val_hist,
             final_train_loss=c.train_hist[last], final_val_loss=val,
-            clean_accuracy=jnp.mean(pred == data.test_y), attack_success_rate=asr,
+            clean_accuracy=clean, attack_success_rate=asr,
             backdoor_took=asr >= spec.asr_threshold,
+            learnt=~c.failed & spec.is_learnt({"clean_accuracy": clean,
+                                               "attack_success_rate": asr}),
             poisoned_samples=jnp.sum(mask).astype(jnp.int32))
 
     def active(c: _ImageCarry) -> jax.Array:

@@ -33,6 +33,20 @@ def test_backdoor_takes_only_when_poisoned(stores):
     assert (bad["poisoned_samples"][:] > 0).all()
 
 
+def test_learnt_flag_follows_the_spec_thresholds(stores):
+    for name, g in stores.items():
+        thr = g.attrs["mlds_jax"]["learnt_thresholds"]
+        acc, asr = g["clean_accuracy"][:], g["attack_success_rate"][:]
+        expected = acc >= np.float32(thr["clean_accuracy"])
+        if name == "MNISTclean":
+            assert set(thr) == {"clean_accuracy"}  # a clean network carries no backdoor
+        else:
+            assert thr["attack_success_rate"] == 0.5
+            expected &= asr >= np.float32(0.5)
+        np.testing.assert_array_equal(g["learnt"][:], expected)
+    assert stores["MNISTbadnet_alpha10"]["learnt"][:].any()  # the rule is not vacuous
+
+
 def _arrays(g, prefix=""):
     out = {}
     for name, item in g.members():
@@ -51,7 +65,8 @@ def test_clean_and_backdoored_stores_differ_only_honestly(stores):
     assert a.keys() == b.keys()
     differ = {k for k in a if a[k] != b[k]}
     # the spec (its name and poison), its digest, the class name (= dataset name) and time
-    assert differ <= {"spec", "spec_digest", "class_names", "created"}
+    # (and what "learnt" means: a poisoned network must also carry its backdoor)
+    assert differ <= {"spec", "spec_digest", "class_names", "created", "learnt_thresholds"}
     sa, sb = a["spec"], b["spec"]
     assert {k for k in sa if sa[k] != sb[k]} == {"name", "poison"}
     # the per-network fields that may differ describe the poison; the rest are identical
