@@ -9,6 +9,7 @@ from helpers import synthetic_store
 
 from mlds_jax import __version__
 from mlds_jax.cli import build_parser, main
+from mlds_jax.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,11 @@ def test_list_json_and_untruncated_text(capsys):
 def test_status_verify_info_json(store, capsys):
     (rec,) = _json(capsys, ["status", "--json", store])
     assert rec["dataset"] == "ds1" and rec["per_class"] == 4
+    learnt = int(open_store(store).learnt()[:4].sum())
     assert rec["classes"][0] == {"class": "ParityMachine", "planned": 4, "done": 4,
-                                 "failed": 0, "pending": 0, "percent": 100.0, "band": "100%"}
+                                 "failed": 0, "pending": 0, "percent": 100.0, "band": "100%",
+                                 "learnt": learnt}
+    assert rec["learnt_thresholds"] == {"val_bit_accuracy": 0.99}
     assert rec["overall"]["done"] == 12 and rec["overall"]["band"] == "25-75%"
     (v,) = _json(capsys, ["verify", "--json", store], code=1)
     assert v["path"] == store and not v["ok"] and "pending" in " ".join(v["problems"])

@@ -7,6 +7,7 @@ coordinator, the pipeline, checkpoints, refill and Ray then have one path for al
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -23,10 +24,19 @@ from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width
 TASKS = ("sequence", "image")
 
 
-@functools.lru_cache(maxsize=16)
 def task_parts(spec, n_train: int | None = None) -> TaskParts:
     """The :class:`TaskParts` of ``spec``'s task (cached, so compiled programs are shared).
-    ``n_train``: training images in the shared data (image task only)."""
+    ``n_train``: training images in the shared data (image task only).
+
+    A network's run never depends on how many networks the dataset has, so specs that
+    differ only in ``per_class`` (``n_networks`` for DS4) share one set of parts and one
+    compilation."""
+    size = "n_networks" if spec.task == "image" else "per_class"
+    return _task_parts(dataclasses.replace(spec, **{size: 1}), n_train)
+
+
+@functools.lru_cache(maxsize=16)
+def _task_parts(spec, n_train: int | None) -> TaskParts:
     if spec.task == "sequence":
         return make_sequence_parts(spec)
     if spec.task == "image":

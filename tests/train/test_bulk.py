@@ -99,7 +99,9 @@ def test_new_per_network_values_do_not_recompile():
     programs = (trainer.runner._init, trainer.runner._segment, trainer.runner._finish)
     before = [p._cache_size() for p in programs]
     trainer(b)
-    assert [p._cache_size() for p in programs] == before == [1, 1, 1]
+    # (programs are shared by every spec that differs only in per_class, so other tests may
+    # have compiled them already: what matters is that new values add no compilation)
+    assert [p._cache_size() for p in programs] == before
 
 
 def test_keys_depend_on_spec_and_index_only():
