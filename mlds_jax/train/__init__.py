@@ -6,11 +6,13 @@ from mlds_jax.train._bulk import (
     TrainParts,
     TrainResult,
     bit_accuracy,
+    fresh_data_classes,
     is_active,
     make_sequence_parts,
     make_train,
     make_train_parts,
     sequence_loss,
+    training_address_cells,
 )
 from mlds_jax.train._image_train import ImageTrainResult, make_image_parts, poison_mask
 from mlds_jax.train._keys import (
@@ -59,6 +61,7 @@ __all__ = [
     "bit_accuracy",
     "concat_rows",
     "default_width",
+    "fresh_data_classes",
     "guarded_update",
     "is_active",
     "make_block_trainer",
@@ -74,4 +77,5 @@ __all__ = [
     "poison_mask",
     "sequence_loss",
     "task_parts",
+    "training_address_cells",
 ]

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from mlds_jax.models import apply_gru_batch, gru_layout, init_gru
@@ -79,6 +80,27 @@ class TrainParts(NamedTuple):
     finish: object
 
 
+def training_address_cells(spec: DatasetSpec) -> np.ndarray | None:
+    """int32 ``[n_classes, n_train]``: how many address cells training sequence ``j`` of each
+    class may use (``TrainSpec.class_address_curriculum``: ``cells[j % len(cells)]``; 8,
+    every address, for classes without one); ``None`` when the spec sets no curriculum."""
+    t = spec.train
+    if t.class_address_curriculum is None:
+        return None
+    table = np.full((len(spec.classes), t.n_train), 8, np.int32)
+    for name, cells in t.class_address_curriculum:
+        table[spec.classes.index(name)] = np.resize(np.asarray(cells, np.int32), t.n_train)
+    return table
+
+
+def fresh_data_classes(spec: DatasetSpec) -> np.ndarray | None:
+    """bool ``[n_classes]``: classes whose training sequences are redrawn every epoch
+    (``TrainSpec.fresh_train_data``); ``None`` when the spec names none."""
+    if spec.train.fresh_train_data is None:
+        return None
+    return np.asarray([c in spec.train.fresh_train_data for c in spec.classes])
+
+
 def make_train_parts(spec: DatasetSpec) -> TrainParts:
     """The pieces of :func:`make_train`; ``make_train`` is their composition."""
     t, m = spec.train, spec.model
@@ -95,18 +117,31 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         loss, grads = tensor_loss_and_grad(layout.unflatten(params), x, y, spec)
         return loss, layout.flatten(grads)
 
+    decay = t.max_epochs * t.steps_per_epoch if t.lr_schedule == "cosine" else None
+    cells_table = training_address_cells(spec)
+    fresh_table = fresh_data_classes(spec)
+
+    def train_data(inputs: NetworkInputs, epoch: jax.Array | None = None):
+        """The training set, ``[n_train, time, bits]`` each; a fresh-data class draws it
+        from ``(key, epoch)``, every other class from its key alone."""
+        key = jax.random.fold_in(inputs.key, TRAIN_DATA)
+        if fresh_table is not None and epoch is not None:
+            key = jnp.where(jnp.asarray(fresh_table)[inputs.class_id],
+                            jax.random.fold_in(key, epoch), key)
+        cells = None if cells_table is None else jnp.asarray(cells_table)[inputs.class_id]
+        return make_sequences(key, next_state[inputs.class_id], output[inputs.class_id],
+                              t.n_train, t.seq_len, in_bits, out_bits, cells)
+
     def data(inputs: NetworkInputs):
-        key = inputs.key
         ns, out = next_state[inputs.class_id], output[inputs.class_id]
-        x_tr, y_tr = make_sequences(jax.random.fold_in(key, TRAIN_DATA), ns, out,
-                                    t.n_train, t.seq_len, in_bits, out_bits)
-        x_va, y_va = make_sequences(jax.random.fold_in(key, VAL_DATA), ns, out,
+        x_tr, y_tr = train_data(inputs)
+        x_va, y_va = make_sequences(jax.random.fold_in(inputs.key, VAL_DATA), ns, out,
                                     t.n_val, t.seq_len, in_bits, out_bits)
         return x_tr, y_tr, x_va, y_va
 
     def init(inputs: NetworkInputs) -> _Carry:
         params = init_gru(jax.random.fold_in(inputs.key, INIT), m)
-        opt_state = network_optimiser(inputs).init(params)
+        opt_state = network_optimiser(inputs, decay).init(params)
         nan_hist = jnp.full((t.max_epochs,), jnp.nan, jnp.float32)
         return _Carry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                       jnp.zeros((), bool), nan_hist, nan_hist)
@@ -116,14 +151,17 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.max_epochs)
 
-        def sgd_step(c, batch_idx):
-            params, opt_state, failed = c
-            loss, grads = loss_and_grad(params, x_tr[batch_idx], y_tr[batch_idx], spec)
-            step = guarded_update(network_optimiser(inputs), loss, grads, params, opt_state,
-                                  failed)
-            return step, loss
-
         def epoch_body(c: _Carry) -> _Carry:
+            # With fresh-data classes the training set is redrawn for each epoch.
+            x, y = (x_tr, y_tr) if fresh_table is None else train_data(inputs, c.epoch)
+
+            def sgd_step(c, batch_idx):
+                params, opt_state, failed = c
+                loss, grads = loss_and_grad(params, x[batch_idx], y[batch_idx], spec)
+                step = guarded_update(network_optimiser(inputs, decay), loss, grads, params,
+                                      opt_state, failed)
+                return step, loss
+
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), t.n_train)
             batches = perm.reshape(t.steps_per_epoch, t.batch_size)
             (params, opt_state, failed), losses = jax.lax.scan(

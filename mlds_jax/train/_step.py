@@ -12,11 +12,22 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def network_optimiser(inputs) -> optax.GradientTransformation:
+# A cosine schedule ends at this fraction of the network's rate.
+COSINE_FLOOR = 0.05
+
+
+def network_optimiser(inputs, decay_steps: int | None = None) -> optax.GradientTransformation:
     """ONE network's optimiser: Adam with the network's own step size
     (``inputs.learning_rate``, float32 [], a per-network input, so a sweep of learning rates
-    never recompiles). The rate enters here only; it is not stored in the optimiser state."""
-    return optax.adam(inputs.learning_rate)
+    never recompiles). The rate enters here only; it is not stored in the optimiser state.
+
+    ``decay_steps``: ``None`` keeps the rate constant; else it follows a cosine from the rate
+    down to ``COSINE_FLOOR`` times it over that many steps (``TrainSpec.lr_schedule =
+    "cosine"``; the step count then lives in the optimiser state)."""
+    if decay_steps is None:
+        return optax.adam(inputs.learning_rate)
+    return optax.adam(optax.cosine_decay_schedule(inputs.learning_rate, decay_steps,
+                                                  alpha=COSINE_FLOOR))
 
 
 def guarded_update(optimiser: optax.GradientTransformation, loss: jax.Array, grads,
