@@ -8,7 +8,8 @@ from mlds_jax.spec import ds1
 def tiny_ds1(per_class: int = 2, **train):
     """A DS1 spec small enough to compile and train in seconds (same 4,364-parameter network)."""
     defaults = dict(batch_size=8, seq_len=8, n_train=16, n_val=16, max_epochs=4,
-                    learning_rate=0.01, class_learning_rates=None)  # as tests were written
+                    learning_rate=0.01, class_learning_rates=None,  # as tests were written
+                    class_address_curriculum=None, fresh_train_data=None, lr_schedule=None)
     return ds1(per_class, **{**defaults, **train})
 
 

@@ -77,8 +77,12 @@ def test_ds1_ds2_recipe_is_the_measured_one():
     assert PARITY_LEARNING_RATE == 3e-3
     for spec, parity in ((ds1(4), "ParityMachine"), (ds2(4), "ParityModified")):
         t = spec.train
-        assert t.learning_rate == 0.01 and t.max_epochs == 200 and t.n_train == 1024
+        assert t.learning_rate == 0.01 and t.max_epochs == 600 and t.n_train == 1024
         assert t.class_learning_rates == ((parity, 3e-3),)
+        eightbit = spec.classes[1]
+        assert eightbit.startswith("EightBit") and t.lr_schedule == "cosine"
+        assert t.class_address_curriculum == ((eightbit, (2, 4, 8)),)
+        assert t.fresh_train_data == (eightbit,)
         assert [t.learning_rate_for(c) for c in spec.classes] == [3e-3] + [0.01] * 4
     assert ds3(1).train == TrainSpec()  # DS3 keeps TrainSpec's own defaults
     over = ds1(4, max_epochs=7, learning_rate=0.02)

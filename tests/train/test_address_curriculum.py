@@ -18,6 +18,13 @@ from mlds_jax.train import (
 )
 
 CUR = {"EightBitMachine": [2, 4, 8]}
+# the DS1 recipe itself sets the curriculum, fresh data and a cosine step for EightBit:
+# these tests start from the recipe without them
+PLAIN = dict(class_address_curriculum=None, fresh_train_data=None, lr_schedule=None)
+
+
+def _ds1(per_class, **kw):
+    return ds1(per_class, **{**PLAIN, **kw})
 
 
 def _addresses(x):
@@ -60,7 +67,7 @@ def test_tables_cycle_per_class():
     np.testing.assert_array_equal(table[eb, :6], [2, 4, 8, 2, 4, 8])
     assert (np.delete(table, eb, axis=0) == 8).all()
     np.testing.assert_array_equal(fresh_data_classes(spec), np.arange(5) == eb)
-    assert training_address_cells(ds1(2)) is None and fresh_data_classes(ds1(2)) is None
+    assert training_address_cells(_ds1(2)) is None and fresh_data_classes(_ds1(2)) is None
 
 
 def _run(spec, inputs):
@@ -72,7 +79,7 @@ SMALL = dict(max_epochs=2, n_train=32, n_val=8)
 
 
 def test_runs_are_a_pure_function_of_spec_and_index():
-    fresh = ds1(2, **SMALL, class_address_curriculum=CUR, fresh_train_data=["EightBitMachine"])
+    fresh = _ds1(2, **SMALL, class_address_curriculum=CUR, fresh_train_data=["EightBitMachine"])
     a = _run(fresh, network_inputs(fresh, np.array([2, 3])))  # EightBit replicates 0, 1
     b = _run(fresh, network_inputs(fresh, np.array([3])))
     np.testing.assert_array_equal(a[0][1], b[0][0])
@@ -80,23 +87,23 @@ def test_runs_are_a_pure_function_of_spec_and_index():
 
 
 def test_only_the_named_classes_change():
-    plain = ds1(2, **SMALL)
+    plain = _ds1(2, **SMALL)
     inputs = network_inputs(plain, np.array([2]))  # one EightBit network, same key in each
-    other = ds1(2, **SMALL, class_address_curriculum={"ParityMachine": [2]},
+    other = _ds1(2, **SMALL, class_address_curriculum={"ParityMachine": [2]},
                 fresh_train_data=["ParityMachine"])
     base = _run(plain, inputs)
     for p, q in zip(base, _run(other, inputs)):  # EightBit not named: same run
         np.testing.assert_array_equal(p, q)
-    for named in (ds1(2, **SMALL, class_address_curriculum=CUR),
-                  ds1(2, **SMALL, fresh_train_data=["EightBitMachine"])):
+    for named in (_ds1(2, **SMALL, class_address_curriculum=CUR),
+                  _ds1(2, **SMALL, fresh_train_data=["EightBitMachine"])):
         assert not np.array_equal(_run(named, inputs)[0], base[0])
 
 
 def test_unset_fields_keep_dicts_and_digests():
-    d = ds1(3).to_dict()["train"]
+    d = _ds1(3).to_dict()["train"]
     assert "class_address_curriculum" not in d and "fresh_train_data" not in d
-    spec = ds1(3, class_address_curriculum=CUR, fresh_train_data=["EightBitMachine"])
-    assert spec.digest != ds1(3).digest
+    spec = _ds1(3, class_address_curriculum=CUR, fresh_train_data=["EightBitMachine"])
+    assert spec.digest != _ds1(3).digest
     assert spec.train.class_address_curriculum == (("EightBitMachine", (2, 4, 8)),)
     back = DatasetSpec.from_dict(spec.to_dict())
     assert back == spec and hash(back) == hash(spec)
@@ -138,7 +145,7 @@ def test_dataset_spec_refuses_unknown_classes_and_ds3():
 
 def test_cosine_schedule_starts_at_the_rate_and_then_decays():
     small = dict(max_epochs=2, n_train=32, n_val=8)  # one step per epoch
-    const, cos = ds1(2, **small), ds1(2, **small, lr_schedule="cosine")
+    const, cos = _ds1(2, **small), _ds1(2, **small, lr_schedule="cosine")
     assert "lr_schedule" not in const.to_dict()["train"]
     assert DatasetSpec.from_dict(cos.to_dict()) == cos and cos.digest != const.digest
     inputs = network_inputs(const, np.array([0]))  # the same network under both recipes
