@@ -23,8 +23,7 @@ def status_table(path: str) -> str:
     view = open_store(path)
     progress = view.progress()
     tot = progress_total(progress)
-    learnt = view.learnt()
-    n_learnt = [int(np.sum(learnt[view["class_id"] == k])) for k in range(len(progress))]
+    n_learnt = [int(n) for n in view.learnt_counts()]
     rows = [[r["class"], r["planned"], r["done"], r["failed"], f"{r['percent']:.1f}%",
              band(r["percent"]), _share(n, r["done"])] for r, n in zip(progress, n_learnt)]
     rows.append(["overall", tot["planned"], tot["done"], tot["failed"],
@@ -104,10 +103,8 @@ def metrics_table(path: str) -> str:
 def status_record(path: str) -> dict:
     """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
     view = open_store(path)
-    learnt = view.learnt()
-    rows = [{**r, "band": band(r["percent"]),
-             "learnt": int(np.sum(learnt[view["class_id"] == k]))}
-            for k, r in enumerate(view.progress())]
+    rows = [{**r, "band": band(r["percent"]), "learnt": int(n)}
+            for r, n in zip(view.progress(), view.learnt_counts())]
     return {"path": path, "dataset": view.attrs["spec"]["name"],
             "task": view.attrs.get("task", "sequence"),
             "per_class": view.attrs["n_networks"] // len(view.class_names),

@@ -146,11 +146,16 @@ class Store(StoreView):
                                {k: self[k] for k in self.learnt_thresholds})
         return (self["status"] == DONE) & flag
 
+    def learnt_counts(self) -> np.ndarray:
+        """int ``[n_classes]``: how many networks of each class are done and learnt."""
+        return np.bincount(self["class_id"][self.learnt()], minlength=len(self.class_names))
+
     def learnt_share(self) -> dict[str, float | None]:
         """Per class: the share of its done networks that learnt (``None``: none done)."""
-        done, cls, ok = self["status"] == DONE, self["class_id"], self.learnt()
-        return {name: float(np.mean(ok[done & (cls == k)])) if np.any(done & (cls == k))
-                else None for k, name in enumerate(self.class_names)}
+        done = np.bincount(self["class_id"][self["status"] == DONE],
+                           minlength=len(self.class_names))
+        return {name: float(k / d) if d else None
+                for name, k, d in zip(self.class_names, self.learnt_counts(), done)}
 
     def learnt_description(self) -> str:
         """What "learnt" means for this store, e.g. ``val_bit_accuracy >= 0.99``."""

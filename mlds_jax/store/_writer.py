@@ -193,7 +193,7 @@ class StoreWriter:
                 "learnt_thresholds": spec.learnt_thresholds,
                 # hyper-parameter grids (field -> values; each network's value is stored in
                 # the array of the field's name); only present when the spec has one
-                **({"grid": spec_grids(spec)} if spec_grids(spec) else {}),
+                **({"grid": grids} if (grids := spec_grids(spec)) else {}),
                 **provenance,
             }
             os.rename(tmp, p)  # atomic on one filesystem: a path holds all of it or nothing
