@@ -99,9 +99,15 @@ class TrainSpec:
         Validation sequences keep the fair distribution. ``None``: no curriculum.
       fresh_train_data: classes whose training sequences are redrawn every epoch (from the
         network's key and the epoch) instead of once; ``None``: none.
+      address_curriculum_stages: an advancing curriculum: fractions ``0 < f1 < f2 < ...
+        < 1`` of ``max_epochs``; from epoch ``round(f_i * max_epochs)`` on (counted from 0)
+        every class's ``class_address_curriculum`` drops its first ``i`` entries (it always
+        keeps its last one), e.g. ``[2, 4, 8]`` with ``[1/3, 2/3]`` trains on ``[2, 4, 8]``,
+        then ``[4, 8]``, then ``[8]``. Needs ``class_address_curriculum``; ``None``: the
+        curriculum stays as it is.
       lr_schedule: ``"cosine"``: each network's rate decays along a cosine to 5% of itself
         over ``max_epochs`` epochs (every class of the dataset); ``None``: constant.
-        These three are left out of the spec's dict when ``None`` (digests unchanged).
+        These four are left out of the spec's dict when ``None`` (digests unchanged).
     """
 
     learning_rate: float = 1e-2
@@ -116,6 +122,7 @@ class TrainSpec:
     class_address_curriculum: tuple[tuple[str, tuple[int, ...]], ...] | None = None
     fresh_train_data: tuple[str, ...] | None = None
     lr_schedule: str | None = None
+    address_curriculum_stages: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -153,6 +160,19 @@ class TrainSpec:
             object.__setattr__(self, "fresh_train_data", tuple(names))
         _check(self.lr_schedule in (None, *LR_SCHEDULES), "TrainSpec.lr_schedule",
                f"one of {LR_SCHEDULES} (or unset: constant)", self.lr_schedule)
+        if self.address_curriculum_stages is not None:
+            object.__setattr__(self, "address_curriculum_stages",
+                               _stages(self.address_curriculum_stages))
+            _check(self.class_address_curriculum is not None,
+                   "TrainSpec.address_curriculum_stages", "set together with "
+                   "class_address_curriculum (the stages advance that curriculum)",
+                   self.address_curriculum_stages)
+
+    def curriculum_stage_epochs(self) -> tuple[int, ...]:
+        """The epochs (counted from 0) at which the address curriculum advances one stage
+        (``address_curriculum_stages`` times ``max_epochs``, rounded); ``()`` when unset."""
+        return tuple(int(math.floor(f * self.max_epochs + 0.5))
+                     for f in self.address_curriculum_stages or ())
 
     @property
     def steps_per_epoch(self) -> int:
@@ -195,6 +215,15 @@ def _curriculum(value: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
     names = [p[0] for p in pairs]
     _check(len(set(names)) == len(names), field, "each class at most once", value)
     return tuple((str(n), tuple(int(c) for c in cells)) for n, cells in pairs)
+
+
+def _stages(value: Any) -> tuple[float, ...]:
+    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
+        _is_number(f) and 0 < f < 1 for f in value)
+    ok = ok and all(a < b for a, b in zip(value, value[1:]))
+    _check(ok, "TrainSpec.address_curriculum_stages",
+           "a non-empty, increasing list of fractions of max_epochs in (0, 1)", value)
+    return tuple(float(f) for f in value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -337,7 +366,7 @@ class DatasetSpec:
 
 # Optional training fields added after stores existed: left out of the dict when unset.
 UNSET_TRAIN_FIELDS = ("learning_rate_grid", "class_address_curriculum", "fresh_train_data",
-                      "lr_schedule")
+                      "lr_schedule", "address_curriculum_stages")
 
 
 def drop_unset_grid(d: dict[str, Any]) -> dict[str, Any]:

@@ -81,16 +81,29 @@ class TrainParts(NamedTuple):
 
 
 def training_address_cells(spec: DatasetSpec) -> np.ndarray | None:
-    """int32 ``[n_classes, n_train]``: how many address cells training sequence ``j`` of each
-    class may use (``TrainSpec.class_address_curriculum``: ``cells[j % len(cells)]``; 8,
-    every address, for classes without one); ``None`` when the spec sets no curriculum."""
+    """int32 ``[n_stages, n_classes, n_train]``: how many address cells training sequence
+    ``j`` of each class may use at each stage of the curriculum
+    (``TrainSpec.class_address_curriculum``: ``cells[j % len(cells)]``, where stage ``s``
+    drops the first ``s`` entries but keeps the last; 8, every address, for classes without
+    one). ``n_stages`` is 1 + the number of ``TrainSpec.address_curriculum_stages``.
+    ``None`` when the spec sets no curriculum."""
     t = spec.train
     if t.class_address_curriculum is None:
         return None
-    table = np.full((len(spec.classes), t.n_train), 8, np.int32)
+    n_stages = 1 + len(t.address_curriculum_stages or ())
+    table = np.full((n_stages, len(spec.classes), t.n_train), 8, np.int32)
     for name, cells in t.class_address_curriculum:
-        table[spec.classes.index(name)] = np.resize(np.asarray(cells, np.int32), t.n_train)
+        for s in range(n_stages):
+            stage_cells = np.asarray(cells[min(s, len(cells) - 1):], np.int32)
+            table[s, spec.classes.index(name)] = np.resize(stage_cells, t.n_train)
     return table
+
+
+def curriculum_stage(spec: DatasetSpec, epoch: jax.Array) -> jax.Array:
+    """int32 ``[]``: the curriculum stage of ``epoch`` (counted from 0): how many of
+    ``TrainSpec.curriculum_stage_epochs()`` it has reached."""
+    bounds = jnp.asarray(spec.train.curriculum_stage_epochs() or (), jnp.int32)
+    return jnp.sum(epoch >= bounds).astype(jnp.int32)
 
 
 def fresh_data_classes(spec: DatasetSpec) -> np.ndarray | None:
@@ -120,15 +133,21 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
     decay = t.max_epochs * t.steps_per_epoch if t.lr_schedule == "cosine" else None
     cells_table = training_address_cells(spec)
     fresh_table = fresh_data_classes(spec)
+    # The training set changes between epochs for fresh-data classes and curriculum stages.
+    per_epoch_data = fresh_table is not None or bool(t.curriculum_stage_epochs())
 
     def train_data(inputs: NetworkInputs, epoch: jax.Array | None = None):
-        """The training set, ``[n_train, time, bits]`` each; a fresh-data class draws it
-        from ``(key, epoch)``, every other class from its key alone."""
+        """The training set of ``epoch`` (``None``: the first), ``[n_train, time, bits]``
+        each; a fresh-data class draws it from ``(key, epoch)``, every other class from its
+        key alone; the address cells follow the epoch's curriculum stage."""
         key = jax.random.fold_in(inputs.key, TRAIN_DATA)
         if fresh_table is not None and epoch is not None:
             key = jnp.where(jnp.asarray(fresh_table)[inputs.class_id],
                             jax.random.fold_in(key, epoch), key)
-        cells = None if cells_table is None else jnp.asarray(cells_table)[inputs.class_id]
+        cells = None
+        if cells_table is not None:
+            stage = 0 if epoch is None else curriculum_stage(spec, epoch)
+            cells = jnp.asarray(cells_table)[stage, inputs.class_id]
         return make_sequences(key, next_state[inputs.class_id], output[inputs.class_id],
                               t.n_train, t.seq_len, in_bits, out_bits, cells)
 
@@ -152,8 +171,8 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         limit = jnp.minimum(c.epoch + n_epochs, t.max_epochs)
 
         def epoch_body(c: _Carry) -> _Carry:
-            # With fresh-data classes the training set is redrawn for each epoch.
-            x, y = (x_tr, y_tr) if fresh_table is None else train_data(inputs, c.epoch)
+            # With fresh-data classes or curriculum stages the set is redrawn each epoch.
+            x, y = train_data(inputs, c.epoch) if per_epoch_data else (x_tr, y_tr)
 
             def sgd_step(c, batch_idx):
                 params, opt_state, failed = c

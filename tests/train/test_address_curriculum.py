@@ -11,6 +11,7 @@ from mlds_jax.errors import SpecError
 from mlds_jax.spec import DatasetSpec, TrainSpec, ds1, ds3, load_spec_file
 from mlds_jax.tasks import address_mask, get_machine, make_sequences, simulate
 from mlds_jax.train import (
+    curriculum_stage,
     fresh_data_classes,
     make_train,
     network_inputs,
@@ -18,9 +19,10 @@ from mlds_jax.train import (
 )
 
 CUR = {"EightBitMachine": [2, 4, 8]}
-# the DS1 recipe itself sets the curriculum, fresh data and a cosine step for EightBit:
-# these tests start from the recipe without them
-PLAIN = dict(class_address_curriculum=None, fresh_train_data=None, lr_schedule=None)
+# the DS1 recipe itself sets the curriculum, its stages, fresh data and a cosine step for
+# EightBit: these tests start from the recipe without them
+PLAIN = dict(class_address_curriculum=None, fresh_train_data=None, lr_schedule=None,
+             address_curriculum_stages=None)
 
 
 def _ds1(per_class, **kw):
@@ -61,13 +63,47 @@ def test_restricted_sequences_stay_in_their_cells_and_follow_the_machine():
 
 def test_tables_cycle_per_class():
     spec = ds1(2, class_address_curriculum=CUR, fresh_train_data=["EightBitMachine"])
-    table = training_address_cells(spec)
+    table = training_address_cells(spec)[0]  # the default recipe's first stage
     assert table.shape == (5, spec.train.n_train)
     eb = spec.classes.index("EightBitMachine")
     np.testing.assert_array_equal(table[eb, :6], [2, 4, 8, 2, 4, 8])
     assert (np.delete(table, eb, axis=0) == 8).all()
     np.testing.assert_array_equal(fresh_data_classes(spec), np.arange(5) == eb)
     assert training_address_cells(_ds1(2)) is None and fresh_data_classes(_ds1(2)) is None
+
+
+def test_stages_drop_the_smallest_cells_in_turn():
+    spec = ds1(2, class_address_curriculum=CUR, address_curriculum_stages=[0.25, 0.5],
+               max_epochs=100)
+    assert spec.train.curriculum_stage_epochs() == (25, 50)
+    table = training_address_cells(spec)
+    assert table.shape == (3, 5, spec.train.n_train)
+    eb = spec.classes.index("EightBitMachine")
+    np.testing.assert_array_equal(table[0, eb, :6], [2, 4, 8, 2, 4, 8])
+    np.testing.assert_array_equal(table[1, eb, :4], [4, 8, 4, 8])
+    assert (table[2] == 8).all() and (np.delete(table, eb, axis=1) == 8).all()
+    # a curriculum keeps its last entry however many stages pass
+    short = ds1(2, class_address_curriculum={"EightBitMachine": [4]},
+                address_curriculum_stages=[0.5, 0.75])
+    assert (training_address_cells(short)[:, eb] == 4).all()
+    epochs = jnp.arange(100)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(lambda e: curriculum_stage(spec, e))(
+        epochs)), (np.arange(100) >= 25).astype(int) + (np.arange(100) >= 50))
+
+
+def test_a_stage_changes_the_data_from_its_epoch_on():
+    """No fresh data: the EightBit set is the same draw, re-masked from the stage's epoch.
+    Epoch 0 runs the same program on the same data as without stages (equal losses); epoch
+    1 (the stage at 0.5 of 2 epochs) trains on [8]-cell sequences instead of [2]."""
+    kw = dict(**SMALL, class_address_curriculum={"EightBitMachine": [2, 8]})
+    static, staged = _ds1(2, **kw), _ds1(2, **kw, address_curriculum_stages=[0.5])
+    inputs = network_inputs(static, np.array([2]))  # the same EightBit network in both
+    a, b = _run(static, inputs), _run(staged, inputs)
+    assert a[0][0, 0] == b[0][0, 0] and a[0][0, 1] != b[0][0, 1]
+    # without stages, the same spec trains as before (the field is left out of the dict)
+    assert "address_curriculum_stages" not in static.to_dict()["train"]
+    assert staged.digest != static.digest
+    assert DatasetSpec.from_dict(staged.to_dict()) == staged
 
 
 def _run(spec, inputs):
@@ -115,7 +151,10 @@ def test_toml_round_trip(tmp_path):
                  'per_class = 2\n[train]\nfresh_train_data = ["EightBitMachine"]\n'
                  'class_address_curriculum = {EightBitMachine = [1, 2, 4, 8]}\n')
     spec = load_spec_file(p)
+    assert spec.train.address_curriculum_stages is None
     assert spec.train.class_address_curriculum == (("EightBitMachine", (1, 2, 4, 8)),)
+    p.write_text(p.read_text() + "address_curriculum_stages = [0.4, 0.8]\n")
+    assert load_spec_file(p).train.curriculum_stage_epochs() == (160, 320)  # 400 epochs
     assert spec.train.fresh_train_data == ("EightBitMachine",)
 
 
@@ -127,6 +166,10 @@ def test_toml_round_trip(tmp_path):
     (dict(class_address_curriculum=(("EightBitMachine", (2,)), ("EightBitMachine", (4,)))),
      r"each class at most once"),
     (dict(fresh_train_data=[]), r"non-empty list of distinct class names"),
+    (dict(address_curriculum_stages=[0.5]), r"set together with class_address_curriculum"),
+    *((dict(class_address_curriculum=CUR, address_curriculum_stages=v),
+       r"increasing list of fractions of max_epochs in \(0, 1\)")
+      for v in ([], [0.5, 0.5], [0.6, 0.3], [0.0], [1.0], ["0.5"], 0.5, [True])),
     (dict(fresh_train_data="EightBitMachine"), r"non-empty list of distinct class names"),
 ])
 def test_train_spec_refuses(kwargs, match):
