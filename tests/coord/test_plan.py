@@ -20,8 +20,10 @@ def test_blocks_cover_every_network_once():
 
 
 def test_plan_cli(capsys):
+    # --max-epochs 2: the estimate is of ds1(100, max_epochs=2)'s width-8 segment program,
+    # which tests/coord/test_blocksize.py compiles too (one compilation in a session)
     assert main(["plan", "ds1", "--per-class", "100", "--block-size", "64",
-                 "--process-count", "2"]) == 0
+                 "--process-count", "2", "--max-epochs", "2"]) == 0
     out = capsys.readouterr().out
     assert "500 networks" in out and "blocks: 8" in out
     assert "blocks_per_process: [4, 4]" in out and "estimated device memory per chunk" in out
