@@ -82,9 +82,9 @@ def test_ds1_ds2_recipe_is_the_measured_one():
         eightbit = spec.classes[1]
         assert eightbit.startswith("EightBit") and t.lr_schedule == "cosine"
         assert t.class_address_curriculum == ((eightbit, (2, 4, 8)),)
-        assert t.fresh_train_data == (eightbit,)
-        assert t.address_curriculum_stages == (1 / 3, 2 / 3)
-        assert t.curriculum_stage_epochs() == (200, 400)
+        assert t.fresh_train_data == spec.classes  # every class: fresh sequences each epoch
+        assert t.address_curriculum_stages == (1 / 12, 1 / 6)
+        assert t.curriculum_stage_epochs() == (50, 100)
         assert [t.learning_rate_for(c) for c in spec.classes] == [3e-3] + [0.01] * 4
     assert ds3(1).train == TrainSpec()  # DS3 keeps TrainSpec's own defaults
     over = ds1(4, max_epochs=7, learning_rate=0.02)
