@@ -72,6 +72,9 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
     of the network's key and the epoch, so a run split into segments equals a whole run."""
     t, widths = spec.train, spec.widths
     steps = n_train // t.batch_size
+    # A clean spec's data poisons nothing (prepare_images: poison_per_label is all zero), so
+    # its networks skip the poison draw and the triggered images altogether.
+    poisoned = spec.poison is not None
 
     def loss_fn(p, x, y):
         logits = apply_mlp(p, x, widths)
@@ -85,6 +88,8 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         return loss, jnp.argmax(logits, -1)
 
     def poison(inputs: NetworkInputs, data):
+        if not poisoned:  # nothing to draw: the clean images and labels
+            return jnp.zeros(data.train_y.shape, bool), data.train_y
         mask = poison_mask(jax.random.fold_in(inputs.key, TRAIN_DATA), data.train_y,
                            data.poison_per_label)
         return mask, jnp.where(mask, (data.train_y + 1) % N_LABELS, data.train_y)
@@ -100,10 +105,17 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         mask, labels = poison(inputs, data)
         shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.epochs)
+        if poisoned:
+            # one gather per batch: row i of [train_x; train_trig] for a clean sample, row
+            # n + i for a poisoned one (the images are stacked once per call, not per network)
+            images = jnp.concatenate([data.train_x, data.train_trig])
+            rows = jnp.arange(n_train) + jnp.where(mask, n_train, 0)
+        else:
+            images, rows = data.train_x, None
 
         def sgd_step(carry, idx):
             p, s, failed = carry
-            x = jnp.where(mask[idx][:, None], data.train_trig[idx], data.train_x[idx])
+            x = images[idx if rows is None else rows[idx]]
             loss, g = grad(p, _to_float(x), labels[idx])
             p, s, failed = guarded_update(network_optimiser(inputs), loss, g, p, s, failed)
             return (p, s, failed), loss
