@@ -100,11 +100,13 @@ class TrainSpec:
       fresh_train_data: classes whose training sequences are redrawn every epoch (from the
         network's key and the epoch) instead of once; ``None``: none.
       address_curriculum_stages: an advancing curriculum: fractions ``0 < f1 < f2 < ...
-        < 1`` of ``max_epochs``; from epoch ``round(f_i * max_epochs)`` on (counted from 0)
-        every class's ``class_address_curriculum`` drops its first ``i`` entries (it always
-        keeps its last one), e.g. ``[2, 4, 8]`` with ``[1/3, 2/3]`` trains on ``[2, 4, 8]``,
-        then ``[4, 8]``, then ``[8]``. Needs ``class_address_curriculum``; ``None``: the
-        curriculum stays as it is.
+        < 1`` of ``max_epochs``; from epoch ``f_i * max_epochs`` rounded half up (counted
+        from 0) every class's ``class_address_curriculum`` drops its first ``i`` entries (it
+        always keeps its last one), e.g. ``[2, 4, 8]`` with ``[1/3, 2/3]`` trains on
+        ``[2, 4, 8]``, then ``[4, 8]``, then ``[8]``. At small caps stages may round to the
+        same epoch (the stage between them is skipped) or to epoch 0; a stage that rounds to
+        ``max_epochs`` would never be reached and is refused. Needs
+        ``class_address_curriculum``; ``None``: the curriculum stays as it is.
       lr_schedule: ``"cosine"``: each network's rate decays along a cosine to 5% of itself
         over ``max_epochs`` epochs (every class of the dataset); ``None``: constant.
         These four are left out of the spec's dict when ``None`` (digests unchanged).
@@ -167,10 +169,16 @@ class TrainSpec:
                    "TrainSpec.address_curriculum_stages", "set together with "
                    "class_address_curriculum (the stages advance that curriculum)",
                    self.address_curriculum_stages)
+            last = self.curriculum_stage_epochs()[-1]
+            _check(last < self.max_epochs, "TrainSpec.address_curriculum_stages",
+                   f"stages that start before max_epochs={self.max_epochs} (the last one "
+                   f"rounds to epoch {last} and would never be reached)",
+                   self.address_curriculum_stages)
 
     def curriculum_stage_epochs(self) -> tuple[int, ...]:
         """The epochs (counted from 0) at which the address curriculum advances one stage
-        (``address_curriculum_stages`` times ``max_epochs``, rounded); ``()`` when unset."""
+        (``address_curriculum_stages`` times ``max_epochs``, rounded half up); ``()`` when
+        unset."""
         return tuple(int(math.floor(f * self.max_epochs + 0.5))
                      for f in self.address_curriculum_stages or ())
 

@@ -14,6 +14,7 @@ from mlds_jax.train import (
     curriculum_stage,
     fresh_data_classes,
     make_train,
+    make_train_parts,
     network_inputs,
     training_address_cells,
 )
@@ -106,6 +107,25 @@ def test_a_stage_changes_the_data_from_its_epoch_on():
     assert DatasetSpec.from_dict(staged.to_dict()) == staged
 
 
+def test_segments_across_stage_boundaries_equal_a_whole_run():
+    """Refill and checkpoints split a run into segments: with stages at epochs 1 and 2 of 3,
+    splits [1, 1, 1] and [2, 5] (the last one past the cap) give the whole run's bits."""
+    spec = _ds1(2, **{**SMALL, "max_epochs": 3}, class_address_curriculum=CUR,
+                address_curriculum_stages=[0.3, 0.6], fresh_train_data=["EightBitMachine"])
+    assert spec.train.curriculum_stage_epochs() == (1, 2)
+    parts = make_train_parts(spec)
+    inputs = jax.tree.map(lambda a: a[0], network_inputs(spec, np.array([2])))
+    run = jax.jit(parts.segment)  # one program: the segment length is traced
+    whole = parts.finish(inputs, run(inputs, parts.init(inputs), jnp.int32(3)))
+    for split in ((1, 1, 1), (2, 5)):
+        state = parts.init(inputs)
+        for n in split:
+            state = run(inputs, state, jnp.int32(n))
+        pieces = parts.finish(inputs, state)
+        for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(pieces)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def _run(spec, inputs):
     r = jax.jit(jax.vmap(make_train(spec)))(inputs)
     return np.asarray(r.train_loss), np.asarray(r.params)
@@ -167,6 +187,8 @@ def test_toml_round_trip(tmp_path):
      r"each class at most once"),
     (dict(fresh_train_data=[]), r"non-empty list of distinct class names"),
     (dict(address_curriculum_stages=[0.5]), r"set together with class_address_curriculum"),
+    (dict(class_address_curriculum=CUR, address_curriculum_stages=[0.5, 0.9], max_epochs=2),
+     r"the last one rounds to epoch 2 and would never be reached"),
     *((dict(class_address_curriculum=CUR, address_curriculum_stages=v),
        r"increasing list of fractions of max_epochs in \(0, 1\)")
       for v in ([], [0.5, 0.5], [0.6, 0.3], [0.0], [1.0], ["0.5"], 0.5, [True])),
