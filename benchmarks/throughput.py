@@ -195,6 +195,23 @@ def _label(r: dict) -> str:
     return LABELS[r["kind"]]
 
 
+def cpu_busy(seconds: float = 3.0) -> float | None:
+    """Cores' worth of CPU time other processes used over the last ``seconds`` (from
+    /proc/stat; ``None`` where there is none). Unlike the 1-minute load average it does not
+    lag: a job that ended a minute ago no longer counts."""
+    def sample():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (1.0 - (i1 - i0) / max(t1 - t0, 1)) * (os.cpu_count() or 1)
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -203,7 +220,8 @@ def machine() -> dict:
     except (OSError, AttributeError):
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "date": datetime.date.today().isoformat(), "load_start": os.getloadavg()[0]}
+            "date": datetime.date.today().isoformat(), "load_start": os.getloadavg()[0],
+            "busy_start": cpu_busy()}
     import jax
 
     dev = jax.devices()[0]
@@ -303,15 +321,25 @@ def render(all_results: list[dict]) -> str:
                   f"{res['peak_gflops']:.0f} GFLOP/s (JAX {res['jax_peak']:.0f}, torch "
                   f"{res.get('torch_peak') or float('nan'):.0f}). Whole run: "
                   f"{res['wall_s']:.0f} s.", ""]
-        # Judged by the load before the run: at its end the load counts the benchmark's own
-        # last cases (two processes per core for the process-per-core peers).
-        if m.get("load_start") is not None and m["load_start"] > 0.5 * m["cores"]:
-            lines += [f"**Shared machine**: 1-minute load average {m['load_start']:.1f} at the "
-                      f"start and {m.get('load_end', float('nan')):.1f} at the end on "
-                      f"{m['cores']} cores (other jobs ran). Rates are depressed and noisy, "
+        # Judged before the run (at its end the load counts the benchmark's own last cases):
+        # by the CPU time other processes used in the seconds before it where recorded, else
+        # by the 1-minute load average (which lags: a job that just ended still counts).
+        busy = m.get("busy_start")
+        shared = (busy > 0.25 * m["cores"] if busy is not None else
+                  m.get("load_start") is not None and m["load_start"] > 0.5 * m["cores"])
+        if shared:
+            seen = (f"{busy:.1f} cores busy with other work just before the run, 1-minute load "
+                    f"average {m['load_start']:.1f}" if busy is not None else
+                    f"1-minute load average {m['load_start']:.1f} at the start and "
+                    f"{m.get('load_end', float('nan')):.1f} at the end")
+            lines += [f"**Shared machine**: {seen} on {m['cores']} cores (other jobs ran). "
+                      "Rates are depressed and noisy, "
                       "multi-threaded PyTorch rows most (OpenMP threads wait on each other "
                       "when a core is taken), and the matmul peak was measured under the same "
                       "load, so % peak is overstated: compare rows of this run only.", ""]
+        elif busy is not None:
+            lines += [f"Quiet machine: {busy:.2f} cores busy with other work in the 3 s before "
+                      f"the run (1-minute load average {m['load_start']:.1f}).", ""]
         for w, title in (("gru", "DS1 GRU"), ("mlp", "Dense MLP, per-network data order")):
             lines += [f"### {title}", "",
                       "| method | N | network-steps/s | GFLOP/s | % peak | compile s | "

@@ -98,3 +98,30 @@ def test_plan_runs_the_bulk_gru_rows_per_asked_kernel_on_an_accelerator():
     assert {c["gru_kernel"] for c in tp.plan(True, accelerator=True)["gru"]
             if c["kind"] == "gru_bulk"} == {"xla"}
     assert tp._label({"kind": "gru_bulk", "gru_kernel": "pallas"}).endswith("Pallas GRU kernel")
+
+
+def _rendered(**machine):
+    res = {"peak_gflops": 100.0, "jax_peak": 100.0, "torch_peak": 90.0, "mode": "quick",
+           "wall_s": 1.0, "machine": {"cpu": "X", "cores": 2, "date": "d", "jax": "j",
+                                      "python": "p", "backend": "cpu", "device": "cpu",
+                                      **machine},
+           "cases": {"gru": [_row("torch_single", 1, 10.0), _row("gru_bulk", 64, 120.0)],
+                     "mlp": [_row("mlp_bulk", 64, 1000.0)]}}
+    return tp.render([tp.summarise(res) or res])
+
+
+def test_shared_machine_is_judged_by_cpu_time_before_the_run_where_recorded():
+    # a lagging load average from a job that has ended: quiet by the CPU time
+    quiet = _rendered(load_start=1.5, load_end=1.6, busy_start=0.1)
+    assert "Quiet machine: 0.10 cores busy" in quiet and "Shared machine" not in quiet
+    busy = _rendered(load_start=0.2, load_end=1.6, busy_start=1.2)
+    assert "**Shared machine**: 1.2 cores busy with other work" in busy
+    # older results without the CPU-time sample keep the load-average rule
+    old = _rendered(load_start=1.5, load_end=1.6)
+    assert "**Shared machine**: 1-minute load average 1.5 at the start" in old
+    assert "Shared machine" not in _rendered(load_start=0.4, load_end=1.6)
+
+
+def test_cpu_busy_reads_a_share_of_the_cores():
+    busy = tp.cpu_busy(0.2)
+    assert busy is None or 0.0 <= busy <= tp.os.cpu_count()  # None: no /proc/stat
