@@ -102,7 +102,7 @@ def training_address_cells(spec: DatasetSpec) -> np.ndarray | None:
 def curriculum_stage(spec: DatasetSpec, epoch: jax.Array) -> jax.Array:
     """int32 ``[]``: the curriculum stage of ``epoch`` (counted from 0): how many of
     ``TrainSpec.curriculum_stage_epochs()`` it has reached."""
-    bounds = jnp.asarray(spec.train.curriculum_stage_epochs() or (), jnp.int32)
+    bounds = jnp.asarray(spec.train.curriculum_stage_epochs(), jnp.int32)
     return jnp.sum(epoch >= bounds).astype(jnp.int32)
 
 
@@ -151,12 +151,11 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         return make_sequences(key, next_state[inputs.class_id], output[inputs.class_id],
                               t.n_train, t.seq_len, in_bits, out_bits, cells)
 
-    def data(inputs: NetworkInputs):
-        ns, out = next_state[inputs.class_id], output[inputs.class_id]
-        x_tr, y_tr = train_data(inputs)
-        x_va, y_va = make_sequences(jax.random.fold_in(inputs.key, VAL_DATA), ns, out,
-                                    t.n_val, t.seq_len, in_bits, out_bits)
-        return x_tr, y_tr, x_va, y_va
+    def val_data(inputs: NetworkInputs):
+        """The validation set, ``[n_val, time, bits]`` each (fair inputs, from the key)."""
+        return make_sequences(jax.random.fold_in(inputs.key, VAL_DATA),
+                              next_state[inputs.class_id], output[inputs.class_id],
+                              t.n_val, t.seq_len, in_bits, out_bits)
 
     def init(inputs: NetworkInputs) -> _Carry:
         params = init_gru(jax.random.fold_in(inputs.key, INIT), m)
@@ -166,13 +165,15 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                       jnp.zeros((), bool), nan_hist, nan_hist)
 
     def segment(inputs: NetworkInputs, c: _Carry, n_epochs: int) -> _Carry:
-        x_tr, y_tr, x_va, y_va = data(inputs)
+        x_va, y_va = val_data(inputs)
+        # drawn once per segment unless the set changes between epochs
+        fixed = None if per_epoch_data else train_data(inputs)
         shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.max_epochs)
 
         def epoch_body(c: _Carry) -> _Carry:
             # With fresh-data classes or curriculum stages the set is redrawn each epoch.
-            x, y = train_data(inputs, c.epoch) if per_epoch_data else (x_tr, y_tr)
+            x, y = train_data(inputs, c.epoch) if fixed is None else fixed
 
             def sgd_step(c, batch_idx):
                 params, opt_state, failed = c
@@ -203,7 +204,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         return jax.lax.while_loop(epoch_cond, epoch_body, c)
 
     def finish(inputs: NetworkInputs, c: _Carry) -> TrainResult:
-        _, _, x_va, y_va = data(inputs)
+        x_va, y_va = val_data(inputs)
         last = jnp.maximum(c.epoch - 1, 0)
         acc = bit_accuracy(c.params, x_va, y_va, spec)
         return TrainResult(
