@@ -22,7 +22,7 @@ venv: $(STAMP)
 # download. Re-running resumes; `make clean` starts over.
 demo: $(STAMP)
 	$(BIN)/mlds-jax generate ds1 --per-class $(DEMO_PER_CLASS) --max-epochs $(DEMO_EPOCHS) \
-		--out $(DEMO_OUT)
+		--max-restarts 0 --out $(DEMO_OUT)
 	$(BIN)/mlds-jax generate MNISTclean --image-set digits --per-class 64 --max-epochs 80 \
 		--learning-rate 0.005 --out demo/ds4-clean.zarr
 	$(BIN)/mlds-jax generate MNISTbadnet_alpha10 --image-set digits --per-class 64 \

@@ -43,7 +43,7 @@ def bytes_per_network(spec) -> int:
         n_params = mlp_layout(spec.widths).n_params
     else:
         n_params = gru_layout(spec.model).n_params
-    return 4 * (_PARAM_COPIES * n_params + 2 * spec.train.max_epochs)
+    return 4 * (_PARAM_COPIES * n_params + 2 * spec.train.epoch_cap)
 
 
 def check_sizes(spec, block_size: int, available: int | None = None) -> None:

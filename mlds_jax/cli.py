@@ -44,6 +44,16 @@ def _resolve_block_size(args: argparse.Namespace, spec) -> int:
     return size
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -103,7 +113,8 @@ def _spec_from_args(args: argparse.Namespace):
     return select_spec(args.dataset, args.per_class, spec_file=args.spec,
                        image_set=args.image_set, seed=args.seed, max_epochs=args.max_epochs,
                        learning_rate=args.learning_rate,
-                       learning_rate_grid=args.learning_rate_grid)
+                       learning_rate_grid=args.learning_rate_grid,
+                       max_restarts=args.max_restarts)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -312,6 +323,10 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="override the recipe's epoch cap")
     g.add_argument("--learning-rate", type=float, default=None,
                    help="override the recipe's learning rate")
+    g.add_argument("--max-restarts", type=_non_negative_int, default=None,
+                   help="DS1-DS3: override the recipe's restart limit (re-initialise a "
+                        "network whose attempt runs to --max-epochs unlearnt, at most this "
+                        "many times; 0: never)")
     g.add_argument("--learning-rate-grid", type=_rate_list, default=None, metavar="R1,R2,...",
                    help="a grid of learning rates as a zoo dimension: replicate r of each "
                         "class trains with the grid's value number r mod len(grid) (replaces "

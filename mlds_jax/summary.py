@@ -87,17 +87,22 @@ def metrics_table(path: str) -> str:
                               "backdoor took", "learnt", "poisoned samples"])
     status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
     epochs, early = view["epochs"], view["stopped_early"]
+    # stores of format 3 count restarts; a spec without them has none to show
+    restarts = view["restarts"] if view.attrs["spec"]["train"].get("max_restarts") else None
+    header = ["class", "done", "median val bit acc", "learnt", "stopped early",
+              "median epochs"] + (["restarted"] if restarts is not None else [])
     rows = []
     for k, name in enumerate(view.class_names):
         m = (cls == k) & (status == DONE)
         if not m.any():
-            rows.append([name, 0, "-", "-", "-", "-"])
+            rows.append([name, 0] + ["-"] * (len(header) - 2))
             continue
         rows.append([name, int(m.sum()), f"{np.median(acc[m]):.4f}",
                      f"{100 * np.mean(learnt[m]):.1f}%",
-                     f"{100 * np.mean(early[m]):.1f}%", f"{np.median(epochs[m]):.0f}"])
-    return table(rows, ["class", "done", "median val bit acc", "learnt",
-                         "stopped early", "median epochs"])
+                     f"{100 * np.mean(early[m]):.1f}%", f"{np.median(epochs[m]):.0f}"]
+                    + ([f"{100 * np.mean(restarts[m] > 0):.1f}%"] if restarts is not None
+                       else []))
+    return table(rows, header)
 
 
 def status_record(path: str) -> dict:

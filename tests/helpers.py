@@ -9,7 +9,8 @@ def tiny_ds1(per_class: int = 2, **train):
     """A DS1 spec small enough to compile and train in seconds (same 4,364-parameter network)."""
     defaults = dict(batch_size=8, seq_len=8, n_train=16, n_val=16, max_epochs=4,
                     learning_rate=0.01, class_learning_rates=None,  # as tests were written
-                    class_address_curriculum=None, fresh_train_data=None, lr_schedule=None)
+                    class_address_curriculum=None, fresh_train_data=None, lr_schedule=None,
+                    max_restarts=None)
     return ds1(per_class, **{**defaults, **train})
 
 
@@ -54,5 +55,6 @@ def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
             "val_loss": hist[sl], "final_train_loss": hist[sl, -1],
             "final_val_loss": hist[sl, -1],
             "val_bit_accuracy": acc[sl],
-            "learnt": spec.is_learnt({"val_bit_accuracy": acc[sl]})})
+            "learnt": spec.is_learnt({"val_bit_accuracy": acc[sl]}),
+            "restarts": np.zeros(per_class, np.int32)})
     return open_store(path)

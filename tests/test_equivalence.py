@@ -16,8 +16,10 @@ ARRAYS = ("status", "epochs", "stopped_early", "params", "final_train_loss",
 
 
 def _seq_spec():
-    base = tiny_ds1(per_class=4, max_epochs=12, stop_val_loss=0.64, n_train=32)
-    # mixed stopping times: easy machines stop early, hard ones run to the cap
+    base = tiny_ds1(per_class=4, max_epochs=12, stop_val_loss=0.64, n_train=32,
+                    max_restarts=1)
+    # mixed stopping times: easy machines stop early, hard ones run to the cap, restart
+    # (max_restarts) and run to it again
     return DatasetSpec(name="mix", classes=("SingleDirectMachine", "ParityMachine",
                                             "EightBitMachine"), per_class=4, train=base.train)
 
@@ -33,7 +35,7 @@ def _assert_same(a_path, b_path, extra):
 
 
 @pytest.mark.parametrize("make_spec,extra", [
-    (_seq_spec, ("val_bit_accuracy",)),
+    (_seq_spec, ("val_bit_accuracy", "restarts")),
     (_image_spec, ("clean_accuracy", "attack_success_rate", "poisoned_samples")),
 ], ids=["ds1", "ds4"])
 def test_every_path_gives_the_same_store(tmp_path, make_spec, extra):
@@ -50,8 +52,17 @@ def test_every_path_gives_the_same_store(tmp_path, make_spec, extra):
     for name in ("small", "refill", "two"):
         assert verify(tmp_path / f"{name}.zarr") == []
         _assert_same(tmp_path / "plain.zarr", tmp_path / f"{name}.zarr", extra)
-    if spec.task == "sequence":  # networks really stopped at different epochs
-        assert len(set(open_store(tmp_path / "plain.zarr")["epochs"].tolist())) > 1
+    if spec.task == "sequence":  # networks really stopped at different epochs and restarted
+        plain = open_store(tmp_path / "plain.zarr")
+        assert len(set(plain["epochs"].tolist())) > 1
+        assert set(plain["restarts"].tolist()) == {0, 1}
+        assert plain["history/val_loss"].shape == (spec.n_networks, 24)
+        from mlds_jax.summary import metrics_table
+        rows = metrics_table(tmp_path / "plain.zarr").splitlines()
+        assert rows[0].split("|")[-1].strip() == "restarted"
+        cls, rs = plain["class_id"], plain["restarts"]
+        for k, row in enumerate(rows[2:]):  # the share of each class's networks restarted
+            assert row.split("|")[-1].strip() == f"{100 * np.mean(rs[cls == k] > 0):.1f}%"
 
 
 def test_resume_refuses_another_chunk_width_or_gru_kernel(tmp_path):
@@ -100,5 +111,5 @@ def test_refill_pool_killed_after_a_block_write_resumes_to_equal_bits(tmp_path, 
     _, s = generate(spec, tmp_path / "r.zarr", refill_every=2, checkpoint_every=2, **run)
     assert 0 < s["networks"] < spec.n_networks
     assert verify(tmp_path / "r.zarr") == []
-    _assert_same(tmp_path / "plain.zarr", tmp_path / "r.zarr", ("val_bit_accuracy",))
+    _assert_same(tmp_path / "plain.zarr", tmp_path / "r.zarr", ("val_bit_accuracy", "restarts"))
     assert not list((tmp_path / "r.zarr.ckpt").rglob("block-*"))  # removed when done

@@ -109,7 +109,15 @@ class TrainSpec:
         ``class_address_curriculum``; ``None``: the curriculum stays as it is.
       lr_schedule: ``"cosine"``: each network's rate decays along a cosine to 5% of itself
         over ``max_epochs`` epochs (every class of the dataset); ``None``: constant.
-        These four are left out of the spec's dict when ``None`` (digests unchanged).
+      max_restarts: random restarts: a network whose attempt runs all ``max_epochs``
+        epochs without being learnt (validation bit accuracy under the learnt threshold) is
+        re-initialised from a key derived from its own and the attempt number and trained
+        again from scratch (new optimiser state, curriculum and schedule from their start;
+        its training data and shuffles follow the total epoch count, so they are new draws),
+        at most this many times. The total epoch cap is then ``max_epochs * (1 +
+        max_restarts)`` (:attr:`epoch_cap`: the length of the stored histories); each
+        network's count is stored (``restarts``). ``None``: no restarts.
+        These five are left out of the spec's dict when ``None`` (digests unchanged).
     """
 
     learning_rate: float = 1e-2
@@ -125,6 +133,7 @@ class TrainSpec:
     fresh_train_data: tuple[str, ...] | None = None
     lr_schedule: str | None = None
     address_curriculum_stages: tuple[float, ...] | None = None
+    max_restarts: int | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -174,6 +183,14 @@ class TrainSpec:
                    f"stages that start before max_epochs={self.max_epochs} (the last one "
                    f"rounds to epoch {last} and would never be reached)",
                    self.address_curriculum_stages)
+        if self.max_restarts is not None:
+            _pos_int("TrainSpec.max_restarts", self.max_restarts)
+
+    @property
+    def epoch_cap(self) -> int:
+        """Most epochs a network can run over all its attempts: ``max_epochs * (1 +
+        max_restarts)`` (``max_epochs`` without restarts); the stored histories' length."""
+        return self.max_epochs * (1 + (self.max_restarts or 0))
 
     def curriculum_stage_epochs(self) -> tuple[int, ...]:
         """The epochs (counted from 0) at which the address curriculum advances one stage
@@ -374,7 +391,7 @@ class DatasetSpec:
 
 # Optional training fields added after stores existed: left out of the dict when unset.
 UNSET_TRAIN_FIELDS = ("learning_rate_grid", "class_address_curriculum", "fresh_train_data",
-                      "lr_schedule", "address_curriculum_stages")
+                      "lr_schedule", "address_curriculum_stages", "max_restarts")
 
 
 def drop_unset_grid(d: dict[str, Any]) -> dict[str, Any]:

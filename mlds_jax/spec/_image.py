@@ -75,6 +75,11 @@ class DenseTrainSpec:
         """``epochs`` (DS4 always trains them all): the length of the stored loss history."""
         return self.epochs
 
+    @property
+    def epoch_cap(self) -> int:
+        """``epochs``: every network trains exactly that many (DS4 has no restarts)."""
+        return self.epochs
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageDatasetSpec:

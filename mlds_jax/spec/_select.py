@@ -16,9 +16,12 @@ from mlds_jax.spec._recipes import DS4_DATASETS, ds4, get_recipe
 def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | None = None,
                    learning_rate: float | None = None,
                    learning_rate_grid: tuple[float, ...] | None = None,
+                   max_restarts: int | None = None,
                    ) -> DatasetSpec | ImageDatasetSpec:
-    """``spec`` with its recipe's epoch cap, learning rate or learning-rate grid replaced
-    (validated). For a dense (image) recipe ``max_epochs`` sets its fixed ``epochs``.
+    """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid or restart
+    limit replaced (validated). For a dense (image) recipe ``max_epochs`` sets its fixed
+    ``epochs``; ``max_restarts`` (0: none) applies to sequence recipes only (refused for
+    DS4, which trains a fixed number of epochs).
 
     A grid replaces every network's rate, so it is refused together with ``learning_rate``;
     it also replaces a built-in recipe's per-class rates (DS1/DS2's Parity rate)."""
@@ -32,6 +35,14 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
         changes["learning_rate_grid"] = learning_rate_grid
         if getattr(spec.train, "class_learning_rates", None) is not None:
             changes["class_learning_rates"] = None
+    if max_restarts is not None:
+        if spec.task == "image":
+            raise SpecError(f"--max-restarts: {spec.name} is a DS4 (image) dataset, whose "
+                            "networks train a fixed number of epochs; restarts are for "
+                            "sequence datasets")
+        if not isinstance(max_restarts, int) or max_restarts < 0:
+            raise SpecError(f"--max-restarts: expected an integer >= 0, got {max_restarts!r}")
+        changes["max_restarts"] = max_restarts or None
     if not changes:
         return spec
     return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
@@ -42,6 +53,7 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 seed: int | None = None, max_epochs: int | None = None,
                 learning_rate: float | None = None,
                 learning_rate_grid: tuple[float, ...] | None = None,
+                max_restarts: int | None = None,
                 ) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
@@ -71,4 +83,4 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
         raise SpecError(f"--image-set: only DS4 (image) datasets train on images; {spec.name} "
                         "is a sequence dataset")
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
-                          learning_rate_grid=learning_rate_grid)
+                          learning_rate_grid=learning_rate_grid, max_restarts=max_restarts)

@@ -8,8 +8,9 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 FORMAT = "mlds-jax-store"
 # 1: the first layout; 2: adds the per-network ``learnt`` flag and the root attribute
-# ``learnt_thresholds``. Version-1 stores still read, resume (as version 1) and verify.
-FORMAT_VERSION = 2
+# ``learnt_thresholds``; 3: adds DS1-DS3's per-network ``restarts`` count. Older stores still
+# read, resume (in their own layout) and verify.
+FORMAT_VERSION = 3
 ROOT_ATTR = "mlds_jax"
 
 # Codes of the per-network ``status`` array: not trained yet, trained, diverged (NaN/inf).
@@ -50,11 +51,18 @@ LEARNT = ("learnt", "bool", False,
           "bit accuracy; DS4: clean accuracy and, when poisoned, attack success rate)")
 
 
+# Added in format version 3, for the sequence task (DS1-DS3) only.
+RESTARTS = ("restarts", "int32", -1,
+            "times the network was re-initialised after an attempt ran to max_epochs "
+            "unlearnt (spec train.max_restarts; its epochs count every attempt)")
+
+
 def task_metrics(task: str, format_version: int = FORMAT_VERSION
                  ) -> list[tuple[str, str, float | int | bool, str]]:
     """The metric arrays of a ``task`` store of ``format_version`` (name, dtype, fill,
     description); the first is the task's headline metric."""
-    return TASK_METRICS[task] + ([LEARNT] if format_version >= 2 else [])
+    return (TASK_METRICS[task] + ([LEARNT] if format_version >= 2 else [])
+            + ([RESTARTS] if format_version >= 3 and task == "sequence" else []))
 
 
 def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
@@ -76,7 +84,7 @@ def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
         (ArraySchema("learning_rate", "float32", ("network",), nan, "Adam step size"), ()),
         (ArraySchema("status", "uint8", ("network",), PENDING,
                      "0 pending, 1 done, 2 failed; written after the block's data"), ()),
-        (ArraySchema("epochs", "int32", ("network",), -1, "epochs run"), ()),
+        (ArraySchema("epochs", "int32", ("network",), -1, "epochs run (every attempt)"), ()),
         (ArraySchema("stopped_early", "bool", ("network",), False,
                      "validation loss fell under the threshold before the epoch cap"), ()),
         (ArraySchema("final_train_loss", "float32", ("network",), nan,

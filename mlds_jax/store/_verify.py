@@ -116,7 +116,8 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
         n, n_params, block = int(a["n_networks"]), int(a["n_params"]), int(a["block_size"])
         task = a.get("task", "sequence")
         spec_train = a["spec"]["train"]
-        epochs = int(spec_train.get("max_epochs", spec_train.get("epochs", 0)))
+        epochs = int(spec_train.get("max_epochs", spec_train.get("epochs", 0))) * (
+            1 + int(spec_train.get("max_restarts") or 0))
         layout_sum = sum(int(e["size"]) for e in a["layout"])
         if task not in TASK_METRICS or n <= 0 or block <= 0:
             raise ValueError(f"task {task!r}, n_networks {n}, block_size {block}")

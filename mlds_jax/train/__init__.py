@@ -18,10 +18,12 @@ from mlds_jax.train._bulk import (
 from mlds_jax.train._image_train import ImageTrainResult, make_image_parts, poison_mask
 from mlds_jax.train._keys import (
     INIT,
+    RESTART,
     SHUFFLE,
     TRAIN_DATA,
     VAL_DATA,
     NetworkInputs,
+    init_key,
     network_index_parts,
     network_inputs,
     network_keys,
@@ -46,6 +48,7 @@ from mlds_jax.train._task import (
 
 __all__ = [
     "INIT",
+    "RESTART",
     "SHUFFLE",
     "TRAIN_DATA",
     "VAL_DATA",
@@ -65,6 +68,7 @@ __all__ = [
     "default_width",
     "fresh_data_classes",
     "guarded_update",
+    "init_key",
     "is_active",
     "make_block_trainer",
     "make_image_parts",

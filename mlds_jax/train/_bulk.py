@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -15,7 +16,7 @@ import optax
 from mlds_jax.models import apply_gru_batch, gru_layout, init_gru
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.tasks import build_machines, make_sequences, stack_tables
-from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs
+from mlds_jax.train._keys import SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs, init_key
 from mlds_jax.train._runner import TaskParts
 from mlds_jax.train._step import guarded_update, network_optimiser
 
@@ -26,13 +27,14 @@ class TrainResult(NamedTuple):
     params: jax.Array  # float32 [n_params]; last finite parameters for a failed network
     failed: jax.Array  # bool []: loss or parameters became NaN/inf
     stopped_early: jax.Array  # bool []: val loss fell under the threshold before the cap
-    epochs: jax.Array  # int32 []: epochs run
-    train_loss: jax.Array  # float32 [max_epochs]: mean train loss per epoch (NaN: not run)
-    val_loss: jax.Array  # float32 [max_epochs]: val loss after each epoch (NaN: not run)
+    epochs: jax.Array  # int32 []: epochs run, over every attempt
+    train_loss: jax.Array  # float32 [epoch_cap]: mean train loss per epoch (NaN: not run)
+    val_loss: jax.Array  # float32 [epoch_cap]: val loss after each epoch (NaN: not run)
     final_train_loss: jax.Array  # float32 []
     final_val_loss: jax.Array  # float32 []
     val_bit_accuracy: jax.Array  # float32 []: fraction of validation output bits right
     learnt: jax.Array  # bool []: not failed and spec.is_learnt (val_bit_accuracy >= threshold)
+    restarts: jax.Array  # int32 []: times re-initialised (TrainSpec.max_restarts)
 
 
 class _Carry(NamedTuple):
@@ -43,6 +45,7 @@ class _Carry(NamedTuple):
     failed: jax.Array
     train_hist: jax.Array
     val_hist: jax.Array
+    restarts: jax.Array  # int32 []: attempts before the current one
 
 
 def sequence_loss(params, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
@@ -132,21 +135,24 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
 
     decay = t.max_epochs * t.steps_per_epoch if t.lr_schedule == "cosine" else None
     cells_table = training_address_cells(spec)
+    active_epoch = functools.partial(_attempt_epoch, max_epochs=t.max_epochs)
     fresh_table = fresh_data_classes(spec)
     # The training set changes between epochs for fresh-data classes and curriculum stages.
     per_epoch_data = fresh_table is not None or bool(t.curriculum_stage_epochs())
 
-    def train_data(inputs: NetworkInputs, epoch: jax.Array | None = None):
+    def train_data(inputs: NetworkInputs, epoch: jax.Array | None = None,
+                   attempt_epoch: jax.Array | None = None):
         """The training set of ``epoch`` (``None``: the first), ``[n_train, time, bits]``
         each; a fresh-data class draws it from ``(key, epoch)``, every other class from its
-        key alone; the address cells follow the epoch's curriculum stage."""
+        key alone; the address cells follow the curriculum stage of ``attempt_epoch`` (the
+        epoch counted from the start of the network's current attempt)."""
         key = jax.random.fold_in(inputs.key, TRAIN_DATA)
         if fresh_table is not None and epoch is not None:
             key = jnp.where(jnp.asarray(fresh_table)[inputs.class_id],
                             jax.random.fold_in(key, epoch), key)
         cells = None
         if cells_table is not None:
-            stage = 0 if epoch is None else curriculum_stage(spec, epoch)
+            stage = 0 if epoch is None else curriculum_stage(spec, attempt_epoch)
             cells = jnp.asarray(cells_table)[stage, inputs.class_id]
         return make_sequences(key, next_state[inputs.class_id], output[inputs.class_id],
                               t.n_train, t.seq_len, in_bits, out_bits, cells)
@@ -158,22 +164,37 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                               t.n_val, t.seq_len, in_bits, out_bits)
 
     def init(inputs: NetworkInputs) -> _Carry:
-        params = init_gru(jax.random.fold_in(inputs.key, INIT), m)
+        params = init_gru(init_key(inputs.key), m)
         opt_state = network_optimiser(inputs, decay).init(params)
-        nan_hist = jnp.full((t.max_epochs,), jnp.nan, jnp.float32)
-        return _Carry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
-                      jnp.zeros((), bool), nan_hist, nan_hist)
+        nan_hist = jnp.full((t.epoch_cap,), jnp.nan, jnp.float32)
+        zero = jnp.zeros((), jnp.int32)
+        return _Carry(params, opt_state, zero, jnp.zeros((), bool), jnp.zeros((), bool),
+                      nan_hist, nan_hist, zero)
+
+    def restart_if_stuck(inputs: NetworkInputs, c: _Carry, x_va, y_va) -> _Carry:
+        """``c`` after its epoch; re-initialised (attempt ``restarts + 1``) when that epoch
+        ended an attempt that is not learnt and restarts are left."""
+        acc = bit_accuracy(c.params, x_va, y_va, spec)
+        restart = (active_epoch(c) == t.max_epochs) & ~c.stopped & ~c.failed & (
+            c.restarts < t.max_restarts) & ~spec.is_learnt({"val_bit_accuracy": acc})
+        restarts = c.restarts + restart.astype(jnp.int32)
+        fresh = init_gru(init_key(inputs.key, restarts), m)
+        fresh_opt = network_optimiser(inputs, decay).init(fresh)
+        pick = functools.partial(jax.tree_util.tree_map,
+                                 lambda a, b: jnp.where(restart, a, b))
+        return c._replace(params=pick(fresh, c.params),
+                          opt_state=pick(fresh_opt, c.opt_state), restarts=restarts)
 
     def segment(inputs: NetworkInputs, c: _Carry, n_epochs: int) -> _Carry:
         x_va, y_va = val_data(inputs)
         # drawn once per segment unless the set changes between epochs
         fixed = None if per_epoch_data else train_data(inputs)
         shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
-        limit = jnp.minimum(c.epoch + n_epochs, t.max_epochs)
+        limit = jnp.minimum(c.epoch + n_epochs, t.epoch_cap)
 
         def epoch_body(c: _Carry) -> _Carry:
             # With fresh-data classes or curriculum stages the set is redrawn each epoch.
-            x, y = train_data(inputs, c.epoch) if fixed is None else fixed
+            x, y = train_data(inputs, c.epoch, active_epoch(c)) if fixed is None else fixed
 
             def sgd_step(c, batch_idx):
                 params, opt_state, failed = c
@@ -188,7 +209,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                 sgd_step, (c.params, c.opt_state, c.failed), batches)
             val = sequence_loss(params, x_va, y_va, spec)
             failed = failed | ~jnp.isfinite(val)
-            return _Carry(
+            c = _Carry(
                 params=params,
                 opt_state=opt_state,
                 epoch=c.epoch + 1,
@@ -196,10 +217,12 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                 failed=failed,
                 train_hist=c.train_hist.at[c.epoch].set(losses.mean()),
                 val_hist=c.val_hist.at[c.epoch].set(val),
+                restarts=c.restarts,
             )
+            return restart_if_stuck(inputs, c, x_va, y_va) if t.max_restarts else c
 
         def epoch_cond(c: _Carry) -> jax.Array:
-            return (c.epoch < limit) & ~c.stopped & ~c.failed
+            return (c.epoch < limit) & (active_epoch(c) < t.max_epochs) & ~c.stopped & ~c.failed
 
         return jax.lax.while_loop(epoch_cond, epoch_body, c)
 
@@ -218,14 +241,23 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
             final_val_loss=sequence_loss(c.params, x_va, y_va, spec),
             val_bit_accuracy=acc,
             learnt=~c.failed & spec.is_learnt({"val_bit_accuracy": acc}),
+            restarts=c.restarts,
         )
 
     return TrainParts(init, segment, finish)
 
 
+def _attempt_epoch(state: _Carry, max_epochs: int) -> jax.Array:
+    """int32: epochs run in the network's current attempt (each earlier attempt ran all
+    ``max_epochs``: only an attempt that reached the cap restarts)."""
+    return state.epoch - state.restarts * max_epochs
+
+
 def is_active(state: _Carry, spec: DatasetSpec) -> jax.Array:
-    """bool (per network): still training (not stopped, not failed, under the epoch cap)."""
-    return (state.epoch < spec.train.max_epochs) & ~state.stopped & ~state.failed
+    """bool (per network): still training (not stopped, not failed, its attempt under the
+    epoch cap)."""
+    return ((_attempt_epoch(state, spec.train.max_epochs) < spec.train.max_epochs)
+            & ~state.stopped & ~state.failed)
 
 
 def make_train(spec: DatasetSpec):
@@ -238,7 +270,7 @@ def make_train(spec: DatasetSpec):
     parts = make_train_parts(spec)
 
     def train(inputs: NetworkInputs) -> TrainResult:
-        state = parts.segment(inputs, parts.init(inputs), spec.train.max_epochs)
+        state = parts.segment(inputs, parts.init(inputs), spec.train.epoch_cap)
         return parts.finish(inputs, state)
 
     return train

@@ -11,7 +11,15 @@ import numpy as np
 from mlds_jax.spec import DatasetSpec, network_learning_rates
 
 # Fixed stream ids: fold_in(network_key, STREAM) gives each use its own key.
-INIT, TRAIN_DATA, VAL_DATA, SHUFFLE = 0, 1, 2, 3
+INIT, TRAIN_DATA, VAL_DATA, SHUFFLE, RESTART = 0, 1, 2, 3, 4
+
+
+def init_key(network_key: jax.Array, attempt: jax.Array | int = 0) -> jax.Array:
+    """The key that initialises attempt ``attempt`` (0: the first run; k > 0: the k-th
+    restart, ``TrainSpec.max_restarts``) of the network with key ``network_key``."""
+    first = jax.random.fold_in(network_key, INIT)
+    again = jax.random.fold_in(jax.random.fold_in(network_key, RESTART), attempt)
+    return jnp.where(jnp.asarray(attempt) == 0, first, again)
 
 
 class NetworkInputs(NamedTuple):

@@ -71,7 +71,7 @@ class BlockTrainer:
         return self.runner.width
 
     def __call__(self, inputs):
-        return self.runner.train(inputs, self.spec.train.max_epochs)
+        return self.runner.train(inputs, self.spec.train.epoch_cap)
 
 
 def make_block_trainer(spec, data: Any = None, width: int | None = None,

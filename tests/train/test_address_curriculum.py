@@ -20,10 +20,10 @@ from mlds_jax.train import (
 )
 
 CUR = {"EightBitMachine": [2, 4, 8]}
-# the DS1 recipe itself sets the curriculum, its stages, fresh data and a cosine step for
-# EightBit: these tests start from the recipe without them
+# the DS1 recipe itself sets the curriculum, its stages, fresh data, a cosine step for
+# EightBit and restarts: these tests start from the recipe without them
 PLAIN = dict(class_address_curriculum=None, fresh_train_data=None, lr_schedule=None,
-             address_curriculum_stages=None)
+             address_curriculum_stages=None, max_restarts=None)
 
 
 def _ds1(per_class, **kw):

@@ -1,0 +1,150 @@
+"""Random restarts (TrainSpec.max_restarts): an attempt that runs all max_epochs epochs
+unlearnt is re-initialised from init_key(key, attempt) and trained again; learnt networks
+never restart; runs split into segments across attempt boundaries equal whole runs; the
+spec field validates and round-trips. Tiny runs (2 steps per epoch, a few epochs)."""
+
+import dataclasses
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from mlds_jax.errors import SpecError
+from mlds_jax.models import init_gru
+from mlds_jax.spec import DatasetSpec, TrainSpec, ds1
+from mlds_jax.train import init_key, make_train_parts, network_inputs
+
+CAP = 3  # epochs per attempt: too few for any network to learn EightBit
+
+
+def _spec(**kw):
+    """The DS1 recipe at a 3-epoch cap, without restarts unless ``kw`` sets them."""
+    return ds1(1, max_epochs=CAP, n_train=64, **{"max_restarts": None, **kw})
+
+
+@functools.lru_cache
+def _programs(spec):
+    p = make_train_parts(spec)
+    return (jax.jit(jax.vmap(p.init)), jax.jit(jax.vmap(p.segment, in_axes=(0, 0, None))),
+            jax.jit(jax.vmap(p.finish)))
+
+
+def _run(spec, inputs, lengths=None):
+    """Whole run (or segments of ``lengths`` epochs) of ``inputs [n]`` -> (state, result)."""
+    init, seg, finish = _programs(spec)
+    state = init(inputs)
+    for n in lengths or [spec.train.epoch_cap]:
+        state = seg(inputs, state, np.int32(n))
+    return state, finish(inputs, state)
+
+
+def _take(inputs, idx):
+    return jax.tree_util.tree_map(lambda a: a[np.asarray(idx)], inputs)
+
+
+def test_unlearnt_attempts_restart_until_the_limit_and_first_attempt_is_unchanged():
+    spec, plain = _spec(max_restarts=2), _spec()
+    assert spec.train.epoch_cap == 3 * CAP and plain.train.epoch_cap == CAP
+    inputs = network_inputs(spec, [1, 3, 4])
+    _, r = _run(spec, inputs)
+    _, p = _run(plain, inputs)  # the same networks (same inputs) without restarts
+    assert not np.asarray(p.learnt).any()  # nothing learns in CAP epochs...
+    np.testing.assert_array_equal(r.restarts, 2)  # ...so every network restarts twice
+    np.testing.assert_array_equal(r.epochs, 3 * CAP)
+    assert r.train_loss.shape == (3, 3 * CAP)
+    assert np.isfinite(np.asarray(r.val_loss)).all()
+    # the first attempt is the plain run, bit for bit; later attempts differ
+    np.testing.assert_array_equal(np.asarray(r.val_loss)[:, :CAP], p.val_loss)
+    np.testing.assert_array_equal(np.asarray(r.train_loss)[:, :CAP], p.train_loss)
+    assert not np.array_equal(np.asarray(r.val_loss)[:, CAP:2 * CAP], p.val_loss)
+    assert not np.array_equal(r.params, p.params)
+
+
+def test_a_restart_starts_from_the_attempt_key_with_a_fresh_optimiser():
+    spec = _spec(max_restarts=2)
+    inputs = network_inputs(spec, [1, 3, 4])
+    state, _ = _run(spec, inputs, [CAP])  # exactly one attempt: the restart just happened
+    np.testing.assert_array_equal(state.restarts, 1)
+    np.testing.assert_array_equal(state.epoch, CAP)
+    fresh = jax.vmap(lambda k: init_gru(init_key(k, 1), spec.model))(inputs.key)
+    np.testing.assert_array_equal(state.params, fresh)
+    first = jax.vmap(lambda k: init_gru(init_key(k), spec.model))(inputs.key)
+    assert not np.array_equal(fresh, first)
+    np.testing.assert_array_equal(jax.tree_util.tree_leaves(state.opt_state)[0], 0)  # count
+    ref = _programs(spec)[0](inputs).opt_state  # Adam's moments start at zero again
+    for a, b in zip(jax.tree_util.tree_leaves(state.opt_state),
+                    jax.tree_util.tree_leaves(ref)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_learnt_networks_never_restart():
+    # SingleDirect learns within a few epochs: its networks stop in their first attempt and
+    # equal the run without restarts; EightBit's never learn in 6 epochs and restart once
+    spec = ds1(2, max_epochs=6, max_restarts=1)
+    plain = ds1(2, max_epochs=6, max_restarts=None)
+    idx = [6, 7, 2, 3]  # SingleDirectMachine x2, EightBitMachine x2
+    inputs = network_inputs(spec, idx)
+    _, r = _run(spec, inputs)
+    _, p = _run(plain, inputs)
+    learnt = np.asarray(p.learnt)
+    assert learnt[:2].all() and not learnt[2:].any()
+    np.testing.assert_array_equal(r.restarts, [0, 0, 1, 1])
+    np.testing.assert_array_equal(np.asarray(r.params)[:2], np.asarray(p.params)[:2])
+    np.testing.assert_array_equal(np.asarray(r.epochs)[:2], np.asarray(p.epochs)[:2])
+    np.testing.assert_array_equal(np.asarray(r.epochs)[2:], 12)
+
+
+def test_segments_across_attempt_boundaries_equal_the_whole_run():
+    spec = _spec(max_restarts=2)
+    inputs = network_inputs(spec, [1, 3, 4])
+    _, whole = _run(spec, inputs)
+    for lengths in ([2, 2, 2, 3], [1, 5, 100], [CAP, CAP, CAP, CAP]):
+        _, split = _run(spec, inputs, lengths)
+        for a, b in zip(whole, split):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_curriculum_restarts_with_the_attempt():
+    # Stage 1 starts at epoch 1 of EVERY attempt. After the restart (global epoch 3) the
+    # parameters and optimiser are fresh in both runs below, so the second attempt's first
+    # epoch has equal losses with and without stages iff it trains on stage-0 data; its
+    # second epoch (stage 1 with stages) differs.
+    staged = _spec(max_restarts=1, address_curriculum_stages=(0.34,))
+    flat = _spec(max_restarts=1, address_curriculum_stages=None)
+    assert staged.train.curriculum_stage_epochs() == (1,)
+    inputs = network_inputs(staged, [1])  # an EightBit network, the same inputs in both
+    _, a = _run(staged, inputs)
+    _, b = _run(flat, inputs)
+    np.testing.assert_array_equal(a.restarts, 1)
+    np.testing.assert_array_equal(b.restarts, 1)
+    ta, tb = np.asarray(a.train_loss)[0], np.asarray(b.train_loss)[0]
+    assert ta[0] == tb[0] and ta[1] != tb[1]  # attempt 1: stage 0, then stage 1
+    assert ta[CAP] == tb[CAP] and ta[CAP + 1] != tb[CAP + 1]  # attempt 2: the same again
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_max_restarts_is_refused(bad):
+    with pytest.raises(SpecError, match="max_restarts"):
+        TrainSpec(max_restarts=bad)
+
+
+def test_unset_restarts_leave_the_dict_and_digest_and_round_trip():
+    plain, spec = _spec(), _spec(max_restarts=2)
+    assert "max_restarts" not in plain.to_dict()["train"]
+    assert spec.to_dict()["train"]["max_restarts"] == 2
+    assert spec.digest != plain.digest
+    assert DatasetSpec.from_dict(spec.to_dict()) == spec
+    assert dataclasses.replace(spec.train, max_restarts=None) == plain.train
+
+
+def test_the_restart_limit_is_overridable_for_sequence_recipes_only():
+    from mlds_jax.spec import select_spec
+
+    assert ds1(2).train.max_restarts == 2  # the DS1/DS2 recipe
+    assert select_spec("ds1", 2, max_restarts=0).train.max_restarts is None
+    assert select_spec("ds2", 2, max_restarts=3).train.epoch_cap == 4 * 600
+    with pytest.raises(SpecError, match="--max-restarts: MNISTclean is a DS4"):
+        select_spec("MNISTclean", 4, max_restarts=1)
+    with pytest.raises(SpecError, match="--max-restarts: expected an integer >= 0"):
+        select_spec("ds1", 2, max_restarts=-1)
