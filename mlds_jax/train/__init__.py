@@ -37,7 +37,7 @@ from mlds_jax.train._runner import (
     default_width,
     pad_rows,
 )
-from mlds_jax.train._step import guarded_update
+from mlds_jax.train._step import epoch_guard, unguarded_update
 from mlds_jax.train._task import (
     TASKS,
     BlockTrainer,
@@ -66,8 +66,8 @@ __all__ = [
     "curriculum_stage",
     "concat_rows",
     "default_width",
+    "epoch_guard",
     "fresh_data_classes",
-    "guarded_update",
     "init_key",
     "is_active",
     "make_block_trainer",
@@ -84,4 +84,5 @@ __all__ = [
     "sequence_loss",
     "task_parts",
     "training_address_cells",
+    "unguarded_update",
 ]

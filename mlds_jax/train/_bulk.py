@@ -18,14 +18,14 @@ from mlds_jax.spec import DatasetSpec
 from mlds_jax.tasks import build_machines, make_sequences, stack_tables
 from mlds_jax.train._keys import SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs, init_key
 from mlds_jax.train._runner import TaskParts
-from mlds_jax.train._step import guarded_update, network_optimiser
+from mlds_jax.train._step import epoch_guard, network_optimiser, unguarded_update
 
 
 class TrainResult(NamedTuple):
     """One network's outcome (a block adds a leading ``[n_models]`` axis to each field)."""
 
-    params: jax.Array  # float32 [n_params]; last finite parameters for a failed network
-    failed: jax.Array  # bool []: loss or parameters became NaN/inf
+    params: jax.Array  # float32 [n_params]; failed: as its failing epoch began
+    failed: jax.Array  # bool []: a loss or the parameters became NaN/inf (it then stops)
     stopped_early: jax.Array  # bool []: val loss fell under the threshold before the cap
     epochs: jax.Array  # int32 []: epochs run, over every attempt
     train_loss: jax.Array  # float32 [epoch_cap]: mean train loss per epoch (NaN: not run)
@@ -197,18 +197,20 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
             x, y = train_data(inputs, c.epoch, active_epoch(c)) if fixed is None else fixed
 
             def sgd_step(c, batch_idx):
-                params, opt_state, failed = c
+                params, opt_state, bad = c
                 loss, grads = loss_and_grad(params, x[batch_idx], y[batch_idx], spec)
-                step = guarded_update(network_optimiser(inputs, decay), loss, grads, params,
-                                      opt_state, failed)
+                step = unguarded_update(network_optimiser(inputs, decay), loss, grads, params,
+                                        opt_state, bad)
                 return step, loss
 
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), t.n_train)
             batches = perm.reshape(t.steps_per_epoch, t.batch_size)
-            (params, opt_state, failed), losses = jax.lax.scan(
-                sgd_step, (c.params, c.opt_state, c.failed), batches)
+            (params, opt_state, bad), losses = jax.lax.scan(
+                sgd_step, (c.params, c.opt_state, jnp.zeros((), bool)), batches)
             val = sequence_loss(params, x_va, y_va, spec)
-            failed = failed | ~jnp.isfinite(val)
+            # a diverged epoch is undone: back to the parameters it started from
+            params, opt_state, failed = epoch_guard(bad | ~jnp.isfinite(val), params,
+                                                    opt_state, c.params, c.opt_state)
             c = _Carry(
                 params=params,
                 opt_state=opt_state,

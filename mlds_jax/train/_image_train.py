@@ -14,7 +14,7 @@ from mlds_jax.models import apply_mlp, init_mlp
 from mlds_jax.spec import ImageDatasetSpec
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
 from mlds_jax.train._runner import TaskParts
-from mlds_jax.train._step import guarded_update, network_optimiser
+from mlds_jax.train._step import epoch_guard, network_optimiser, unguarded_update
 
 N_LABELS = 10
 
@@ -22,12 +22,12 @@ N_LABELS = 10
 class ImageTrainResult(NamedTuple):
     """One DS4 network's outcome (a block adds a leading ``[n_models]`` axis to each field)."""
 
-    params: jax.Array  # float32 [n_params]
-    failed: jax.Array  # bool []
+    params: jax.Array  # float32 [n_params]; failed: as its failing epoch began
+    failed: jax.Array  # bool []: a loss or the parameters became NaN/inf (it then stops)
     stopped_early: jax.Array  # bool []: always False (DS4 trains a fixed number of epochs)
-    epochs: jax.Array  # int32 []
-    train_loss: jax.Array  # float32 [epochs]: mean train loss per epoch
-    val_loss: jax.Array  # float32 [epochs]: clean test loss after each epoch
+    epochs: jax.Array  # int32 []: epochs run (spec.train.epochs unless failed)
+    train_loss: jax.Array  # float32 [epochs]: mean train loss per epoch (NaN: not run)
+    val_loss: jax.Array  # float32 [epochs]: clean test loss after each epoch (NaN: not run)
     final_train_loss: jax.Array  # float32 []
     final_val_loss: jax.Array  # float32 []
     clean_accuracy: jax.Array  # float32 []: accuracy on the clean test set
@@ -60,7 +60,7 @@ class _ImageCarry(NamedTuple):
     params: jax.Array  # float32 [n_params]
     opt_state: optax.OptState
     epoch: jax.Array  # int32 []: epochs run
-    failed: jax.Array  # bool []
+    failed: jax.Array  # bool []: stops the network
     train_hist: jax.Array  # float32 [epochs] (NaN: not run)
     val_hist: jax.Array  # float32 [epochs] (NaN: not run)
 
@@ -114,23 +114,24 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             images, rows = data.train_x, None
 
         def sgd_step(carry, idx):
-            p, s, failed = carry
+            p, s, bad = carry
             x = images[idx if rows is None else rows[idx]]
             loss, g = grad(p, _to_float(x), labels[idx])
-            p, s, failed = guarded_update(network_optimiser(inputs), loss, g, p, s, failed)
-            return (p, s, failed), loss
+            return unguarded_update(network_optimiser(inputs), loss, g, p, s, bad), loss
 
         def epoch_body(c: _ImageCarry) -> _ImageCarry:
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), n_train)
             batches = perm[: steps * t.batch_size].reshape(steps, t.batch_size)
-            (p, s, failed), losses = jax.lax.scan(sgd_step, (c.params, c.opt_state, c.failed),
-                                                  batches)
+            (p, s, bad), losses = jax.lax.scan(
+                sgd_step, (c.params, c.opt_state, jnp.zeros((), bool)), batches)
             val, _ = evaluate(p, data.test_x, data.test_y)
+            # a diverged epoch is undone: back to the parameters it started from
+            p, s, failed = epoch_guard(bad, p, s, c.params, c.opt_state)
             return _ImageCarry(p, s, c.epoch + 1, failed,
                                c.train_hist.at[c.epoch].set(losses.mean()),
                                c.val_hist.at[c.epoch].set(val))
 
-        return jax.lax.while_loop(lambda c: c.epoch < limit, epoch_body, c)
+        return jax.lax.while_loop(lambda c: (c.epoch < limit) & ~c.failed, epoch_body, c)
 
     def finish(inputs: NetworkInputs, data, c: _ImageCarry) -> ImageTrainResult:
         mask, _ = poison(inputs, data)
@@ -150,6 +151,6 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             poisoned_samples=jnp.sum(mask).astype(jnp.int32))
 
     def active(c: _ImageCarry) -> jax.Array:
-        return c.epoch < t.epochs
+        return (c.epoch < t.epochs) & ~c.failed
 
     return TaskParts(init, segment, finish, active)

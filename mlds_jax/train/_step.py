@@ -1,4 +1,4 @@
-"""The NaN-guarded optimiser step shared by every trainer."""
+"""The optimiser step shared by every trainer and its NaN guard, taken once per epoch."""
 
 from __future__ import annotations
 
@@ -30,19 +30,33 @@ def network_optimiser(inputs, decay_steps: int | None = None) -> optax.GradientT
                                                   alpha=COSINE_FLOOR))
 
 
-def guarded_update(optimiser: optax.GradientTransformation, loss: jax.Array, grads,
-                   params, opt_state, failed: jax.Array):
-    """One optimiser step for ONE network that is taken only if the loss and the new
-    parameters are finite and the network has not failed before; otherwise the parameters
-    and optimiser state stay as they were and the network is marked failed (inside ``jit``
-    one diverging network is masked, never raised on).
+def unguarded_update(optimiser: optax.GradientTransformation, loss: jax.Array, grads,
+                     params, opt_state, bad: jax.Array):
+    """One optimiser step for ONE network, always taken; ``bad`` (bool ``[]``) accumulates
+    whether a loss of the epoch so far was not finite. The only per-step cost of the NaN
+    guard is that scalar: the parameters are checked, and a diverged network restored, once
+    per epoch by :func:`epoch_guard`.
 
     Returns:
-      ``(params, opt_state, failed)``.
+      ``(params, opt_state, bad)``.
     """
-    updates, new_opt = optimiser.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, updates)
-    ok = jnp.isfinite(loss) & _all_finite(new_params) & ~failed
-    params = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new_params, params)
-    opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new_opt, opt_state)
-    return params, opt_state, failed | ~ok
+    updates, opt_state = optimiser.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, bad | ~jnp.isfinite(loss)
+
+
+def epoch_guard(bad: jax.Array, params, opt_state, start_params, start_opt_state):
+    """The NaN guard at the end of ONE network's epoch: the epoch is kept if ``bad`` (from
+    :func:`unguarded_update`, or any other non-finite value the trainer checked) is False
+    and every parameter is finite; otherwise the network has failed and its parameters and
+    optimiser state go back to ``start_params`` / ``start_opt_state``, their values when the
+    epoch began (inside ``jit`` a diverging network is masked, never raised on; steps after
+    its first non-finite loss are discarded with the rest of the epoch).
+
+    Returns:
+      ``(params, opt_state, failed)``, ``failed`` bool ``[]``: this epoch diverged.
+    """
+    ok = ~bad & _all_finite(params)
+    params = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), params, start_params)
+    opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), opt_state,
+                                       start_opt_state)
+    return params, opt_state, ~ok

@@ -55,7 +55,7 @@ def test_nan_network_is_failed_frozen_and_neighbours_untouched():
     clean = _run(spec, idx)
     poisoned = _run(spec, idx, learning_rate=lr.at[2].set(jnp.nan))
     assert poisoned.failed.tolist() == [False, False, True, False, False, False]
-    # Frozen at its last finite parameters: here the initial ones (the first step failed).
+    # Restored to the parameters its failing epoch began with: here the initial ones.
     key = network_keys(spec, [2])[0]
     init = np.asarray(init_gru(jax.random.fold_in(jnp.asarray(key), INIT), spec.model))
     np.testing.assert_array_equal(poisoned.params[2], init)
