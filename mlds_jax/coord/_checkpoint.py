@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import jax
@@ -35,8 +36,11 @@ class BlockCheckpoints:
         return sorted(out)
 
     def latest(self, block: int, target):
-        """``(epoch, state)`` of the newest complete checkpoint of ``block``, or ``None``.
-        ``target`` gives the state's structure, shapes and dtypes."""
+        """``(epoch, state)`` of the newest complete checkpoint of ``block``, or ``None``
+        (also, with a warning, when that checkpoint's state has another structure or shapes
+        than ``target``: it was written by another mlds-jax version, and the block is
+        retrained from the start). ``target`` gives the state's structure, shapes and
+        dtypes."""
         found = self._complete(block)
         if not found:
             return None
@@ -46,7 +50,16 @@ class BlockCheckpoints:
                                           else (lambda a: jax.ShapeDtypeStruct(a.shape,
                                                                                a.dtype)),
                                           target)
-        return epoch, self._ckpt.restore(path.absolute(), abstract)
+        try:
+            return epoch, self._ckpt.restore(path.absolute(), abstract)
+        except ValueError as e:  # orbax: "Structure mismatch" / incompatible shapes
+            # A checkpoint whose training state has another layout (written by another
+            # mlds-jax version, e.g. before the state gained its restart count) cannot be
+            # continued; the block is retrained from its start, which gives the same bits.
+            warnings.warn(f"{path}: checkpoint not resumable by this mlds-jax version "
+                          f"({str(e).splitlines()[0][:120]}); retraining block {block} "
+                          "from the start", stacklevel=2)
+            return None
 
     def save(self, block: int, epoch: int, state) -> None:
         path = (self.dir / f"block-{block}-epoch-{epoch}").absolute()

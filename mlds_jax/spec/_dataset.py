@@ -113,10 +113,12 @@ class TrainSpec:
         epochs without being learnt (validation bit accuracy under the learnt threshold) is
         re-initialised from a key derived from its own and the attempt number and trained
         again from scratch (new optimiser state, curriculum and schedule from their start;
-        its training data and shuffles follow the total epoch count, so they are new draws),
+        the shuffles, and the training data of fresh-data classes, follow the total epoch
+        count, so they are new draws; a fixed training set stays the same),
         at most this many times. The total epoch cap is then ``max_epochs * (1 +
         max_restarts)`` (:attr:`epoch_cap`: the length of the stored histories); each
-        network's count is stored (``restarts``). ``None``: no restarts.
+        network's count is stored (``restarts``). A network that fails (NaN/inf) is never
+        restarted. ``None`` or 0: no restarts (0 is stored as ``None``).
         These five are left out of the spec's dict when ``None`` (digests unchanged).
     """
 
@@ -184,7 +186,11 @@ class TrainSpec:
                    f"rounds to epoch {last} and would never be reached)",
                    self.address_curriculum_stages)
         if self.max_restarts is not None:
-            _pos_int("TrainSpec.max_restarts", self.max_restarts)
+            _check(isinstance(self.max_restarts, int) and not isinstance(self.max_restarts, bool)
+                   and self.max_restarts >= 0, "TrainSpec.max_restarts",
+                   "an integer >= 0 (0 or unset: no restarts)", self.max_restarts)
+            if self.max_restarts == 0:  # the same spec (dict, digest, networks) as unset
+                object.__setattr__(self, "max_restarts", None)
 
     @property
     def epoch_cap(self) -> int:

@@ -155,11 +155,15 @@ class ChunkRunner:
         """bool ``[n_chunks * width]``: which networks are still training."""
         return np.concatenate([np.asarray(self._active(s)) for s in states])
 
-    def train(self, inputs: Any, max_epochs: int) -> Any:
-        """Whole runs of ``inputs [n]`` -> result NamedTuple of numpy arrays ``[n]``."""
+    def train(self, inputs: Any, epoch_cap: int) -> Any:
+        """Whole runs of ``inputs [n]`` -> result NamedTuple of numpy arrays ``[n]``.
+
+        ``epoch_cap``: the spec's ``train.epoch_cap`` (every attempt of a spec with restarts;
+        a smaller number stops runs part-way, and a network whose attempt just restarted
+        then reports its fresh parameters)."""
         n = jax.tree_util.tree_leaves(inputs)[0].shape[0]
         chunks = self.split(inputs)
-        states = self.segment(chunks, self.init(chunks), max_epochs)
+        states = self.segment(chunks, self.init(chunks), epoch_cap)
         return concat_rows(self.finish(chunks, states), n)
 
     def lower_segment(self, inputs: Any):

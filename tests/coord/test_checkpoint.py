@@ -66,3 +66,21 @@ def test_killed_long_run_resumes_from_its_checkpoint(tmp_path):
     # checkpointed segments run the same chunk programs as a plain run: equal bits
     for name in ("params", "history/val_loss", "final_val_loss", "val_bit_accuracy"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_checkpoint_of_another_state_layout_is_retrained_not_resumed(tmp_path):
+    """A checkpoint whose state lacks a field of today's (e.g. written before the training
+    state gained ``restarts``) or has other shapes: a warning, and the block starts over."""
+    import jax.numpy as jnp
+    import pytest
+
+    from mlds_jax.coord._checkpoint import BlockCheckpoints
+
+    ckpt = BlockCheckpoints(tmp_path / "c")
+    ckpt.save(3, 40, {"params": jnp.ones(4), "epoch": jnp.int32(40)})
+    state = {"params": jnp.zeros(4), "epoch": jnp.int32(0)}
+    epoch, restored = ckpt.latest(3, state)  # the same layout resumes
+    assert epoch == 40 and np.array_equal(restored["params"], np.ones(4))
+    for target in ({**state, "restarts": jnp.int32(0)}, {**state, "params": jnp.zeros(5)}):
+        with pytest.warns(UserWarning, match="checkpoint not resumable.*retraining block 3"):
+            assert ckpt.latest(3, target) is None

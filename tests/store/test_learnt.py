@@ -14,7 +14,7 @@ from mlds_jax.pipeline import generate
 from mlds_jax.spec import DatasetSpec, ImageDatasetSpec, ds4, learnt_flag
 from mlds_jax.store import open_store, verify
 from mlds_jax.store._writer import _spec_diff
-from mlds_jax.summary import status_record, status_table
+from mlds_jax.summary import metrics_table, status_record, status_table
 from tests.helpers import tiny_ds1
 
 
@@ -55,23 +55,26 @@ def test_status_reports_the_learnt_share(store):
     assert f"{int(learnt.sum())}/20" in text
 
 
-def _as_format_1(src, dst):
-    """A copy of ``src`` as the previous version wrote it: no ``learnt`` array, no
-    thresholds."""
+def _as_format(src, dst, version):
+    """A copy of ``src`` as an older version wrote it: version 2 has no ``restarts`` array;
+    version 1 also no ``learnt`` array and no thresholds."""
     shutil.copytree(src, dst)
-    shutil.rmtree(dst / "learnt")
+    shutil.rmtree(dst / "restarts")
     g = zarr.open_group(str(dst), mode="r+")
     a = dict(g.attrs["mlds_jax"])
-    a["format_version"] = 1
-    del a["learnt_thresholds"]
+    a["format_version"] = version
+    if version == 1:
+        shutil.rmtree(dst / "learnt")
+        del a["learnt_thresholds"]
     g.attrs["mlds_jax"] = a
 
 
-def test_format_1_store_reads_verifies_and_resumes(store, tmp_path):
+@pytest.mark.parametrize("version,missing", [(1, ("learnt", "restarts")), (2, ("restarts",))])
+def test_older_format_store_reads_verifies_and_resumes(store, tmp_path, version, missing):
     old = tmp_path / "old.zarr"
-    _as_format_1(store, old)
+    _as_format(store, old, version)
     s = open_store(old)
-    # the flag is computed by the same rule from the spec's threshold
+    # the flag is computed by the same rule from the spec's threshold (version 1) or read
     np.testing.assert_array_equal(s.learnt(), open_store(store)["learnt"])
     assert verify(old) == []
     # resume it: the last block is retrained and written in the store's own layout
@@ -79,9 +82,11 @@ def test_format_1_store_reads_verifies_and_resumes(store, tmp_path):
     g["status"][16:20] = np.zeros(4, np.uint8)
     _, summary = generate(_spec(), old, block_size=4, progress=False)
     assert summary["networks"] == 4
-    assert "learnt" not in zarr.open_group(str(old), mode="r")
+    for name in missing:
+        assert name not in zarr.open_group(str(old), mode="r")
     assert verify(old) == []
     np.testing.assert_array_equal(open_store(old)["params"], open_store(store)["params"])
+    assert "restarted" not in metrics_table(str(old))
 
 
 def test_store_of_a_spec_without_the_field_still_resumes(tmp_path):

@@ -123,10 +123,15 @@ def test_the_curriculum_restarts_with_the_attempt():
     assert ta[CAP] == tb[CAP] and ta[CAP + 1] != tb[CAP + 1]  # attempt 2: the same again
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
 def test_bad_max_restarts_is_refused(bad):
     with pytest.raises(SpecError, match="max_restarts"):
         TrainSpec(max_restarts=bad)
+
+
+def test_zero_restarts_is_the_unset_spec():
+    assert TrainSpec(max_restarts=0) == TrainSpec()
+    assert _spec(max_restarts=0).digest == _spec().digest
 
 
 def test_unset_restarts_leave_the_dict_and_digest_and_round_trip():
