@@ -5,8 +5,9 @@ block trainer (``make_block_trainer``: chunks of the backend's default width).
     python -m benchmarks.recipes --ds1-per-class 4 --ds4-n 16 --ds4-images 2048 --ds4-epochs 2
 
 DS1: every network of ``ds1(per_class)`` in one block, trained to its own stop (validation
-loss under the threshold, or the 400-epoch cap): the time of the block is the time of its
-slowest network. DS4: ``ds4("MNISTclean", n)`` trained for every one of its epochs (20 by
+loss under the threshold, or the recipe's cap: 600 epochs an attempt, and up to two
+restarts of a network unlearnt at the cap): the time of the block is the time of its slowest
+network. DS4: ``ds4("MNISTclean", n)`` trained for every one of its epochs (20 by
 default; ``--ds4-epochs`` runs a shorter recipe, which is then reported as that recipe, never
 scaled up to 20); MNIST itself cannot be downloaded on a benchmark machine without network
 access, so the image set is random uint8 images of MNIST's shape (60,000 train, 10,000 test;

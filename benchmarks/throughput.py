@@ -369,7 +369,10 @@ def render_recipes(all_recipes: list[dict]) -> str:
              "From `python -m benchmarks.recipes` (see its docstring for what is timed): the "
              "real block trainers, compile time apart, store writing not included. DS1: "
              "every network trained to its own stop, so a block lasts as long as its slowest "
-             "network (EightBit runs to the 400-epoch cap). DS4: MNIST-shaped random images "
+             "network (EightBit runs longest; a DS1 row is measured at the recipe of its day "
+             "— the H100 row at a 400-epoch cap without restarts, where today's recipe caps "
+             "an attempt at 600 epochs and restarts a stuck network up to twice, so a block "
+             "may last up to 1,800 epochs). DS4: MNIST-shaped random images "
              "(no download on a benchmark machine), every epoch of the recipe trained in one "
              "timed run; nothing is extrapolated.", "",
              "| device | recipe | networks in block | block seconds | compile s | "
