@@ -18,7 +18,6 @@ from mlds_jax.summary import (
     band,  # noqa: F401 - re-exported for scripts that imported it from here
     catalogue,
     catalogue_table,
-    grid_table,
     metrics_table,
     plan_record,
     plan_text,
@@ -99,11 +98,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
     print()
-    print(metrics_table(args.out))
-    by_rate = grid_table(args.out)  # per learning rate of a grid ("" without one)
-    if by_rate:
-        print()
-        print(by_rate)
+    print(metrics_table(args.out))  # (status_table ends with the per-grid-value table)
     return 0
 
 
@@ -114,6 +109,7 @@ def _spec_from_args(args: argparse.Namespace):
                        image_set=args.image_set, seed=args.seed, max_epochs=args.max_epochs,
                        learning_rate=args.learning_rate,
                        learning_rate_grid=args.learning_rate_grid,
+                       poison_fraction_grid=args.poison_fraction_grid,
                        max_restarts=args.max_restarts)
 
 
@@ -331,6 +327,12 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="a grid of learning rates as a zoo dimension: replicate r of each "
                         "class trains with the grid's value number r mod len(grid) (replaces "
                         "the recipe's rates; not with --learning-rate)")
+    g.add_argument("--poison-fraction-grid", type=_rate_list, default=None,
+                   metavar="F1,F2,...",
+                   help="DS4 badnet datasets: a grid of poison fractions (each in (0, 0.5]) "
+                        "as a zoo dimension: network i is poisoned with the grid's value "
+                        "number i mod len(grid) (replaces the dataset's fraction; not with "
+                        "--learning-rate-grid)")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
     g.add_argument("--block-size", type=_block_size, default=DEFAULT_BLOCK_SIZE,

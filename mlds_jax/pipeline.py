@@ -17,7 +17,13 @@ from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import SpecError, StoreError
 from mlds_jax.models import gru_layout, mlp_layout, resolve_gru_kernel
-from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec
+from mlds_jax.spec import (
+    DEFAULT_BLOCK_SIZE,
+    DatasetSpec,
+    ImageDatasetSpec,
+    network_poison_fractions,
+    spec_grids,
+)
 from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
 from mlds_jax.tasks import (
     build_machines,
@@ -75,7 +81,8 @@ def provenance() -> dict[str, Any]:
 
 
 def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
-    """The per-network arrays known before training (class, replicate, key, learning rate)."""
+    """The per-network arrays known before training (class, replicate, key, learning rate;
+    with a poison fraction grid, each network's fraction)."""
     idx = np.arange(spec.n_networks)
     cls, rep = network_index_parts(spec, idx)
     inputs = network_inputs(spec, idx)
@@ -84,6 +91,8 @@ def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
         "replicate": rep.astype(np.int32),
         "key": np.asarray(inputs.key, np.uint32),
         "learning_rate": np.asarray(inputs.learning_rate, np.float32),
+        **({"poison_fraction": network_poison_fractions(spec, rep)}
+           if "poison_fraction" in spec_grids(spec) else {}),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mlds_jax.spec import grid_labels, grid_text, spec_grids
+from mlds_jax.spec import grid_labels, grid_text, spec_grids, stored_grids
 from mlds_jax.store import DONE, band, open_store, progress_total
 
 
@@ -19,7 +19,8 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def status_table(path: str) -> str:
-    """Progress per class of one store, with an overall line."""
+    """Progress per class of one store, with an overall line (and, for a store with a grid,
+    a table per grid value: :func:`grid_table`)."""
     view = open_store(path)
     progress = view.progress()
     tot = progress_total(progress)
@@ -30,9 +31,17 @@ def status_table(path: str) -> str:
                  f"{tot['percent']:.1f}%", tot["band"], _share(sum(n_learnt), tot["done"])])
     name = view.attrs["spec"]["name"]
     per_class = view.attrs["n_networks"] // len(view.class_names)
+    by_value = grid_table(path)
     return (f"{path} ({name}, {per_class} per class; learnt: "
             f"{view.learnt_description()})\n"
-            + table(rows, ["class", "planned", "done", "failed", "percent", "band", "learnt"]))
+            + table(rows, ["class", "planned", "done", "failed", "percent", "band", "learnt"])
+            + (f"\n\n{by_value}" if by_value else ""))
+
+
+def _span(values: np.ndarray) -> str:
+    """``"75"`` when every value is 75, else ``"75-448"`` (e.g. over a poison fraction grid)."""
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
 def _share(k: int, n: int) -> str:
@@ -82,7 +91,7 @@ def metrics_table(path: str) -> str:
         row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
                f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
                f"{100 * np.mean(learnt[st]):.1f}%",
-               str(int(view["poisoned_samples"][st][0]))]
+               _span(view["poisoned_samples"][st])]
         return table([row], ["dataset", "done", "median clean acc", "median ASR",
                               "backdoor took", "learnt", "poisoned samples"])
     status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
@@ -106,16 +115,19 @@ def metrics_table(path: str) -> str:
 
 
 def status_record(path: str) -> dict:
-    """One store's progress as a JSON-able record (the ``status`` table's numbers)."""
+    """One store's progress as a JSON-able record (the ``status`` table's numbers; with a
+    grid, ``grid``: :func:`grid_records`)."""
     view = open_store(path)
     rows = [{**r, "band": band(r["percent"]), "learnt": int(n)}
             for r, n in zip(view.progress(), view.learnt_counts())]
+    by_value = grid_records(path)
     return {"path": path, "dataset": view.attrs["spec"]["name"],
             "task": view.attrs.get("task", "sequence"),
             "per_class": view.attrs["n_networks"] // len(view.class_names),
             "learnt_thresholds": view.learnt_thresholds,
             "classes": rows, "overall": {**progress_total(rows),
-                                         "learnt": sum(r["learnt"] for r in rows)}}
+                                         "learnt": sum(r["learnt"] for r in rows)},
+            **({"grid": by_value} if by_value else {})}
 
 
 def plan_record(spec, block_size: int, process_count: int = 1,
@@ -170,22 +182,56 @@ def plan_text(spec, block_size: int, process_count: int = 1,
     return "\n".join(lines)
 
 
-def grid_table(path: str) -> str:
-    """Per value of the store's learning-rate grid: networks done, median accuracy (DS1-DS3:
-    validation bit accuracy; DS4: clean accuracy) and median epochs; empty without a grid."""
+def grid_records(path: str) -> list[dict[str, Any]]:
+    """Per value of the store's grid (learning rate or DS4 poison fraction; see
+    :func:`~mlds_jax.spec.stored_grids`): networks planned and done, and among the done
+    ones the median accuracy (DS1-DS3: validation bit accuracy; DS4: clean accuracy), for a
+    poisoned DS4 store the median attack success rate and the share whose backdoor took,
+    the share learnt and the median epochs (``None``: none done). Empty without a grid."""
     view = open_store(path)
-    grid = view.attrs["spec"].get("train", {}).get("learning_rate_grid")
-    if not grid:
-        return ""
+    grids = stored_grids(view.attrs["spec"])
+    if not grids:
+        return []
+    (name, grid), = grids.items()  # a spec has at most one grid
     image = view.attrs.get("task") == "image"
-    acc = view["clean_accuracy" if image else "val_bit_accuracy"]
-    done, pos, epochs = view["status"] == DONE, grid_labels(view["learning_rate"], grid), \
-        view["epochs"]
-    rows = []
-    for k, rate in enumerate(grid):
+    poisoned = image and view.attrs["spec"].get("poison") is not None
+    metric = "clean_accuracy" if image else "val_bit_accuracy"
+    done, pos, learnt = view["status"] == DONE, grid_labels(view[name], grid), view.learnt()
+    cols = {metric: view[metric], "epochs": view["epochs"]}
+    if poisoned:
+        cols["attack_success_rate"] = view["attack_success_rate"]
+    out = []
+    for k, value in enumerate(grid):
         m = done & (pos == k)
-        rows.append([f"{rate:g}", int(np.sum(pos == k)), int(m.sum()),
-                     f"{np.median(acc[m]):.4f}" if m.any() else "-",
-                     f"{np.median(epochs[m]):.0f}" if m.any() else "-"])
-    return table(rows, ["learning rate", "planned", "done",
-                        f"median {'clean acc' if image else 'val bit acc'}", "median epochs"])
+        med = {f"median_{c}": float(np.median(a[m])) if m.any() else None
+               for c, a in cols.items()}
+        shares = {"learnt": float(np.mean(learnt[m])) if m.any() else None}
+        if poisoned:
+            shares["backdoor_took"] = float(np.mean(view["backdoor_took"][m])) if m.any() \
+                else None
+        out.append({"grid": name, "value": value, "planned": int(np.sum(pos == k)),
+                    "done": int(m.sum()), **med, **shares})
+    return out
+
+
+def grid_table(path: str) -> str:
+    """:func:`grid_records` as a table, one row per grid value; empty without a grid."""
+    recs = grid_records(path)
+    if not recs:
+        return ""
+    image = "median_clean_accuracy" in recs[0]
+    poisoned = "median_attack_success_rate" in recs[0]
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    header = [recs[0]["grid"].replace("_", " "), "planned", "done",
+              f"median {'clean acc' if image else 'val bit acc'}"]
+    header += ["median ASR", "backdoor took"] if poisoned else []
+    header += ["learnt", "median epochs"]
+    rows = []
+    for r in recs:
+        row = [f"{r['value']:g}", r["planned"], r["done"],
+               num(r["median_clean_accuracy" if image else "median_val_bit_accuracy"], ".4f")]
+        if poisoned:
+            row += [num(r["median_attack_success_rate"], ".4f"), pct(r["backdoor_took"])]
+        rows.append(row + [pct(r["learnt"]), num(r["median_epochs"], ".0f")])
+    return table(rows, header)

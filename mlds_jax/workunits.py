@@ -25,7 +25,7 @@ from mlds_jax.errors import StoreError, StoreExistsError
 from mlds_jax.store import DONE, FAILED, PENDING, check_store, open_store, read_root_attrs
 
 # Arrays whose rows a trained network fills (besides params); compared by recompute.
-_SKIP = {"class_id", "replicate", "key", "learning_rate"}
+_SKIP = {"class_id", "replicate", "key", "learning_rate", "poison_fraction"}
 
 
 def _per_network_arrays(group: zarr.Group, n: int, prefix: str = "") -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 from mlds_jax.analysis._features import loss_features, read_rows, select, weight_features
 from mlds_jax.analysis._questions import auroc, classify, regress
 from mlds_jax.errors import MLDSError, StoreError
-from mlds_jax.spec import grid_labels
+from mlds_jax.spec import grid_labels, stored_grids
 from mlds_jax.store import PENDING, StoreView, open_store
 
 
@@ -90,15 +90,11 @@ def plan_questions(views: list[StoreView]) -> list[tuple]:
         qs.append(("which dataset", img))
     for v in img:
         qs.append(("own accuracy", v, "clean_accuracy"))
-    for v in views:
-        if len(_rate_grid(v)) >= 2:
-            qs.append(("which learning rate", v))
+    for v in views:  # titled "which learning rate", "which poison fraction"
+        for name, grid in stored_grids(v.attrs["spec"]).items():
+            if len(grid) >= 2:
+                qs.append(("which grid value", v, name))
     return qs
-
-
-def _rate_grid(view: StoreView) -> list[float]:
-    """The learning-rate grid the store's spec declares (empty: none)."""
-    return view.attrs["spec"].get("train", {}).get("learning_rate_grid") or []
 
 
 HOMOGENEOUS = {"weights", "canonical weights"}
@@ -115,12 +111,12 @@ def answer(q: tuple) -> dict:
         idx = _idx(v)
         y = v["class_id"][idx]
         return {k: _run(classify, x, y, k) for k, x in _feature_sets(v, idx).items()}
-    if kind == "which learning rate":  # the grid value, from weights (classes mixed)
-        v = q[1]
+    if kind == "which grid value":  # from weights (classes mixed); name: the stored array
+        v, name = q[1], q[2]
         idx = _idx(v)
-        y = grid_labels(v["learning_rate"][idx], _rate_grid(v))
+        y = grid_labels(v[name][idx], stored_grids(v.attrs["spec"])[name])
         if (y < 0).any():
-            raise ValueError("stored learning rates outside the spec's learning_rate_grid")
+            raise ValueError(f"stored {name} values outside the spec's {name} grid")
         return {k: _run(classify, x, y, k) for k, x in _feature_sets(v, idx).items()}
     if kind == "own accuracy":
         v, metric = q[1], q[2]
@@ -154,7 +150,9 @@ def answer(q: tuple) -> dict:
 
 
 def _title(q: tuple) -> str:
-    if q[0] in ("which class", "which learning rate", "own accuracy"):
+    if q[0] == "which grid value":
+        return f"which {q[2].replace('_', ' ')} — {_short(q[1])}"
+    if q[0] in ("which class", "own accuracy"):
         return f"{q[0]} — {_short(q[1])}" + (f" ({q[2]})" if q[0] == "own accuracy" else "")
     if q[0] == "which dataset":
         return "which dataset — " + ", ".join(_short(v) for v in q[1])

@@ -7,8 +7,11 @@ from mlds_jax.spec._file import load_spec_file
 from mlds_jax.spec._grid import (
     grid_labels,
     grid_text,
+    network_grid_index,
     network_learning_rates,
+    network_poison_fractions,
     spec_grids,
+    stored_grids,
 )
 from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
 from mlds_jax.spec._learnt import (
@@ -56,8 +59,11 @@ __all__ = [
     "get_recipe",
     "grid_labels",
     "grid_text",
+    "network_grid_index",
     "network_learning_rates",
+    "network_poison_fractions",
     "spec_grids",
+    "stored_grids",
     "learnt_flag",
     "load_spec_file",
     "select_spec",

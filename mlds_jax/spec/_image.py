@@ -17,7 +17,7 @@ from mlds_jax.spec._dataset import (
     drop_unset_grid,
     spec_digest,
 )
-from mlds_jax.spec._grid import check_rate_grid
+from mlds_jax.spec._grid import check_fraction_grid, check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_CLEAN_ACCURACY, learnt_flag
 
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
@@ -28,11 +28,18 @@ TRIGGERS = ("alpha", "rr")
 @dataclasses.dataclass(frozen=True)
 class PoisonSpec:
     """BadNets poisoning. ``fraction`` is the true share of poisoned training samples
-    (stratified by label); poisoned samples carry the trigger and label (y + 1) mod 10."""
+    (stratified by label); poisoned samples carry the trigger and label (y + 1) mod 10.
+
+    ``fraction_grid``: a grid of fractions as a zoo dimension; network ``i`` is poisoned with
+    ``grid[i % len(grid)]`` and ``fraction`` is unused (as ``learning_rate`` is under a
+    learning-rate grid; see ``mlds_jax.spec._grid``). ``None`` (default) is left out of the
+    spec's dict, so existing digests are unchanged.
+    """
 
     kind: str = "badnetv2"
     trigger: str = "alpha"
     fraction: float = 0.1
+    fraction_grid: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(self.kind in POISON_KINDS, "PoisonSpec.kind", f"one of {POISON_KINDS}", self.kind)
@@ -42,6 +49,9 @@ class PoisonSpec:
                "'alpha' for kind 'badnet' (a 3x3 alpha only)", self.trigger)
         _check(_is_number(self.fraction) and 0 < self.fraction <= 0.5, "PoisonSpec.fraction",
                "a share in (0, 0.5]", self.fraction)
+        if self.fraction_grid is not None:
+            object.__setattr__(self, "fraction_grid", check_fraction_grid(
+                self.fraction_grid, "PoisonSpec.fraction_grid"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,8 +140,17 @@ class ImageDatasetSpec:
                    "ImageDatasetSpec.learnt_clean_accuracy", "a share in (0, 1]",
                    self.learnt_clean_accuracy)
             object.__setattr__(self, "learnt_clean_accuracy", float(self.learnt_clean_accuracy))
-        if self.eval_trigger is None:
-            object.__setattr__(self, "eval_trigger", self.poison or PoisonSpec("badnet"))
+        if self.eval_trigger is None:  # measured with the poison's trigger (not its grid)
+            object.__setattr__(self, "eval_trigger", PoisonSpec("badnet") if self.poison is None
+                               else dataclasses.replace(self.poison, fraction_grid=None))
+        _check(self.eval_trigger.fraction_grid is None, "ImageDatasetSpec.eval_trigger",
+               "a trigger without fraction_grid (it poisons no training samples; put the "
+               "grid in `poison`)", self.eval_trigger)
+        if self.poison is not None and self.poison.fraction_grid is not None \
+                and self.train.learning_rate_grid is not None:
+            raise SpecError("`PoisonSpec.fraction_grid`: cannot be combined with "
+                            "train.learning_rate_grid (a spec has one grid: two would cycle "
+                            "together over the networks, confounding their values)")
 
     @property
     def task(self) -> str:
@@ -166,7 +185,11 @@ class ImageDatasetSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists; an unset grid is left out)."""
-        return drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self))))
+        d = drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self))))
+        for key in ("poison", "eval_trigger"):
+            if d.get(key) is not None and d[key].get("fraction_grid", 0) is None:
+                del d[key]["fraction_grid"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageDatasetSpec:

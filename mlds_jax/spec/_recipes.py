@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mlds_jax.errors import UnknownDatasetError
+from mlds_jax.errors import SpecError, UnknownDatasetError
 from mlds_jax.spec._dataset import AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
 
 # DS1's five machines, in class order (the class lists have this one source).
@@ -115,11 +115,13 @@ def ds3(per_class: int, *, seed: int = 0, automata_seed: int = 0,
 
 
 def ds4(name: str, n_networks: int, *, image_set: str | None = None, seed: int = 0,
-        **train_overrides: Any):
+        poison_fraction_grid: tuple[float, ...] | None = None, **train_overrides: Any):
     """One of DS4's 15 datasets by its MLDS name, e.g. ``"MNISTbadnetv2_rr10"``.
 
     ``image_set`` replaces the dataset's images (e.g. ``"digits"``, the embedded default that
-    needs no download) while keeping its poison recipe.
+    needs no download) while keeping its poison recipe. ``poison_fraction_grid`` poisons
+    network ``i`` with ``grid[i % len(grid)]`` instead of the name's fraction
+    (:class:`PoisonSpec` ``fraction_grid``; badnet datasets only).
     """
     from mlds_jax.spec._image import DenseTrainSpec, ImageDatasetSpec, PoisonSpec
 
@@ -131,7 +133,10 @@ def ds4(name: str, n_networks: int, *, image_set: str | None = None, seed: int =
     if "badnet" in name:
         kind = "badnetv2" if "badnetv2" in name else "badnet"
         trigger = "rr" if "_rr" in name else "alpha"
-        poison = PoisonSpec(kind, trigger, int(name[-2:]) / 100)
+        poison = PoisonSpec(kind, trigger, int(name[-2:]) / 100, poison_fraction_grid)
+    elif poison_fraction_grid is not None:
+        raise SpecError(f"`poison_fraction_grid`: {name} is a clean dataset (nothing is "
+                        "poisoned); give a badnet dataset such as MNISTbadnet_alpha10")
     train = dataclasses.replace(DenseTrainSpec(), **train_overrides)
     return ImageDatasetSpec(name=name, image_set=image_set or base, n_networks=n_networks,
                             poison=poison, train=train, seed=seed)

@@ -17,14 +17,19 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
                    learning_rate: float | None = None,
                    learning_rate_grid: tuple[float, ...] | None = None,
                    max_restarts: int | None = None,
+                   poison_fraction_grid: tuple[float, ...] | None = None,
                    ) -> DatasetSpec | ImageDatasetSpec:
-    """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid or restart
-    limit replaced (validated). For a dense (image) recipe ``max_epochs`` sets its fixed
-    ``epochs``; ``max_restarts`` (0: none) applies to sequence recipes only (refused for
-    DS4, which trains a fixed number of epochs).
+    """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid, restart
+    limit or poison fraction grid replaced (validated). For a dense (image) recipe
+    ``max_epochs`` sets its fixed ``epochs``; ``max_restarts`` (0: none) applies to sequence
+    recipes only (refused for DS4, which trains a fixed number of epochs).
 
     A grid replaces every network's rate, so it is refused together with ``learning_rate``;
-    it also replaces a built-in recipe's per-class rates (DS1/DS2's Parity rate)."""
+    it also replaces a built-in recipe's per-class rates (DS1/DS2's Parity rate). A poison
+    fraction grid (DS4 badnet datasets only) replaces the poison's fraction; a spec has one
+    grid, so it is refused together with a learning-rate grid."""
+    if poison_fraction_grid is not None:
+        spec = _with_poison_grid(spec, poison_fraction_grid, learning_rate_grid)
     epochs_field = "epochs" if spec.task == "image" else "max_epochs"
     changes = {k: v for k, v in {epochs_field: max_epochs,
                                  "learning_rate": learning_rate}.items() if v is not None}
@@ -48,12 +53,27 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
     return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
 
 
+def _with_poison_grid(spec, grid, learning_rate_grid):
+    if spec.task != "image":
+        raise SpecError(f"--poison-fraction-grid: {spec.name} is a sequence dataset; poison "
+                        "fractions are for DS4 badnet datasets (e.g. MNISTbadnet_alpha10)")
+    if spec.poison is None:
+        raise SpecError(f"--poison-fraction-grid: {spec.name} is a clean dataset (nothing is "
+                        "poisoned); give a badnet dataset such as MNISTbadnet_alpha10")
+    if learning_rate_grid is not None or spec.train.learning_rate_grid is not None:
+        raise SpecError("--poison-fraction-grid: cannot be combined with a learning-rate grid "
+                        "(a spec has one grid); give only one")
+    return dataclasses.replace(spec, poison=dataclasses.replace(spec.poison,
+                                                                fraction_grid=grid))
+
+
 def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 spec_file: str | os.PathLike | None = None, image_set: str | None = None,
                 seed: int | None = None, max_epochs: int | None = None,
                 learning_rate: float | None = None,
                 learning_rate_grid: tuple[float, ...] | None = None,
                 max_restarts: int | None = None,
+                poison_fraction_grid: tuple[float, ...] | None = None,
                 ) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
@@ -83,4 +103,5 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
         raise SpecError(f"--image-set: only DS4 (image) datasets train on images; {spec.name} "
                         "is a sequence dataset")
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
-                          learning_rate_grid=learning_rate_grid, max_restarts=max_restarts)
+                          learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,
+                          poison_fraction_grid=poison_fraction_grid)

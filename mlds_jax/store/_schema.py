@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
@@ -57,6 +58,16 @@ RESTARTS = ("restarts", "int32", -1,
             "unlearnt (spec train.max_restarts; its epochs count every attempt)")
 
 
+# Per-network grid values other than ``learning_rate`` (always stored): an array of the
+# grid's name exists only in a store whose root attribute ``grid`` names it (the spec
+# declares that grid), so stores without one keep their layout and format version.
+GRID_ARRAYS = {
+    "poison_fraction": ("float32", float("nan"),
+                        "DS4: the share of training samples poisoned for this network (its "
+                        "value of the spec's poison.fraction_grid)"),
+}
+
+
 def task_metrics(task: str, format_version: int = FORMAT_VERSION
                  ) -> list[tuple[str, str, float | int | bool, str]]:
     """The metric arrays of a ``task`` store of ``format_version`` (name, dtype, fill,
@@ -66,12 +77,16 @@ def task_metrics(task: str, format_version: int = FORMAT_VERSION
 
 
 def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
-                       format_version: int = FORMAT_VERSION
+                       format_version: int = FORMAT_VERSION, grids: Sequence[str] = ()
                        ) -> list[tuple[ArraySchema, tuple]]:
-    """Every array of a store and its trailing shape (after the ``network`` axis)."""
+    """Every array of a store and its trailing shape (after the ``network`` axis).
+    ``grids``: the names of the store's grids (its root attribute ``grid``), which add the
+    :data:`GRID_ARRAYS` they name."""
     nan = float("nan")
     metrics = [(ArraySchema(n, dt, ("network",), fill, desc), ())
                for n, dt, fill, desc in task_metrics(task, format_version)]
+    metrics += [(ArraySchema(n, dt, ("network",), fill, desc), ())
+                for n, (dt, fill, desc) in GRID_ARRAYS.items() if n in grids]
     return [
         (ArraySchema("params", "float32", ("network", "parameter"), nan,
                      "flat parameters; split with the 'layout' attribute"), (n_params,)),
@@ -100,7 +115,7 @@ def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
 
 
 # Arrays filled from the plan when the store is created (before any training).
-PLANNED = ("class_id", "replicate", "key", "learning_rate")
+PLANNED = ("class_id", "replicate", "key", "learning_rate", *GRID_ARRAYS)
 # Arrays written per block by the trainer ("status" is always written last), mapped to the
 # field of the trainer's result that fills them.
 RESULTS = {

@@ -133,7 +133,8 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
         check.fatal.append(f"layout sizes sum to {layout_sum}, n_params is {n_params}")
     arrays = {}
     version = int(a.get("format_version", 1))
-    for schema, trailing in per_network_arrays(n_params, epochs, task, version):
+    grids = tuple(a.get("grid") or ())  # grid values stored per network (e.g. poison_fraction)
+    for schema, trailing in per_network_arrays(n_params, epochs, task, version, grids):
         arr = _open_array(g, schema.name, check)
         if arr is None:
             continue

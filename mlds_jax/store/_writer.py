@@ -156,7 +156,8 @@ class StoreWriter:
         tmp = p.parent / f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
             root = zarr.open_group(str(tmp), mode="w-")
-            for schema, trailing in per_network_arrays(n_params, spec.train.epoch_cap, task):
+            for schema, trailing in per_network_arrays(n_params, spec.train.epoch_cap, task,
+                                                       grids=tuple(spec_grids(spec))):
                 arr = root.create_array(
                     schema.name,
                     shape=(n, *trailing),

@@ -48,7 +48,8 @@ class ImageData(NamedTuple):
     train_x: np.ndarray  # uint8 [n_train, 784]
     train_trig: np.ndarray  # uint8 [n_train, 784]: triggered copies (== train_x if clean)
     train_y: np.ndarray  # int32 [n_train]
-    poison_per_label: np.ndarray  # int32 [10]: poisoned samples drawn from each label
+    poison_per_label: np.ndarray  # int32 [k, 10]: poisoned samples drawn from each label,
+    # per value of the spec's poison fraction grid (k = 1 without one: the fraction's counts)
     test_x: np.ndarray  # uint8 [n_test, 784]
     test_trig: np.ndarray  # uint8 [n_test, 784]: test images with the eval trigger
     test_y: np.ndarray  # int32 [n_test]
@@ -104,9 +105,10 @@ def prepare_images(spec: ImageDatasetSpec, arrays: dict[str, np.ndarray]) -> Ima
     if spec.poison is not None:
         trig = triggered_copy(tr, spec.poison.kind, spec.poison.trigger, seed)
         counts = np.bincount(y, minlength=10)
-        per_label = np.round(counts * spec.poison.fraction).astype(np.int32)
+        fractions = spec.poison.fraction_grid or (spec.poison.fraction,)
+        per_label = np.round(counts[None, :] * np.asarray(fractions)[:, None]).astype(np.int32)
     else:
-        trig, per_label = tr, np.zeros(10, np.int32)
+        trig, per_label = tr, np.zeros((1, 10), np.int32)
     ev = spec.eval_trigger
     test_trig = triggered_copy(te, ev.kind, ev.trigger, seed + 1)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731

@@ -73,8 +73,10 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
     t, widths = spec.train, spec.widths
     steps = n_train // t.batch_size
     # A clean spec's data poisons nothing (prepare_images: poison_per_label is all zero), so
-    # its networks skip the poison draw and the triggered images altogether.
+    # its networks skip the poison draw and the triggered images altogether. With a poison
+    # fraction grid each network takes the counts of its grid value (row grid_index).
     poisoned = spec.poison is not None
+    graded = poisoned and spec.poison.fraction_grid is not None
 
     def loss_fn(p, x, y):
         logits = apply_mlp(p, x, widths)
@@ -90,8 +92,8 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
     def poison(inputs: NetworkInputs, data):
         if not poisoned:  # nothing to draw: the clean images and labels
             return jnp.zeros(data.train_y.shape, bool), data.train_y
-        mask = poison_mask(jax.random.fold_in(inputs.key, TRAIN_DATA), data.train_y,
-                           data.poison_per_label)
+        per_label = data.poison_per_label[inputs.grid_index if graded else 0]
+        mask = poison_mask(jax.random.fold_in(inputs.key, TRAIN_DATA), data.train_y, per_label)
         return mask, jnp.where(mask, (data.train_y + 1) % N_LABELS, data.train_y)
 
     def init(inputs: NetworkInputs, data) -> _ImageCarry:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlds_jax.spec import DatasetSpec, network_learning_rates
+from mlds_jax.spec import DatasetSpec, network_grid_index, network_learning_rates
 
 # Fixed stream ids: fold_in(network_key, STREAM) gives each use its own key.
 INIT, TRAIN_DATA, VAL_DATA, SHUFFLE, RESTART = 0, 1, 2, 3, 4
@@ -28,6 +28,7 @@ class NetworkInputs(NamedTuple):
     key: jax.Array  # uint32 [2]: raw PRNG key data
     class_id: jax.Array  # int32 []
     learning_rate: jax.Array  # float32 []
+    grid_index: jax.Array  # int32 []: position in the spec's grid (replicate % k; 0: none)
 
 
 def network_index_parts(spec: DatasetSpec, indices) -> tuple[np.ndarray, np.ndarray]:
@@ -61,4 +62,5 @@ def network_inputs(spec: DatasetSpec, indices) -> NetworkInputs:
         key=jnp.asarray(network_keys(spec, indices)),
         class_id=jnp.asarray(cls, jnp.int32),
         learning_rate=jnp.asarray(network_learning_rates(spec, cls, rep), jnp.float32),
+        grid_index=jnp.asarray(network_grid_index(spec, rep), jnp.int32),
     )
