@@ -133,8 +133,10 @@ def _blocks(status: np.ndarray, block_size: int) -> tuple[set[int], set[int]]:
     return complete, partial
 
 
+# Root attributes every part must share (format_version: parts written by two mlds-jax
+# versions may hold different arrays, e.g. format 3's ``restarts``).
 _SAME = ("spec", "spec_digest", "block_size", "n_networks", "n_params", "task", "layout",
-         "chunk_width", "data_files", "gru_kernel", "backend")
+         "chunk_width", "data_files", "gru_kernel", "backend", "format_version")
 
 
 def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, Any]:
@@ -143,10 +145,10 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
     ``out``.
 
     Refuses (nothing written): an existing ``out``; parts of another spec, block size,
-    chunk width or data; a part with a partly written block (unfinished or damaged: run
-    ``generate`` on it first); a block finished in two parts (overlap); a part that does not
-    verify. The merged store may still have pending blocks (no part trained them): resume it
-    with ``generate``.
+    chunk width, data or store format version; a part with a partly written block
+    (unfinished or damaged: run ``generate`` on it first); a block finished in two parts
+    (overlap); a part that does not verify. The merged store may still have pending blocks
+    (no part trained them): resume it with ``generate``.
 
     Returns:
       ``{"blocks": n finished blocks, "pending_blocks": n, "parts": {path: [blocks]}}``.

@@ -77,4 +77,11 @@ def test_merge_refuses_overlap_other_spec_unfinished_and_existing_out(stores, tm
         merge(tmp_path / "m3.zarr", [p0, partial])
     with pytest.raises(StoreError, match="exists"):
         merge(p1, [p0, p1])
-    assert not any((tmp_path / f"m{i}.zarr").exists() for i in (1, 2, 3))
+    older = tmp_path / "older.zarr"  # a part written by a version before format 3
+    shutil.copytree(p1, older)
+    shutil.rmtree(older / "restarts")
+    g = zarr.open_group(str(older), mode="r+")
+    g.attrs["mlds_jax"] = {**g.attrs["mlds_jax"], "format_version": 2}
+    with pytest.raises(StoreError, match="format_version differs"):
+        merge(tmp_path / "m4.zarr", [p0, older])
+    assert not any((tmp_path / f"m{i}.zarr").exists() for i in (1, 2, 3, 4))
