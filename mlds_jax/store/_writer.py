@@ -117,9 +117,13 @@ class StoreWriter:
                 raise StoreExistsError(f"{e}; choose another --out or remove it") from None
             diff = _spec_diff(attrs.get("spec", {}), spec.to_dict())
             if diff:
+                # a store begun before the recipe restarted stuck networks resumes without
+                hint = ("; or resume it as it was begun with --max-restarts 0"
+                        if diff == ["train.max_restarts: store has <missing>, requested "
+                                    f"{spec.train.max_restarts}"] else "")
                 raise StoreError(
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
-                    "nothing was changed - use a new --out to build this spec"
+                    f"nothing was changed - use a new --out to build this spec{hint}"
                 )
             # Repair what a retrain or the spec restores exactly; refuse metadata damage.
             from mlds_jax.store._verify import repair_or_refuse  # (it imports this module)

@@ -153,3 +153,17 @@ def test_the_restart_limit_is_overridable_for_sequence_recipes_only():
         select_spec("MNISTclean", 4, max_restarts=1)
     with pytest.raises(SpecError, match="--max-restarts: expected an integer >= 0"):
         select_spec("ds1", 2, max_restarts=-1)
+
+
+def test_a_store_begun_without_restarts_says_how_to_resume_it(tmp_path):
+    from helpers import tiny_ds1
+
+    from mlds_jax.errors import StoreError
+    from mlds_jax.pipeline import generate
+
+    out = tmp_path / "old.zarr"
+    generate(tiny_ds1(per_class=1, max_epochs=1), out, block_size=5, progress=False)
+    with pytest.raises(StoreError, match="max_restarts: store has <missing>, requested 2.*"
+                                         "resume it as it was begun with --max-restarts 0"):
+        generate(tiny_ds1(per_class=1, max_epochs=1, max_restarts=2), out, block_size=5,
+                 progress=False)
