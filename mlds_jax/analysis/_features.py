@@ -136,10 +136,19 @@ def canonical_weights(view: StoreView, idx: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty((0, int(view.attrs["n_params"])))
 
 
+def first_attempt_epochs(view: StoreView) -> int:
+    """Epochs of a network's first attempt: the history's length, divided by the attempts a
+    spec with ``train.max_restarts`` allows (its histories hold every attempt)."""
+    n = view.group["history/val_loss"].shape[1]
+    return n // (1 + int(view.attrs["spec"]["train"].get("max_restarts") or 0))
+
+
 def loss_features(view: StoreView, idx: np.ndarray) -> np.ndarray:
-    """The loss-only baseline: final train/val loss, epochs, and the val-loss curve at 10
-    evenly spaced points (NaN after the last epoch filled with the last value)."""
+    """The loss-only baseline: final train/val loss, epochs (every attempt), and the
+    val-loss curve of the first attempt at 10 evenly spaced points (NaN after the last
+    epoch filled with the last value), so stores with and without restarts compare."""
     hist = read_rows(view.group["history/val_loss"], idx).astype(np.float64)
+    hist = hist[:, :first_attempt_epochs(view)]
     last = np.where(np.isnan(hist), -np.inf, np.arange(hist.shape[1])[None]).argmax(1)
     filled = np.where(np.isnan(hist), hist[np.arange(len(hist)), last][:, None], hist)
     points = filled[:, np.linspace(0, hist.shape[1] - 1, 10).astype(int)]

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mlds_jax.analysis._features import loss_features, read_rows, select, weight_features
+from mlds_jax.analysis._features import (
+    first_attempt_epochs,
+    loss_features,
+    read_rows,
+    select,
+    weight_features,
+)
 from mlds_jax.analysis._questions import auroc, classify, regress
 from mlds_jax.errors import MLDSError, StoreError
 from mlds_jax.spec import grid_labels, stored_grids
@@ -208,7 +214,9 @@ def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
         plt.close(fig)
         files.append(f.name)
 
-        hist = read_rows(v.group["history/val_loss"], idx)
+        # the first attempt only: later epochs of a store with restarts hold the few
+        # restarted networks, whose medians would show as a jump
+        hist = read_rows(v.group["history/val_loss"], idx)[:, :first_attempt_epochs(v)]
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for k, cname in enumerate(v.class_names):
             h = hist[cls == k]
@@ -222,7 +230,8 @@ def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
             ax.plot(ep, med, label=cname)
             ax.fill_between(ep, lo, hi, alpha=0.2)
         ax.set_yscale("log")
-        ax.set_xlabel("epoch")
+        restarts = hist.shape[1] < v.group["history/val_loss"].shape[1]
+        ax.set_xlabel("epoch of the first attempt" if restarts else "epoch")
         ax.set_ylabel("validation loss (median, IQR)")
         ax.set_title(f"loss curves per class — {_short(v)}")
         ax.legend(fontsize=7)

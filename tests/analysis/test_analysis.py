@@ -118,3 +118,33 @@ def test_analysis_does_not_import_the_trainer():
             "sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_loss_features_use_the_first_attempt_of_a_store_with_restarts():
+    """Histories of a spec with restarts hold every attempt; the loss curve is sampled over
+    the first, so a store with restarts has the same features as one without for networks
+    that never restarted."""
+    import zarr
+
+    from mlds_jax.analysis._features import first_attempt_epochs, loss_features
+
+    class View:  # the parts of a StoreView that loss_features reads
+        def __init__(self, hist, max_restarts):
+            self.group = {"history/val_loss": zarr.create_array(
+                store=zarr.storage.MemoryStore(), data=hist)}
+            self.attrs = {"spec": {"train": {"max_restarts": max_restarts}}}
+            self._a = {"final_train_loss": np.array([0.1, 0.2]),
+                       "final_val_loss": np.array([0.1, 0.3]), "epochs": np.array([7, 9])}
+
+        def __getitem__(self, name):
+            return self._a[name]
+
+    rng = np.random.default_rng(0)
+    first = rng.uniform(0.01, 1, (2, 30)).astype(np.float32)
+    first[0, 7:] = np.nan  # network 0 stopped at epoch 7
+    padded = np.concatenate([first, np.full((2, 60), np.nan, np.float32)], 1)
+    padded[1, 30:39] = 0.5  # network 1 restarted: 9 more epochs
+    with_restarts, plain = View(padded, 2), View(first, None)
+    assert first_attempt_epochs(with_restarts) == first_attempt_epochs(plain) == 30
+    idx = np.arange(2)
+    np.testing.assert_array_equal(loss_features(with_restarts, idx), loss_features(plain, idx))
