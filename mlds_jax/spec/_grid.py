@@ -96,11 +96,7 @@ def network_grid_index(spec, replicate: np.ndarray) -> np.ndarray:
 def spec_grids(spec) -> dict[str, list[float]]:
     """The grid ``spec`` declares, name -> values (empty: no grid). The name is the stored
     per-network array holding each network's value (``learning_rate``, ``poison_fraction``)."""
-    grid = getattr(spec.train, "learning_rate_grid", None)
-    if grid:
-        return {"learning_rate": list(grid)}
-    grid = _poison_grid(spec)
-    return {"poison_fraction": list(grid)} if grid else {}
+    return stored_grids(spec.to_dict())
 
 
 def stored_grids(spec_dict: dict[str, Any]) -> dict[str, list[float]]:
