@@ -104,7 +104,7 @@ def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: 
                                            log=lambda m: bar.write(m, file=sys.stderr))
             return b, n_real, out
         chunks = runner.split(inputs, first_device=b)  # one-chunk blocks take turns
-        states = runner.segment(chunks, runner.init(chunks), spec.train.epoch_cap)
+        states = runner.run(chunks, runner.init(chunks), spec.train.epoch_cap)
         return b, n_real, runner.finish(chunks, states)
 
     pending = dispatch(todo[0]) if todo else None

@@ -196,7 +196,12 @@ class TrainSpec:
     def epoch_cap(self) -> int:
         """Most epochs a network can run over all its attempts: ``max_epochs * (1 +
         max_restarts)`` (``max_epochs`` without restarts); the stored histories' length."""
-        return self.max_epochs * (1 + (self.max_restarts or 0))
+        return self.max_epochs * self.attempts
+
+    @property
+    def attempts(self) -> int:
+        """Most attempts a network can make: ``1 + max_restarts``."""
+        return 1 + (self.max_restarts or 0)
 
     def curriculum_stage_epochs(self) -> tuple[int, ...]:
         """The epochs (counted from 0) at which the address curriculum advances one stage

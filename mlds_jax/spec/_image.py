@@ -90,6 +90,11 @@ class DenseTrainSpec:
         """``epochs``: every network trains exactly that many (DS4 has no restarts)."""
         return self.epochs
 
+    @property
+    def attempts(self) -> int:
+        """1: DS4 has no restarts."""
+        return 1
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageDatasetSpec:

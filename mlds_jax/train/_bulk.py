@@ -71,7 +71,10 @@ class TrainParts(NamedTuple):
 
     * ``init(inputs) -> state``
     * ``segment(inputs, state, n_epochs) -> state`` (runs up to ``n_epochs`` more epochs;
-      ``n_epochs`` may be traced, so one compiled program serves every segment length)
+      ``n_epochs`` may be traced, so one compiled program serves every segment length). A
+      network's segment also ends with its attempt: when that attempt is to restart, the
+      restart happens at the end of the segment and its next attempt trains in the next
+      one, so a whole run is ``spec.train.attempts`` segments of ``epoch_cap`` epochs.
     * ``finish(inputs, state) -> TrainResult``
 
     ``state`` is a pytree of arrays (parameters, optimiser state, epoch, stop flags,
@@ -172,8 +175,9 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                       nan_hist, nan_hist, zero)
 
     def restart_if_stuck(inputs: NetworkInputs, c: _Carry, x_va, y_va) -> _Carry:
-        """``c`` after its epoch; re-initialised (attempt ``restarts + 1``) when that epoch
-        ended an attempt that is not learnt and restarts are left."""
+        """``c`` re-initialised (attempt ``restarts + 1``) when its attempt has run all
+        ``max_epochs`` unlearnt and restarts are left; unchanged otherwise (so applying it
+        twice is applying it once)."""
         acc = bit_accuracy(c.params, x_va, y_va, spec)
         restart = (active_epoch(c) == t.max_epochs) & ~c.stopped & ~c.failed & (
             c.restarts < t.max_restarts) & ~spec.is_learnt({"val_bit_accuracy": acc})
@@ -211,7 +215,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
             # a diverged epoch is undone: back to the parameters it started from
             params, opt_state, failed = epoch_guard(bad | ~jnp.isfinite(val), params,
                                                     opt_state, c.params, c.opt_state)
-            c = _Carry(
+            return _Carry(
                 params=params,
                 opt_state=opt_state,
                 epoch=c.epoch + 1,
@@ -221,12 +225,15 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                 val_hist=c.val_hist.at[c.epoch].set(val),
                 restarts=c.restarts,
             )
-            return restart_if_stuck(inputs, c, x_va, y_va) if t.max_restarts else c
 
         def epoch_cond(c: _Carry) -> jax.Array:
             return (c.epoch < limit) & (active_epoch(c) < t.max_epochs) & ~c.stopped & ~c.failed
 
-        return jax.lax.while_loop(epoch_cond, epoch_body, c)
+        c = jax.lax.while_loop(epoch_cond, epoch_body, c)
+        # Once per segment, not per epoch: under vmap every epoch would compute each
+        # network's fresh parameters, Adam state and bit accuracy only to select them away.
+        # A network whose attempt ended in this segment waits for the segment's end.
+        return restart_if_stuck(inputs, c, x_va, y_va) if t.max_restarts else c
 
     def finish(inputs: NetworkInputs, c: _Carry) -> TrainResult:
         x_va, y_va = val_data(inputs)
@@ -272,7 +279,9 @@ def make_train(spec: DatasetSpec):
     parts = make_train_parts(spec)
 
     def train(inputs: NetworkInputs) -> TrainResult:
-        state = parts.segment(inputs, parts.init(inputs), spec.train.epoch_cap)
+        state = parts.init(inputs)
+        for _ in range(spec.train.attempts):  # a segment ends where an attempt ends
+            state = parts.segment(inputs, state, spec.train.epoch_cap)
         return parts.finish(inputs, state)
 
     return train
@@ -287,4 +296,5 @@ def make_sequence_parts(spec: DatasetSpec) -> TaskParts:
         segment=lambda inputs, data, state, n_epochs: p.segment(inputs, state, n_epochs),
         finish=lambda inputs, data, state: p.finish(inputs, state),
         active=lambda state: is_active(state, spec),
+        attempts=spec.train.attempts,
     )

@@ -53,12 +53,16 @@ class TaskParts(NamedTuple):
       traced) more epochs
     * ``finish(inputs, data, state) -> result`` (a NamedTuple of arrays)
     * ``active(state) -> bool []``: still training (not stopped, not failed, under the cap)
+
+    ``attempts``: segments of ``epoch_cap`` epochs that make a whole run (a network's
+    segment ends with its attempt; 1 + the spec's ``max_restarts``).
     """
 
     init: Callable
     segment: Callable
     finish: Callable
     active: Callable
+    attempts: int = 1
 
 
 def pad_rows(tree: Any, n: int) -> Any:
@@ -108,6 +112,7 @@ class ChunkRunner:
         self.parts = parts
         self.devices = list(devices) if devices is not None else jax.local_devices()
         self._init, self._segment, self._finish, self._active = _programs(parts)
+        self.attempts = parts.attempts
         self._data = {d: None if data is None else jax.device_put(data, d)
                       for d in self.devices}
 
@@ -147,6 +152,13 @@ class ChunkRunner:
         n = np.int32(n_epochs)
         return [self._segment(c, self.data_for(c), s, n) for c, s in zip(chunks, states)]
 
+    def run(self, chunks: list[Any], states: list[Any], epoch_cap: int) -> list[Any]:
+        """States after whole runs to ``epoch_cap``: one segment per attempt, dispatched
+        without waiting (a segment where no network is left to train does no epochs)."""
+        for _ in range(self.attempts):
+            states = self.segment(chunks, states, epoch_cap)
+        return states
+
     def finish(self, chunks: list[Any], states: list[Any]) -> list[Any]:
         """Per-chunk result NamedTuples from final states."""
         return [self._finish(c, self.data_for(c), s) for c, s in zip(chunks, states)]
@@ -158,12 +170,13 @@ class ChunkRunner:
     def train(self, inputs: Any, epoch_cap: int) -> Any:
         """Whole runs of ``inputs [n]`` -> result NamedTuple of numpy arrays ``[n]``.
 
-        ``epoch_cap``: the spec's ``train.epoch_cap`` (every attempt of a spec with restarts;
-        a smaller number stops runs part-way, and a network whose attempt just restarted
-        then reports its fresh parameters)."""
+        ``epoch_cap``: the spec's ``train.epoch_cap``, so that :meth:`run`'s segments (one
+        per attempt) end only with each network's run. A smaller number stops runs part-way
+        (each segment then runs at most ``epoch_cap`` more epochs: benchmarks time one epoch
+        of a spec without restarts with ``epoch_cap=1``)."""
         n = jax.tree_util.tree_leaves(inputs)[0].shape[0]
         chunks = self.split(inputs)
-        states = self.segment(chunks, self.init(chunks), epoch_cap)
+        states = self.run(chunks, self.init(chunks), epoch_cap)
         return concat_rows(self.finish(chunks, states), n)
 
     def lower_segment(self, inputs: Any):

@@ -13,7 +13,7 @@ import pytest
 from mlds_jax.errors import SpecError
 from mlds_jax.models import init_gru
 from mlds_jax.spec import DatasetSpec, TrainSpec, ds1
-from mlds_jax.train import init_key, make_train_parts, network_inputs
+from mlds_jax.train import init_key, is_active, make_train_parts, network_inputs
 
 CAP = 3  # epochs per attempt: too few for any network to learn EightBit
 
@@ -30,12 +30,18 @@ def _programs(spec):
             jax.jit(jax.vmap(p.finish)))
 
 
-def _run(spec, inputs, lengths=None):
-    """Whole run (or segments of ``lengths`` epochs) of ``inputs [n]`` -> (state, result)."""
+def _run(spec, inputs, lengths=None, until_done=False):
+    """Whole run of ``inputs [n]`` -> (state, result): one segment of ``epoch_cap`` epochs
+    per attempt, or segments of ``lengths`` epochs (cycled until no network is active when
+    ``until_done``, as the coordinator does)."""
     init, seg, finish = _programs(spec)
     state = init(inputs)
-    for n in lengths or [spec.train.epoch_cap]:
-        state = seg(inputs, state, np.int32(n))
+    lengths = lengths or [spec.train.epoch_cap] * spec.train.attempts
+    active = jax.jit(jax.vmap(lambda s: is_active(s, spec)))
+    for i in range(1000 if until_done else len(lengths)):
+        if until_done and not np.asarray(active(state)).any():
+            break
+        state = seg(inputs, state, np.int32(lengths[i % len(lengths)]))
     return state, finish(inputs, state)
 
 
@@ -99,10 +105,22 @@ def test_segments_across_attempt_boundaries_equal_the_whole_run():
     spec = _spec(max_restarts=2)
     inputs = network_inputs(spec, [1, 3, 4])
     _, whole = _run(spec, inputs)
-    for lengths in ([2, 2, 2, 3], [1, 5, 100], [CAP, CAP, CAP, CAP]):
-        _, split = _run(spec, inputs, lengths)
+    for lengths in ([2, 2, 2, 3], [1, 5, 100], [CAP], [2 * CAP]):
+        _, split = _run(spec, inputs, lengths, until_done=True)
         for a, b in zip(whole, split):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_segment_ends_with_its_attempt_and_the_restart_waits_for_its_end():
+    spec = _spec(max_restarts=2)
+    inputs = network_inputs(spec, [1, 3, 4])
+    state, _ = _run(spec, inputs, [CAP + 2])  # longer than an attempt: stops at its end
+    np.testing.assert_array_equal(state.epoch, CAP)
+    np.testing.assert_array_equal(state.restarts, 1)
+    state, _ = _run(spec, inputs, [CAP - 1, 1])  # the attempt ends in the second segment
+    np.testing.assert_array_equal(state.restarts, 1)
+    first, _ = _run(spec, inputs, [CAP - 1])  # ...and not in the first
+    np.testing.assert_array_equal(first.restarts, 0)
 
 
 def test_the_curriculum_restarts_with_the_attempt():
