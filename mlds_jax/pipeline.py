@@ -39,6 +39,7 @@ from mlds_jax.train import (
     make_runner,
     network_index_parts,
     network_inputs,
+    task_width,
 )
 
 
@@ -157,7 +158,7 @@ def generate(
         out, spec, block_size=block_size, layout=prepared.layout,
         planned=planned_arrays(spec),
         provenance={**provenance(), **prepared.provenance,
-                    "chunk_width": chunk_width or default_width(block_size=block_size),
+                    "chunk_width": chunk_width or task_width(spec, block_size=block_size),
                     "backend": jax.default_backend()},
         tables=prepared.tables, task=spec.task,
     )

@@ -139,7 +139,7 @@ def plan_record(spec, block_size: int, process_count: int = 1,
     from mlds_jax.coord import make_plan
     from mlds_jax.models import gru_layout, mlp_layout
     from mlds_jax.store import storage_chunks
-    from mlds_jax.train import default_width
+    from mlds_jax.train import task_width
 
     image = spec.task == "image"
     n_params = (mlp_layout(spec.widths) if image else gru_layout(spec.model)).n_params
@@ -148,7 +148,7 @@ def plan_record(spec, block_size: int, process_count: int = 1,
     return {"dataset": spec.name, "task": spec.task,
             "classes": len(spec.classes), "per_class": spec.per_class,
             "n_networks": spec.n_networks, "n_params": n_params, "block_size": block_size,
-            "chunk_width": chunk_width or default_width(),
+            "chunk_width": chunk_width or task_width(spec, block_size=block_size),
             "grids": spec_grids(spec),
             "plan": plan, "params_bytes": spec.n_networks * n_params * 4,
             "params_shard": list(layout.get("shards", layout["chunks"])),

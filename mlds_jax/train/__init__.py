@@ -36,6 +36,7 @@ from mlds_jax.train._runner import (
     concat_rows,
     default_width,
     pad_rows,
+    tiled_width,
 )
 from mlds_jax.train._step import epoch_guard, unguarded_update
 from mlds_jax.train._task import (
@@ -44,6 +45,7 @@ from mlds_jax.train._task import (
     make_block_trainer,
     make_runner,
     task_parts,
+    task_width,
 )
 
 __all__ = [
@@ -80,9 +82,11 @@ __all__ = [
     "network_inputs",
     "network_keys",
     "pad_rows",
+    "tiled_width",
     "poison_mask",
     "sequence_loss",
     "task_parts",
+    "task_width",
     "training_address_cells",
     "unguarded_update",
 ]

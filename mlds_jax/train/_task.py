@@ -16,9 +16,10 @@ import jax
 import numpy as np
 
 from mlds_jax.errors import SpecError
+from mlds_jax.models import GRU_KERNEL_MAX_DIM, resolve_gru_kernel
 from mlds_jax.train._bulk import make_sequence_parts
 from mlds_jax.train._image_train import make_image_parts
-from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width
+from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width, tiled_width
 
 # The values of ``spec.task``: each has its parts in :func:`task_parts`.
 TASKS = ("sequence", "image")
@@ -46,14 +47,26 @@ def _task_parts(spec, n_train: int | None) -> TaskParts:
     raise SpecError(f"`spec.task`: expected one of {TASKS}, got {spec.task!r}")
 
 
+def task_width(spec, block_size: int | None = None) -> int:
+    """Networks per compiled chunk for ``spec`` on the default backend: on a CPU, a GRU
+    task on the fused kernel takes one 8-network tile per core (:func:`tiled_width`);
+    everything else takes :func:`default_width`. A store records the width it was made
+    with and keeps it on every resume."""
+    if (spec.task == "sequence" and jax.default_backend() == "cpu"
+            and max(spec.model.input_size, spec.model.hidden_size) <= GRU_KERNEL_MAX_DIM
+            and resolve_gru_kernel() == "fused"):
+        return tiled_width(block_size)
+    return default_width(block_size=block_size)
+
+
 def make_runner(spec, data: Any = None, width: int | None = None,
                 devices: Sequence[jax.Device] | None = None) -> ChunkRunner:
     """A :class:`ChunkRunner` for ``spec`` (``data``: DS4's :class:`ImageData`, else None;
-    ``width``: networks per compiled chunk, default :func:`default_width`)."""
+    ``width``: networks per compiled chunk, default :func:`task_width`)."""
     n_train = None if data is None else int(np.shape(data.train_y)[0])
     if spec.task == "image" and data is None:
         raise SpecError("the image task needs its data: pass `data` (an ImageData)")
-    return ChunkRunner(task_parts(spec, n_train), width or default_width(), data, devices)
+    return ChunkRunner(task_parts(spec, n_train), width or task_width(spec), data, devices)
 
 
 class BlockTrainer:

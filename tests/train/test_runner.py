@@ -7,13 +7,17 @@ from helpers import fake_image_data, tiny_ds1
 
 from mlds_jax.spec import ds4
 from mlds_jax.train import (
+    CPU_WIDTH,
     ChunkRunner,
     concat_rows,
     make_block_trainer,
     make_runner,
     network_inputs,
     pad_rows,
+    task_width,
+    tiled_width,
 )
+from mlds_jax.train._runner import MAX_CPU_TILES
 
 
 def _assert_rows_equal(a, b, rows_a, rows_b):
@@ -72,3 +76,16 @@ def test_pad_rows_repeats_the_last_row_and_bad_width_is_refused():
     np.testing.assert_array_equal(p["b"][3:], [[4, 5], [4, 5]])
     with pytest.raises(ValueError, match="chunk width"):
         ChunkRunner(make_runner(tiny_ds1(), width=2).parts, 0)
+
+
+def test_fused_gru_chunks_hold_a_tile_per_core_and_other_tasks_keep_the_default(monkeypatch):
+    assert tiled_width(cores=1) == 8 and tiled_width(cores=2) == 16
+    assert tiled_width(cores=100) == 8 * MAX_CPU_TILES  # capped
+    assert tiled_width(block_size=8, cores=4) == 8  # no more tiles than a block fills
+    assert tiled_width(block_size=9, cores=4) == 16
+    monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "xla")  # the XLA GRU: the CPU default
+    assert task_width(tiny_ds1()) == CPU_WIDTH
+    assert task_width(ds4("MNISTclean", 4)) == CPU_WIDTH  # dense nets: the CPU default
+    monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "fused")
+    assert task_width(tiny_ds1(), block_size=64) == tiled_width(64)
+    assert make_runner(tiny_ds1()).width == tiled_width()
