@@ -50,8 +50,8 @@ def gru_bulk(n_models: int, steps: int, epochs: int, repeats: int,
              width: int | None = None) -> dict:
     """The mlds-jax bulk trainer, whole runs including data and validation.
 
-    ``make_block_trainer`` trains a block as chunks of ``width`` networks (default: the
-    backend's default width) through one compiled program; its first call compiles, so
+    ``make_block_trainer`` trains a block as chunks of ``width`` networks (default:
+    ``task_width(spec)``, as ``generate``) through one compiled program; its first call compiles, so
     ``compile_s`` is the first call's time less a timed call's.
     """
     spec = _gru_spec(steps, epochs)

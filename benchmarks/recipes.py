@@ -1,5 +1,5 @@
 """Networks per device-hour for the default DS1 and DS4 recipes, timed through the real
-block trainer (``make_block_trainer``: chunks of the backend's default width).
+block trainer (``make_block_trainer``: chunks of ``task_width(spec)``, as ``generate``).
 
     python -m benchmarks.recipes                      # DS1-1000 (5,000 GRUs), DS4 MNIST
     python -m benchmarks.recipes --ds1-per-class 4 --ds4-n 16 --ds4-images 2048 --ds4-epochs 2

@@ -372,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retire stopped networks every K epochs and refill their slots with "
                         "pending ones (long-tailed runs keep the device busy)")
     g.add_argument("--chunk-width", type=_positive_int, default=None, metavar="W",
-                   help="networks per compiled chunk (default: on a CPU 8, or for GRUs on "
-                        "the fused kernel 8 per core; 4096 on an accelerator); recorded in "
-                        "the store, which keeps it on resume")
+                   help="networks per compiled chunk (default: on a CPU 8, or 16 for GRUs on "
+                        "the fused kernel; 4096 on an accelerator); recorded in the store, "
+                        "which keeps it on resume; parts to be merged need the same width")
     g.add_argument("--allow-data-change", action="store_true",
                    help="DS4: resume although the image files' SHA-256 differ from the ones "
                         "the store was trained from (mixes two data sets in one store)")

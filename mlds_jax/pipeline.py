@@ -135,9 +135,9 @@ def generate(
     saves in-flight blocks every K epochs (orbax, in ``<out>.ckpt/``) so a killed run resumes
     mid-block. ``refill_every=K`` trains a pool of ``block_size`` slots in K-epoch segments,
     retiring stopped networks and refilling their slots with pending ones. ``chunk_width``:
-    networks per compiled chunk (default: the backend's, recorded in the store and reused on
-    resume). Every path trains through the same chunk programs, so they all give the same
-    bits on one machine and backend. DS4 stores record
+    networks per compiled chunk (default: ``task_width(spec, block_size)``, recorded in the
+    store and reused on resume). Every path trains through the same chunk programs, so they
+    all give the same bits on one machine and backend. DS4 stores record
     the SHA-256 of their data files; resuming with other files is refused unless
     ``allow_data_change``.
 

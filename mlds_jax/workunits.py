@@ -162,8 +162,10 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
     for p, a in zip(parts[1:], attrs[1:]):
         for key in _SAME:
             if a.get(key) != attrs[0].get(key):
-                raise StoreError(f"{p}: its {key} differs from {parts[0]}'s; only stores of "
-                                 "one spec (same block size, chunk width and data) merge")
+                hint = (f" ({a.get(key)} vs {attrs[0].get(key)}: build every part with the "
+                        "same --chunk-width)") if key == "chunk_width" else ""
+                raise StoreError(f"{p}: its {key} differs from {parts[0]}'s{hint}; only stores "
+                                 "of one spec (same block size, chunk width and data) merge")
     owner: dict[int, str] = {}
     by_part: dict[str, list[int]] = {}
     for p in parts:

@@ -11,6 +11,7 @@ from mlds_jax.cli import main
 from mlds_jax.errors import StoreError
 from mlds_jax.pipeline import generate
 from mlds_jax.store import open_store, verify
+from mlds_jax.train import task_width
 from mlds_jax.workunits import merge, recompute
 
 RUN = dict(block_size=4, chunk_width=4, progress=False)
@@ -85,3 +86,15 @@ def test_merge_refuses_overlap_other_spec_unfinished_and_existing_out(stores, tm
     with pytest.raises(StoreError, match="format_version differs"):
         merge(tmp_path / "m4.zarr", [p0, older])
     assert not any((tmp_path / f"m{i}.zarr").exists() for i in (1, 2, 3, 4))
+
+
+def test_a_store_with_restarts_at_the_default_width_recomputes_bit_for_bit(tmp_path):
+    spec = tiny_ds1(per_class=2, max_epochs=2, max_restarts=1)  # nothing learns in 2 epochs
+    out = tmp_path / "restarts.zarr"
+    generate(spec, out, block_size=10, progress=False)  # the default chunk width
+    v = open_store(out)
+    assert v.attrs["chunk_width"] == task_width(spec, block_size=10)
+    np.testing.assert_array_equal(v["restarts"], 1)  # every network made its second attempt
+    np.testing.assert_array_equal(v["epochs"], 4)
+    r = recompute(out, 10)
+    assert r["mismatches"] == [] and r["networks"] == list(range(10))

@@ -1,7 +1,11 @@
 """Models: one network, one example. The model axis is added by the trainer (vmap)."""
 
-from mlds_jax.models._fused_gru import KERNELS, fused_gru_layer, resolve_gru_kernel
-from mlds_jax.models._fused_gru import MAX_DIM as GRU_KERNEL_MAX_DIM
+from mlds_jax.models._fused_gru import (
+    GRU_KERNEL_MAX_DIM,
+    KERNELS,
+    fused_gru_layer,
+    resolve_gru_kernel,
+)
 from mlds_jax.models._fused_gru_build import load_fused_gru
 from mlds_jax.models._gru import apply_gru, apply_gru_batch, gru_layer, gru_layout, init_gru
 from mlds_jax.models._layout import Layout, LayoutEntry

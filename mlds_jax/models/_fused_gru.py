@@ -34,6 +34,8 @@ KERNELS = ("auto", "fused", "xla", "pallas")
 (GPU kernels, only when asked for) or ``auto``."""
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
 MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
+GRU_KERNEL_MAX_DIM = MAX_DIM
+"""Largest hidden or input size the fused GRU kernel takes; wider layers run on XLA."""
 
 
 def resolve_gru_kernel(kernel: str | None = None) -> str:

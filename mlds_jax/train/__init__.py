@@ -35,8 +35,8 @@ from mlds_jax.train._runner import (
     TaskParts,
     concat_rows,
     default_width,
+    fused_gru_width,
     pad_rows,
-    tiled_width,
 )
 from mlds_jax.train._step import epoch_guard, unguarded_update
 from mlds_jax.train._task import (
@@ -68,6 +68,7 @@ __all__ = [
     "curriculum_stage",
     "concat_rows",
     "default_width",
+    "fused_gru_width",
     "epoch_guard",
     "fresh_data_classes",
     "init_key",
@@ -82,7 +83,6 @@ __all__ = [
     "network_inputs",
     "network_keys",
     "pad_rows",
-    "tiled_width",
     "poison_mask",
     "sequence_loss",
     "task_parts",

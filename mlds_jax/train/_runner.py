@@ -12,14 +12,14 @@ programs per chunk — ``init``, ``segment`` (``n_epochs`` is a traced argument,
 200 epochs and twenty segments of 10 are the same program) and ``finish`` — which is why a
 plain run, a checkpointed run and a retire-and-refill run give equal bits.
 
-``width`` is a per-backend choice recorded in the store (:func:`default_width`); two stores
+``width`` is a per-backend and per-task choice recorded in the store (:func:`default_width`,
+and :func:`fused_gru_width` for GRUs on the fused CPU kernel); two stores
 are only bit-comparable when both were trained with the same width, backend and machine.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -29,9 +29,11 @@ import numpy as np
 # Networks per compiled chunk. On a CPU a few networks keep each network's working set in
 # cache (docs/benchmarks.md); on an accelerator a chunk should fill the device.
 CPU_WIDTH = 8
-# The fused CPU GRU kernel runs 8-network tiles, one per core of XLA's intra-op pool, so a
-# GRU chunk on a CPU holds one tile per core (at most this many tiles).
-MAX_CPU_TILES = 8
+# The fused CPU GRU kernel runs 8-network tiles, spread over XLA's intra-op threads, so a
+# GRU chunk of one tile keeps one core busy. Two tiles per chunk: measured on a 2-core CPU
+# (make bench, DS1 GRU, 64 networks) chunks of 8 ran 937 network-steps/s, of 16 1,517, of
+# 32 1,422. A constant, not a tile per core, so parts built on different machines merge.
+FUSED_CPU_WIDTH = 16
 ACCEL_WIDTH = 4096
 """Networks per chunk on an accelerator (smaller blocks round up to a power of two)."""
 
@@ -48,25 +50,12 @@ def default_width(platform: str | None = None, block_size: int | None = None) ->
     return min(ACCEL_WIDTH, 1 << max(block_size - 1, 0).bit_length())
 
 
-def cpu_cores() -> int:
-    """Cores this process may run on (XLA:CPU sizes its intra-op thread pool by them)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
-def tiled_width(block_size: int | None = None, cores: int | None = None) -> int:
-    """Networks per chunk for the fused CPU GRU kernel: one 8-network tile per core (at
-    most ``MAX_CPU_TILES``), and no more tiles than a block of ``block_size`` fills.
-
-    With one tile per chunk the kernel keeps one core busy; measured on a 2-core CPU (make
-    bench, DS1 GRU, 64 networks): chunks of 8 ran 937 network-steps/s, of 16 1,517, of 32
-    1,422."""
-    tiles = min(cores or cpu_cores(), MAX_CPU_TILES)
-    if block_size is not None:
-        tiles = min(tiles, -(-block_size // CPU_WIDTH))
-    return CPU_WIDTH * max(tiles, 1)
+def fused_gru_width(block_size: int | None = None) -> int:
+    """Networks per chunk for the fused CPU GRU kernel: ``FUSED_CPU_WIDTH``, or one tile
+    (``CPU_WIDTH``) when a block of ``block_size`` would not fill two."""
+    if block_size is not None and block_size <= CPU_WIDTH:
+        return CPU_WIDTH
+    return FUSED_CPU_WIDTH
 
 
 class TaskParts(NamedTuple):

@@ -19,7 +19,7 @@ from mlds_jax.errors import SpecError
 from mlds_jax.models import GRU_KERNEL_MAX_DIM, resolve_gru_kernel
 from mlds_jax.train._bulk import make_sequence_parts
 from mlds_jax.train._image_train import make_image_parts
-from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width, tiled_width
+from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width, fused_gru_width
 
 # The values of ``spec.task``: each has its parts in :func:`task_parts`.
 TASKS = ("sequence", "image")
@@ -49,13 +49,14 @@ def _task_parts(spec, n_train: int | None) -> TaskParts:
 
 def task_width(spec, block_size: int | None = None) -> int:
     """Networks per compiled chunk for ``spec`` on the default backend: on a CPU, a GRU
-    task on the fused kernel takes one 8-network tile per core (:func:`tiled_width`);
-    everything else takes :func:`default_width`. A store records the width it was made
-    with and keeps it on every resume."""
+    task on the fused kernel takes two 8-network tiles (:func:`fused_gru_width`: the kernel
+    runs a chunk's tiles on the cores in parallel); everything else takes
+    :func:`default_width`. A store records the width it was made with and keeps it on every
+    resume, recompute and merge."""
     if (spec.task == "sequence" and jax.default_backend() == "cpu"
             and max(spec.model.input_size, spec.model.hidden_size) <= GRU_KERNEL_MAX_DIM
             and resolve_gru_kernel() == "fused"):
-        return tiled_width(block_size)
+        return fused_gru_width(block_size)
     return default_width(block_size=block_size)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from helpers import fake_image_data, tiny_ds1
 
+from mlds_jax.models import load_fused_gru
 from mlds_jax.spec import ds4
 from mlds_jax.train import (
     CPU_WIDTH,
@@ -15,9 +16,8 @@ from mlds_jax.train import (
     network_inputs,
     pad_rows,
     task_width,
-    tiled_width,
 )
-from mlds_jax.train._runner import MAX_CPU_TILES
+from mlds_jax.train._runner import FUSED_CPU_WIDTH, fused_gru_width
 
 
 def _assert_rows_equal(a, b, rows_a, rows_b):
@@ -78,14 +78,16 @@ def test_pad_rows_repeats_the_last_row_and_bad_width_is_refused():
         ChunkRunner(make_runner(tiny_ds1(), width=2).parts, 0)
 
 
-def test_fused_gru_chunks_hold_a_tile_per_core_and_other_tasks_keep_the_default(monkeypatch):
-    assert tiled_width(cores=1) == 8 and tiled_width(cores=2) == 16
-    assert tiled_width(cores=100) == 8 * MAX_CPU_TILES  # capped
-    assert tiled_width(block_size=8, cores=4) == 8  # no more tiles than a block fills
-    assert tiled_width(block_size=9, cores=4) == 16
+def test_fused_gru_chunks_hold_two_tiles_and_other_tasks_keep_the_default(monkeypatch):
+    assert fused_gru_width() == FUSED_CPU_WIDTH == 2 * CPU_WIDTH
+    assert fused_gru_width(block_size=8) == CPU_WIDTH  # a block that fills one tile
+    assert fused_gru_width(block_size=9) == FUSED_CPU_WIDTH
     monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "xla")  # the XLA GRU: the CPU default
     assert task_width(tiny_ds1()) == CPU_WIDTH
     assert task_width(ds4("MNISTclean", 4)) == CPU_WIDTH  # dense nets: the CPU default
+    if not load_fused_gru():
+        pytest.skip("the fused GRU kernel does not build here")
     monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "fused")
-    assert task_width(tiny_ds1(), block_size=64) == tiled_width(64)
-    assert make_runner(tiny_ds1()).width == tiled_width()
+    assert task_width(tiny_ds1(), block_size=64) == FUSED_CPU_WIDTH
+    assert task_width(tiny_ds1(), block_size=4) == CPU_WIDTH
+    assert make_runner(tiny_ds1()).width == FUSED_CPU_WIDTH
