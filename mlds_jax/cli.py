@@ -72,6 +72,15 @@ def _rate_list(text: str) -> tuple[float, ...]:
             f"expected comma-separated numbers such as 0.003,0.01,0.03, got {text!r}") from None
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    """``"784,32,10"`` -> ``(784, 32, 10)`` (the spec checks the values)."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 784,32,10, got {text!r}") from None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
     from mlds_jax.store import writer_lock
@@ -110,7 +119,7 @@ def _spec_from_args(args: argparse.Namespace):
                        learning_rate=args.learning_rate,
                        learning_rate_grid=args.learning_rate_grid,
                        poison_fraction_grid=args.poison_fraction_grid,
-                       max_restarts=args.max_restarts)
+                       max_restarts=args.max_restarts, widths=args.widths)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -333,6 +342,9 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                         "as a zoo dimension: network i is poisoned with the grid's value "
                         "number i mod len(grid) (replaces the dataset's fraction; not with "
                         "--learning-rate-grid)")
+    g.add_argument("--widths", type=_widths, default=None, metavar="784,H1,...,10",
+                   help="DS4: the dense network's layer widths (default 784,128,128,128,10; "
+                        "784,32,10 is the one-hidden-layer net of earlier versions)")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
     g.add_argument("--block-size", type=_block_size, default=DEFAULT_BLOCK_SIZE,

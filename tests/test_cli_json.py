@@ -9,6 +9,8 @@ from helpers import synthetic_store
 
 from mlds_jax import __version__
 from mlds_jax.cli import build_parser, main
+from mlds_jax.models import mlp_layout
+from mlds_jax.spec import DS4_WIDTHS
 from mlds_jax.store import open_store
 
 
@@ -73,3 +75,19 @@ def test_every_subcommand_has_a_description():
     assert {"generate", "list", "export", "report", "data fetch"} <= set(found)
     for name, p in found.items():
         assert p.description and "\n" not in p.description.strip(), name
+
+
+def test_plan_takes_ds4_widths_and_refuses_them_elsewhere(capsys):
+    rec = _json(capsys, ["plan", "MNISTclean", "--per-class", "4", "--json"])
+    assert rec["n_params"] == mlp_layout(DS4_WIDTHS).n_params == 134794  # the recipe's net
+    rec = _json(capsys, ["plan", "MNISTclean", "--per-class", "4", "--widths", "784,32,10",
+                         "--json"])
+    assert rec["n_params"] == 25450
+    assert main(["plan", "ds1", "--per-class", "2", "--widths", "784,32,10"]) == 2
+    assert "--widths: ds1 is a sequence dataset" in capsys.readouterr().err
+    assert main(["plan", "MNISTclean", "--per-class", "2", "--widths", "700,32,10"]) == 2
+    assert "ImageDatasetSpec.widths" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["plan", "MNISTclean", "--per-class", "2", "--widths", "784,x,10"])
+    assert e.value.code == 2
+    assert "comma-separated integers" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlds_jax.analysis._canonical import canonicalize_batch
+from mlds_jax.spec import stored_attempts
 from mlds_jax.store import StoreView
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -139,8 +140,7 @@ def canonical_weights(view: StoreView, idx: np.ndarray) -> np.ndarray:
 def first_attempt_epochs(view: StoreView) -> int:
     """Epochs of a network's first attempt: the history's length, divided by the attempts a
     spec with ``train.max_restarts`` allows (its histories hold every attempt)."""
-    n = view.group["history/val_loss"].shape[1]
-    return n // (1 + int(view.attrs["spec"]["train"].get("max_restarts") or 0))
+    return view.group["history/val_loss"].shape[1] // stored_attempts(view.attrs["spec"])
 
 
 def loss_features(view: StoreView, idx: np.ndarray) -> np.ndarray:

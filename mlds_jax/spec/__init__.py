@@ -1,7 +1,15 @@
 """Specs: frozen, validated descriptions of datasets and training recipes."""
 
 from mlds_jax.spec._catalogue import CATALOGUE, CatalogueEntry
-from mlds_jax.spec._dataset import SPEC_VERSION, AutomataSpec, DatasetSpec, GRUSpec, TrainSpec
+from mlds_jax.spec._dataset import (
+    SPEC_VERSION,
+    AutomataSpec,
+    DatasetSpec,
+    GRUSpec,
+    TrainSpec,
+    stored_attempts,
+    stored_epoch_cap,
+)
 from mlds_jax.spec._defaults import DEFAULT_BLOCK_SIZE
 from mlds_jax.spec._file import load_spec_file
 from mlds_jax.spec._grid import (
@@ -23,6 +31,7 @@ from mlds_jax.spec._recipes import (
     DS1_CLASSES,
     DS2_CLASSES,
     DS4_DATASETS,
+    DS4_WIDTHS,
     PLANNED_SIZES,
     RECIPES,
     ds1,
@@ -41,6 +50,7 @@ __all__ = [
     "DS1_CLASSES",
     "DS2_CLASSES",
     "DS4_DATASETS",
+    "DS4_WIDTHS",
     "PLANNED_SIZES",
     "RECIPES",
     "SPEC_VERSION",
@@ -63,6 +73,8 @@ __all__ = [
     "network_learning_rates",
     "network_poison_fractions",
     "spec_grids",
+    "stored_attempts",
+    "stored_epoch_cap",
     "stored_grids",
     "learnt_flag",
     "load_spec_file",

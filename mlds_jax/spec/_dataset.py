@@ -405,6 +405,19 @@ UNSET_TRAIN_FIELDS = ("learning_rate_grid", "class_address_curriculum", "fresh_t
                       "lr_schedule", "address_curriculum_stages", "max_restarts")
 
 
+def stored_attempts(spec_dict: dict[str, Any]) -> int:
+    """A stored spec's most attempts per network, ``1 + max_restarts``, from its dict alone
+    (no validation, so a damaged store's spec can still be read; ``TrainSpec.attempts``)."""
+    return 1 + int(spec_dict.get("train", {}).get("max_restarts") or 0)
+
+
+def stored_epoch_cap(spec_dict: dict[str, Any]) -> int:
+    """A stored spec's history length from its dict alone: epochs per attempt
+    (``max_epochs``, DS4 ``epochs``) times :func:`stored_attempts` (``TrainSpec.epoch_cap``)."""
+    train = spec_dict.get("train", {})
+    return int(train.get("max_epochs", train.get("epochs", 0))) * stored_attempts(spec_dict)
+
+
 def drop_unset_grid(d: dict[str, Any]) -> dict[str, Any]:
     """``d`` without the :data:`UNSET_TRAIN_FIELDS` of ``train`` that are ``None``: specs
     (and stores) written before those fields existed keep their dict, digest and keys."""

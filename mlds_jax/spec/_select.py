@@ -18,6 +18,7 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
                    learning_rate_grid: tuple[float, ...] | None = None,
                    max_restarts: int | None = None,
                    poison_fraction_grid: tuple[float, ...] | None = None,
+                   widths: tuple[int, ...] | None = None,
                    ) -> DatasetSpec | ImageDatasetSpec:
     """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid, restart
     limit or poison fraction grid replaced (validated). For a dense (image) recipe
@@ -27,7 +28,13 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
     A grid replaces every network's rate, so it is refused together with ``learning_rate``;
     it also replaces a built-in recipe's per-class rates (DS1/DS2's Parity rate). A poison
     fraction grid (DS4 badnet datasets only) replaces the poison's fraction; a spec has one
-    grid, so it is refused together with a learning-rate grid."""
+    grid, so it is refused together with a learning-rate grid. ``widths`` replaces a DS4
+    dataset's layer widths (refused for sequence datasets)."""
+    if widths is not None:
+        if spec.task != "image":
+            raise SpecError(f"--widths: {spec.name} is a sequence dataset; layer widths are "
+                            "for DS4 (dense) datasets, a GRU's shape is in its spec's [model]")
+        spec = dataclasses.replace(spec, widths=tuple(widths))
     if poison_fraction_grid is not None:
         spec = _with_poison_grid(spec, poison_fraction_grid, learning_rate_grid)
     epochs_field = "epochs" if spec.task == "image" else "max_epochs"
@@ -74,6 +81,7 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 learning_rate_grid: tuple[float, ...] | None = None,
                 max_restarts: int | None = None,
                 poison_fraction_grid: tuple[float, ...] | None = None,
+                widths: tuple[int, ...] | None = None,
                 ) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
@@ -104,4 +112,4 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                         "is a sequence dataset")
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
                           learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,
-                          poison_fraction_grid=poison_fraction_grid)
+                          poison_fraction_grid=poison_fraction_grid, widths=widths)

@@ -24,6 +24,7 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError
+from mlds_jax.spec import stored_epoch_cap
 from mlds_jax.store._reader import open_store
 from mlds_jax.store._schema import (
     DONE,
@@ -115,9 +116,7 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
         a, g = view.attrs, view.group
         n, n_params, block = int(a["n_networks"]), int(a["n_params"]), int(a["block_size"])
         task = a.get("task", "sequence")
-        spec_train = a["spec"]["train"]
-        epochs = int(spec_train.get("max_epochs", spec_train.get("epochs", 0))) * (
-            1 + int(spec_train.get("max_restarts") or 0))
+        epochs = stored_epoch_cap(a["spec"])
         layout_sum = sum(int(e["size"]) for e in a["layout"])
         if task not in TASK_METRICS or n <= 0 or block <= 0:
             raise ValueError(f"task {task!r}, n_networks {n}, block_size {block}")
