@@ -25,7 +25,7 @@ def _seq_spec():
 
 
 def _image_spec():
-    return ds4("MNISTbadnet_alpha10", 12, image_set="digits", epochs=3)
+    return ds4("MNISTbadnet_alpha10", 12, image_set="digits", epochs=3, widths=(784, 32, 10))
 
 
 def _assert_same(a_path, b_path, extra):

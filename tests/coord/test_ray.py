@@ -34,7 +34,7 @@ def test_ray_store_equals_single_process(tmp_path, local_ray):
 def test_ray_runs_ds4_and_equals_a_local_run(tmp_path, local_ray):
     from mlds_jax.spec import ds4
 
-    spec = ds4("MNISTbadnet_alpha10", 6, image_set="digits", epochs=2)
+    spec = ds4("MNISTbadnet_alpha10", 6, image_set="digits", epochs=2, widths=(784, 32, 10))
     _, s = generate(spec, tmp_path / "ray.zarr", block_size=4, progress=False, backend="ray")
     assert s["networks"] == 6
     generate(spec, tmp_path / "one.zarr", block_size=4, progress=False)
