@@ -63,22 +63,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _rate_list(text: str) -> tuple[float, ...]:
-    """``"0.003,0.01,0.03"`` -> ``(0.003, 0.01, 0.03)`` (the spec checks the values)."""
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as 0.003,0.01,0.03, got {text!r}") from None
+def _list_of(cast, kind: str, example: str):
+    """An argparse type: ``"a,b,c"`` -> a tuple of ``cast`` values (the spec checks them)."""
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(cast(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind} such as {example}, got {text!r}") from None
+    return parse
 
 
-def _widths(text: str) -> tuple[int, ...]:
-    """``"784,32,10"`` -> ``(784, 32, 10)`` (the spec checks the values)."""
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 784,32,10, got {text!r}") from None
+_rate_list = _list_of(float, "numbers", "0.003,0.01,0.03")  # "0.003,0.01" -> (0.003, 0.01)
+_widths = _list_of(int, "integers", "784,32,10")  # "784,32,10" -> (784, 32, 10)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
