@@ -7,7 +7,14 @@ from mlds_jax.models._fused_gru import (
     resolve_gru_kernel,
 )
 from mlds_jax.models._fused_gru_build import load_fused_gru
-from mlds_jax.models._gru import apply_gru, apply_gru_batch, gru_layer, gru_layout, init_gru
+from mlds_jax.models._gru import (
+    apply_gru,
+    apply_gru_batch,
+    gru_kernel_for,
+    gru_layer,
+    gru_layout,
+    init_gru,
+)
 from mlds_jax.models._layout import Layout, LayoutEntry
 from mlds_jax.models._mlp import apply_mlp, init_mlp, mlp_layout
 from mlds_jax.models._pallas_gru import pallas_gru_layer
@@ -21,6 +28,7 @@ __all__ = [
     "apply_gru_batch",
     "apply_mlp",
     "fused_gru_layer",
+    "gru_kernel_for",
     "gru_layer",
     "gru_layout",
     "init_gru",

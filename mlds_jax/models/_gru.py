@@ -156,6 +156,16 @@ def _layer_fn(path: str):
     return gru_layer
 
 
+def gru_kernel_for(spec: GRUSpec, kernel: str | None = None) -> str:
+    """The path (``"fused"``, ``"xla"`` or ``"pallas"``) that :func:`apply_gru_batch` traces
+    the GRU layers of ``spec`` on for float32 inputs: :func:`resolve_gru_kernel` of
+    ``kernel``, except that layers wider than ``GRU_KERNEL_MAX_DIM`` always run on XLA. The one
+    place that rule lives; the trainer asks it to size its chunks."""
+    if max(spec.hidden_size, spec.input_size) > MAX_DIM:
+        return "xla"
+    return resolve_gru_kernel(kernel)
+
+
 def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = None) -> jax.Array:
     """Forward pass of one network on a batch of sequences.
 
@@ -175,8 +185,7 @@ def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = No
       logits ``[batch, time, output_size]``.
     """
     p = params if isinstance(params, dict) else gru_layout(spec).unflatten(params)
-    fits = x.dtype == jnp.float32 and max(spec.hidden_size, spec.input_size) <= MAX_DIM
-    layer = _layer_fn(resolve_gru_kernel(kernel) if fits else "xla")
+    layer = _layer_fn(gru_kernel_for(spec, kernel) if x.dtype == jnp.float32 else "xla")
     h = jnp.swapaxes(x, 0, 1)  # time-major inside
     for k in range(spec.num_layers):
         h = layer(p[f"gru.weight_ih_l{k}"], p[f"gru.weight_hh_l{k}"],

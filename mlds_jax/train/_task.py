@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from mlds_jax.errors import SpecError
-from mlds_jax.models import GRU_KERNEL_MAX_DIM, resolve_gru_kernel
+from mlds_jax.models import gru_kernel_for
 from mlds_jax.train._bulk import make_sequence_parts
 from mlds_jax.train._image_train import make_image_parts
 from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width, fused_gru_width
@@ -53,9 +53,7 @@ def task_width(spec, block_size: int | None = None) -> int:
     runs a chunk's tiles on the cores in parallel); everything else takes
     :func:`default_width`. A store records the width it was made with and keeps it on every
     resume, recompute and merge."""
-    if (spec.task == "sequence" and jax.default_backend() == "cpu"
-            and max(spec.model.input_size, spec.model.hidden_size) <= GRU_KERNEL_MAX_DIM
-            and resolve_gru_kernel() == "fused"):
+    if spec.task == "sequence" and gru_kernel_for(spec.model) == "fused":
         return fused_gru_width(block_size)
     return default_width(block_size=block_size)
 

@@ -8,14 +8,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlds_jax.models import _fused_gru_build as build
 from mlds_jax.models import (
+    GRU_KERNEL_MAX_DIM,
     apply_gru_batch,
     fused_gru_layer,
+    gru_kernel_for,
     init_gru,
     load_fused_gru,
     resolve_gru_kernel,
 )
+from mlds_jax.models import _fused_gru_build as build
 from mlds_jax.models._gru import _gru_forward
 from mlds_jax.spec import GRUSpec
 
@@ -103,6 +105,15 @@ def test_apply_gru_batch_paths_agree_and_switch(monkeypatch):
     monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "fast")
     with pytest.raises(ValueError, match=r"\$MLDS_JAX_GRU_KERNEL: expected one of"):
         resolve_gru_kernel()
+
+
+@needs_kernel
+def test_layers_wider_than_the_kernel_take_xla():
+    narrow, wide = GRUSpec(5, 12, 2, (8,), 1), GRUSpec(5, GRU_KERNEL_MAX_DIM + 1, 1, (), 1)
+    assert gru_kernel_for(narrow) == "fused"
+    assert gru_kernel_for(narrow, "xla") == "xla"
+    assert gru_kernel_for(wide) == "xla"
+    assert gru_kernel_for(wide, "fused") == "xla"
 
 
 def test_without_a_compiler_auto_falls_back_to_xla(monkeypatch, tmp_path):
