@@ -35,8 +35,9 @@ lint: $(STAMP)
 api: $(STAMP)
 	$(BIN)/python docs/gen_api.py
 
+# Two pytest workers: about half the suite's time is XLA compilation, which runs on one core.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # PyTorch baselines need torch (the `bench` extra): installed only when missing, so the same
 # command runs unchanged where torch already is (e.g. a GPU image).
