@@ -7,7 +7,7 @@ import time
 import jax
 import numpy as np
 
-from benchmarks._workloads import GRU, MLP
+from benchmarks._workloads import DENSE, GRU
 from mlds_jax.spec import DatasetSpec, GRUSpec, TrainSpec
 from mlds_jax.train import make_block_trainer, make_train, network_inputs
 
@@ -84,24 +84,26 @@ def gru_single(steps: int, epochs: int, repeats: int) -> dict:
             "n_models": 1, **mem}
 
 
-def mlp_bulk(n_models: int, steps: int, repeats: int, width: int | None = None) -> dict:
+def mlp_bulk(n_models: int, steps: int, repeats: int, width: int | None = None,
+             workload: str = "mlp") -> dict:
     """Dense networks through the trainer ``generate`` runs (the DS4 image task on the chunk
-    runner): ``n_models`` networks, one epoch of ``steps`` steps each on MNIST-shaped random
-    images, each with its own data order, plus the per-epoch test evaluation and the final
-    metrics that ``generate`` computes."""
+    runner): ``n_models`` networks of ``DENSE[workload]``, one epoch of ``steps`` steps each
+    on MNIST-shaped random images, each with its own data order, plus the per-epoch test
+    evaluation and the final metrics that ``generate`` computes."""
     from mlds_jax.spec import DenseTrainSpec, ImageDatasetSpec
     from mlds_jax.tasks import ImageData
     from mlds_jax.train import make_runner
 
+    dense = DENSE[workload]
     rng = np.random.default_rng(0)
-    n_train, n_test = steps * MLP.batch, 100
-    x = rng.integers(0, 256, (n_train, MLP.widths[0]), dtype=np.uint8)
-    t = rng.integers(0, 256, (n_test, MLP.widths[0]), dtype=np.uint8)
+    n_train, n_test = steps * dense.batch, 100
+    x = rng.integers(0, 256, (n_train, dense.widths[0]), dtype=np.uint8)
+    t = rng.integers(0, 256, (n_test, dense.widths[0]), dtype=np.uint8)
     data = ImageData(x, x, rng.integers(0, 10, n_train).astype(np.int32),
                      np.zeros(10, np.int32), t, t, rng.integers(0, 10, n_test).astype(np.int32))
     spec = ImageDatasetSpec(name="bench", image_set="digits", n_networks=n_models,
-                            widths=MLP.widths,
-                            train=DenseTrainSpec(batch_size=MLP.batch, epochs=1))
+                            widths=dense.widths,
+                            train=DenseTrainSpec(batch_size=dense.batch, epochs=1))
     runner = make_runner(spec, data, width)
     inputs = network_inputs(spec, np.arange(n_models))
     t0 = time.perf_counter()

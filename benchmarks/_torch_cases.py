@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from benchmarks._workloads import GRU, MLP
+from benchmarks._workloads import DENSE, GRU
 
 
 def _device() -> torch.device:
@@ -52,8 +52,7 @@ class _GRUNet(torch.nn.Module):
         return self.fc(self.gru(x)[0])
 
 
-def _mlp_module():
-    w = MLP.widths
+def _mlp_module(w: tuple[int, ...]):
     mods = []
     for a, b in zip(w[:-1], w[1:]):
         mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
@@ -70,10 +69,11 @@ def torch_single(workload: str, seconds: float) -> dict:
         y = torch.randint(0, 2, (GRU.batch, GRU.time, GRU.output), device=dev).float()
         loss_fn = F.binary_cross_entropy_with_logits
     else:
-        net = _mlp_module().to(dev)
-        images = torch.randint(0, 256, (MLP.n_images, MLP.widths[0]), dtype=torch.uint8,
+        dense = DENSE[workload]
+        net = _mlp_module(dense.widths).to(dev)
+        images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
                                device=dev)
-        labels = torch.randint(0, 10, (MLP.n_images,), device=dev)
+        labels = torch.randint(0, 10, (dense.n_images,), device=dev)
         loss_fn = None
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     gen = torch.Generator(device="cpu").manual_seed(1)
@@ -82,7 +82,7 @@ def torch_single(workload: str, seconds: float) -> dict:
         if workload == "gru":
             loss = loss_fn(net(x), y)
         else:
-            idx = torch.randint(0, MLP.n_images, (MLP.batch,), generator=gen).to(dev)
+            idx = torch.randint(0, dense.n_images, (dense.batch,), generator=gen).to(dev)
             loss = F.cross_entropy(net(images[idx].float() / 255.0), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -144,12 +144,13 @@ def torch_func_vmap(workload: str, n_models: int, seconds: float) -> dict:
         def batch():
             return x, y
     else:
-        ref = _mlp_module()
+        dense = DENSE[workload]
+        ref = _mlp_module(dense.widths)
         params = {k: v.detach().unsqueeze(0).repeat(n_models, *([1] * v.dim())).to(dev)
                   for k, v in ref.state_dict().items()}
-        images = torch.randint(0, 256, (MLP.n_images, MLP.widths[0]), dtype=torch.uint8,
+        images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
                                device=dev)
-        labels = torch.randint(0, 10, (MLP.n_images,), device=dev)
+        labels = torch.randint(0, 10, (dense.n_images,), device=dev)
         names = sorted({k.rsplit(".", 1)[0] for k in params}, key=lambda s: int(s))
 
         def loss(p, xb, yb):
@@ -161,7 +162,7 @@ def torch_func_vmap(workload: str, n_models: int, seconds: float) -> dict:
             return F.cross_entropy(h, yb)
 
         def batch():
-            idx = torch.randint(0, MLP.n_images, (n_models, MLP.batch), device=dev)
+            idx = torch.randint(0, dense.n_images, (n_models, dense.batch), device=dev)
             return images[idx].float() / 255.0, labels[idx]
 
     g_fn = vmap(grad(loss))
@@ -229,17 +230,18 @@ def torch_ensemble(workload: str, n_models: int, seconds: float, compile: bool =
         def batch():
             return x, y
     else:
-        nets = [_mlp_module().to(dev) for _ in range(n_models)]
-        images = torch.randint(0, 256, (MLP.n_images, MLP.widths[0]), dtype=torch.uint8,
+        dense = DENSE[workload]
+        nets = [_mlp_module(dense.widths).to(dev) for _ in range(n_models)]
+        images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
                                device=dev)
-        labels = torch.randint(0, 10, (MLP.n_images,), device=dev)
+        labels = torch.randint(0, 10, (dense.n_images,), device=dev)
 
         def per_net_loss(logits, yb):
             return F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(
                 n_models, -1).mean(1)
 
         def batch():
-            idx = torch.randint(0, MLP.n_images, (n_models, MLP.batch), device=dev)
+            idx = torch.randint(0, dense.n_images, (n_models, dense.batch), device=dev)
             return images[idx].float() / 255.0, labels[idx]
 
     params, buffers = stack_module_state(nets)

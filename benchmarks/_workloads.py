@@ -1,4 +1,4 @@
-"""The two benchmark workloads, and their FLOPs per network-step counted from shapes.
+"""The benchmark workloads, and their FLOPs per network-step counted from shapes.
 
 Training FLOPs are counted as 3 x the forward pass's multiply-adds x 2 (the usual estimate:
 the backward pass costs about twice the forward). Element-wise work (gates, activations,
@@ -37,3 +37,14 @@ class MLP:
     def flops_per_step(cls) -> float:
         w = cls.widths
         return 3.0 * sum(2 * a * b for a, b in zip(w[:-1], w[1:])) * cls.batch
+
+
+class DS4Net(MLP):
+    """DS4's recipe network (``mlds_jax.spec.DS4_WIDTHS``: 784-128-128-128-10), batch 128,
+    per-network data order: the dense network ``generate`` trains for a DS4 dataset."""
+
+    from mlds_jax.spec import DS4_WIDTHS as widths
+
+
+DENSE = {"mlp": MLP, "ds4": DS4Net}
+"""Dense workloads by name: the network of the ``mlp`` and ``ds4`` benchmark tables."""

@@ -1,6 +1,6 @@
 """Throughput of bulk training vs PyTorch baselines: network-steps per second.
 
-    python -m benchmarks.throughput --quick      # < 5 min on 2 CPU cores
+    python -m benchmarks.throughput --quick      # < 8 min on 2 CPU cores
     python -m benchmarks.throughput              # more block sizes, longer timing
 
 Runs every case in its own subprocess (so peak RSS is per case and nothing leaks between
@@ -65,7 +65,8 @@ def _child(case: dict) -> dict:
         elif kind == "gru_single":
             out = jc.gru_single(case["steps"], case["epochs"], case["repeats"])
         elif kind == "mlp_bulk":
-            out = jc.mlp_bulk(case["n"], case["steps"], case["repeats"], case.get("width"))
+            out = jc.mlp_bulk(case["n"], case["steps"], case["repeats"], case.get("width"),
+                              case.get("workload", "mlp"))
         else:
             raise ValueError(kind)
         stats = jax.devices()[0].memory_stats() or {}
@@ -130,14 +131,15 @@ def plan(quick: bool, accelerator: bool = False,
         bulk_n = [64, 256, 1024] if quick else [64, 256, 1024, 4096]
         func_n = [64, 256] if quick else [16, 64, 256, 1024]
     func_grad_n = func_n[:1] if quick else func_n  # vmap(grad): the slow labelled row
-    cases: dict[str, list[dict]] = {"gru": [], "mlp": []}
-    for w in ("gru", "mlp"):
+    cases: dict[str, list[dict]] = {"gru": [], "mlp": [], "ds4": []}
+    for w in ("gru", "mlp", "ds4"):
         if _torch_available():
             cases[w].append({"kind": "torch_single", "workload": w, "seconds": secs})
             if not accelerator:
                 cases[w].append({"kind": "torch_procs", "workload": w, "seconds": secs})
-            cases[w] += [{"kind": "torch_func", "workload": w, "n": n, "seconds": secs}
-                         for n in (func_n if accelerator else func_grad_n)]
+            if w != "ds4":  # the slow vmap(grad) row: measured on the two older tables
+                cases[w] += [{"kind": "torch_func", "workload": w, "n": n, "seconds": secs}
+                             for n in (func_n if accelerator else func_grad_n)]
             cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs}
                          for n in func_n]
             cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs,
@@ -165,6 +167,11 @@ def plan(quick: bool, accelerator: bool = False,
         # the host) must not be spread over a handful of steps (it was 16 at N >= 256)
         cases["mlp"].append({"kind": "mlp_bulk", "n": n,
                              "steps": min(256, max(64, 65536 // n)), "repeats": reps})
+    # DS4's recipe network (5.3x the FLOPs of 784-32-10): fewer steps per call, and on a CPU
+    # the two smaller blocks only (a CPU runs blocks in chunks of 8 networks anyway)
+    for n in bulk_n if accelerator else bulk_n[:2]:
+        cases["ds4"].append({"kind": "mlp_bulk", "workload": "ds4", "n": n,
+                             "steps": min(256, max(64, 16384 // n)), "repeats": reps})
     return cases
 
 
@@ -234,9 +241,9 @@ def machine() -> dict:
 
 
 def summarise(results: dict) -> dict:
-    from benchmarks._workloads import GRU, MLP
+    from benchmarks._workloads import DENSE, GRU
 
-    flops = {"gru": GRU.flops_per_step(), "mlp": MLP.flops_per_step()}
+    flops = {"gru": GRU.flops_per_step(), **{w: d.flops_per_step() for w, d in DENSE.items()}}
     peak = results["peak_gflops"]
     for w, rows in results["cases"].items():
         for r in rows:
@@ -292,7 +299,7 @@ def _ratio_line(res: dict, w: str) -> str:
 
 
 def render(all_results: list[dict]) -> str:
-    from benchmarks._workloads import GRU, MLP
+    from benchmarks._workloads import GRU, MLP, DS4Net
 
     lines = [
         "# Benchmarks",
@@ -304,7 +311,8 @@ def render(all_results: list[dict]) -> str:
         "counted from shapes (3 × forward matmul FLOPs; element-wise work not counted): "
         f"DS1 GRU (batch {GRU.batch} × {GRU.time} steps) "
         f"{GRU.flops_per_step() / 1e6:.1f} MFLOP per network-step, dense {MLP.widths} "
-        f"(batch {MLP.batch}) {MLP.flops_per_step() / 1e6:.1f} MFLOP. "
+        f"(batch {MLP.batch}) {MLP.flops_per_step() / 1e6:.1f} MFLOP, DS4's recipe network "
+        f"{DS4Net.widths} (batch {DS4Net.batch}) {DS4Net.flops_per_step() / 1e6:.1f} MFLOP. "
         "% peak is against the best f32 matmul rate (JAX or torch) measured in the same run "
         "(on a GPU, JAX's default f32 matmul precision uses TF32 tensor cores and PyTorch's "
         "does not, so there the JAX peak is the larger; the trainers run at JAX's default). "
@@ -340,7 +348,11 @@ def render(all_results: list[dict]) -> str:
         elif busy is not None:
             lines += [f"Quiet machine: {busy:.2f} cores busy with other work in the 3 s before "
                       f"the run (1-minute load average {m['load_start']:.1f}).", ""]
-        for w, title in (("gru", "DS1 GRU"), ("mlp", "Dense MLP, per-network data order")):
+        for w, title in (("gru", "DS1 GRU"), ("mlp", "Dense MLP, per-network data order"),
+                         ("ds4", "DS4 recipe network (784-128-128-128-10), per-network data "
+                                 "order")):
+            if w not in res["cases"]:  # a run from before the table existed
+                continue
             lines += [f"### {title}", "",
                       "| method | N | network-steps/s | GFLOP/s | % peak | compile s | "
                       "peak RSS MB | XLA temp MB |",
@@ -408,7 +420,7 @@ def write_doc() -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short run (< 5 min on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="short run (< 8 min on 2 cores)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--gru-kernels", default="xla",
                     help="comma-separated GRU kernels of the bulk GRU rows on an accelerator "

@@ -1,12 +1,12 @@
 """The benchmark harness's pure parts: what it plans, how it summarises and renders."""
 
 from benchmarks import throughput as tp
-from benchmarks._workloads import GRU, MLP
+from benchmarks._workloads import GRU, MLP, DS4Net
 
 
 def test_plan_uses_larger_blocks_and_no_process_case_on_an_accelerator():
     cpu, gpu = tp.plan(True, accelerator=False), tp.plan(True, accelerator=True)
-    for w in ("gru", "mlp"):
+    for w in ("gru", "mlp", "ds4"):
         cpu_n = [c["n"] for c in cpu[w] if c["kind"] in ("gru_bulk", "mlp_bulk")
                  and c.get("n", 1) > 1 and not c.get("shared_order")]
         gpu_n = [c["n"] for c in gpu[w] if c["kind"] in ("gru_bulk", "mlp_bulk")
@@ -45,6 +45,21 @@ def test_summarise_ratios_against_the_best_peer_of_the_run():
     # the shared-order reference row never counts as the bulk result
     assert abs(res["ratios"]["mlp"]["bulk_best_pct_peak"]
                - 1000 * MLP.flops_per_step() / 1e9) < 1e-9
+
+
+def test_the_ds4_table_trains_the_recipe_network_against_its_peers():
+    from mlds_jax.spec import DS4_WIDTHS
+
+    assert DS4Net.widths == DS4_WIDTHS and DS4Net.flops_per_step() > 5 * MLP.flops_per_step()
+    cases = tp.plan(True, accelerator=False)["ds4"]
+    assert all(c["workload"] == "ds4" for c in cases)
+    assert {"torch_single", "torch_ensemble", "mlp_bulk"} <= {c["kind"] for c in cases}
+    res = {"peak_gflops": 100.0, "cases": {"ds4": [_row("torch_ensemble", 64, 100.0),
+                                                   _row("mlp_bulk", 64, 250.0)]}}
+    tp.summarise(res)
+    assert res["ratios"]["ds4"]["vs_best_peer"] == 2.5
+    assert abs(res["ratios"]["ds4"]["bulk_best_pct_peak"]
+               - 250 * DS4Net.flops_per_step() / 1e9) < 1e-9
 
 
 def test_recipes_section_has_one_row_per_run():
