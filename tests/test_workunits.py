@@ -85,7 +85,13 @@ def test_merge_refuses_overlap_other_spec_unfinished_and_existing_out(stores, tm
     g.attrs["mlds_jax"] = {**g.attrs["mlds_jax"], "format_version": 2}
     with pytest.raises(StoreError, match="format_version differs"):
         merge(tmp_path / "m4.zarr", [p0, older])
-    assert not any((tmp_path / f"m{i}.zarr").exists() for i in (1, 2, 3, 4))
+    narrow = tmp_path / "narrow.zarr"  # a part built with another --chunk-width
+    generate(tiny_ds1(per_class=3), narrow, process_index=1, process_count=2,
+             **{**RUN, "chunk_width": 2})
+    with pytest.raises(StoreError, match=r"chunk_width differs .*\(2 vs 4: build every part "
+                                         r"with the same --chunk-width\)"):
+        merge(tmp_path / "m5.zarr", [p0, narrow])
+    assert not any((tmp_path / f"m{i}.zarr").exists() for i in (1, 2, 3, 4, 5))
 
 
 def test_a_store_with_restarts_at_the_default_width_recomputes_bit_for_bit(tmp_path):
