@@ -107,9 +107,15 @@ DS3_MODEL = GRUSpec(input_size=2, hidden_size=24, num_layers=2, head=(16,), outp
 
 def ds3(per_class: int, *, seed: int = 0, automata_seed: int = 0,
         **train_overrides: Any) -> DatasetSpec:
-    """DS3: a wider GRU on 100 random automata from a seeded generator."""
+    """DS3: a wider GRU on 100 random automata from a seeded generator.
+
+    The recipe is :class:`TrainSpec`'s defaults except that every automaton's training
+    sequences are redrawn every epoch (``fresh_train_data``; docs/machines.md, "Learnt share
+    at the DS3 recipe": 100% of 200 networks learnt, against 56% on a fixed training set).
+    """
     automata = AutomataSpec(seed=automata_seed)
-    train = dataclasses.replace(TrainSpec(), **train_overrides)
+    train = dataclasses.replace(TrainSpec(fresh_train_data=automata.names()),
+                                **train_overrides)
     return DatasetSpec(name="ds3", classes=automata.names(), per_class=per_class, seed=seed,
                        model=DS3_MODEL, train=train, automata=automata)
 

@@ -86,7 +86,9 @@ def test_ds1_ds2_recipe_is_the_measured_one():
         assert t.address_curriculum_stages == (1 / 12, 1 / 6)
         assert t.curriculum_stage_epochs() == (50, 100)
         assert [t.learning_rate_for(c) for c in spec.classes] == [3e-3] + [0.01] * 4
-    assert ds3(1).train == TrainSpec()  # DS3 keeps TrainSpec's own defaults
+    # DS3 keeps TrainSpec's own defaults but redraws every automaton's sequences each epoch
+    spec3 = ds3(1)
+    assert spec3.train == TrainSpec(fresh_train_data=spec3.classes)
     over = ds1(4, max_epochs=7, learning_rate=0.02)
     assert over.train.learning_rate_for("ParityMachine") == 3e-3
     assert over.train.learning_rate_for("EightBitMachine") == 0.02

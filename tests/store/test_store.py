@@ -196,7 +196,9 @@ def test_ds3_store_holds_automaton_tables(tmp_path):
 
     base = ds3(1, max_epochs=2, batch_size=8, seq_len=8, n_train=16, n_val=16)
     automata = AutomataSpec(n_automata=3, seed=2)
-    spec = dataclasses.replace(base, classes=automata.names(), automata=automata, per_class=2)
+    spec = dataclasses.replace(base, classes=automata.names(), automata=automata, per_class=2,
+                               train=dataclasses.replace(base.train,
+                                                         fresh_train_data=automata.names()))
     path = tmp_path / "ds3.zarr"
     generate(spec, path, block_size=4, progress=False)
     g = zarr.open_group(str(path), mode="r")
