@@ -36,8 +36,9 @@ api: $(STAMP)
 	$(BIN)/python docs/gen_api.py
 
 # Two pytest workers: about half the suite's time is XLA compilation, which runs on one core.
+# loadgroup: the Ray tests share one worker (one local Ray cluster at a time).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # PyTorch baselines need torch (the `bench` extra): installed only when missing, so the same
 # command runs unchanged where torch already is (e.g. a GPU image).

@@ -152,7 +152,7 @@ class Store(StoreView):
 
     def learnt_share(self) -> dict[str, float | None]:
         """Per class: the share of its done networks that learnt (``None``: none done)."""
-        class_id, n = self["class_id"], len(self.class_names)  # each array read once
+        class_id, n = self["class_id"], len(self.class_names)  # read once
         done = np.bincount(class_id[self["status"] == DONE], minlength=n)
         learnt = np.bincount(class_id[self.learnt()], minlength=n)
         return {name: float(k / d) if d else None

@@ -53,7 +53,8 @@ def task_width(spec, block_size: int | None = None) -> int:
     runs a chunk's tiles on the cores in parallel); everything else takes
     :func:`default_width`. A store records the width it was made with and keeps it on every
     resume, recompute and merge."""
-    if spec.task == "sequence" and gru_kernel_for(spec.model) == "fused":
+    if (spec.task == "sequence" and jax.default_backend() == "cpu"
+            and gru_kernel_for(spec.model) == "fused"):
         return fused_gru_width(block_size)
     return default_width(block_size=block_size)
 

@@ -108,7 +108,8 @@ def test_apply_gru_batch_paths_agree_and_switch(monkeypatch):
 
 
 @needs_kernel
-def test_layers_wider_than_the_kernel_take_xla():
+def test_layers_wider_than_the_kernel_take_xla(monkeypatch):
+    monkeypatch.delenv("MLDS_JAX_GRU_KERNEL", raising=False)
     narrow, wide = GRUSpec(5, 12, 2, (8,), 1), GRUSpec(5, GRU_KERNEL_MAX_DIM + 1, 1, (), 1)
     assert gru_kernel_for(narrow) == "fused"
     assert gru_kernel_for(narrow, "xla") == "xla"
