@@ -6,14 +6,14 @@
   XLA's own threads, and a multi-threaded OpenBLAS on a busy 2-core machine spins its
   threads against them (measured: an SVD of a 120 x 4,364 matrix took 2.7 s instead of
   0.05 s). Results do not depend on it (no test compares BLAS floats across thread counts).
-* XLA programs are compiled once per test process (each pytest-xdist worker has its own):
-  a persistent compilation cache in a fresh temporary directory (removed at exit), inherited through the environment by every
-  subprocess and Ray worker a test starts. Many tests run the same chunk programs in
-  several processes (a killed run and its resume, two processes on one store, a Ray
-  worker, an uninterrupted reference); each used to spend ~12 s of a ~19 s run compiling
-  them. A cached program is the executable XLA compiled for the same key (HLO, XLA flags,
-  device assignment, versions), so results are the same bits; a fresh directory per
-  session means nothing survives from one run of the suite to the next.
+* XLA programs are compiled once per test process (each pytest-xdist worker has its own): a
+  persistent compilation cache in a fresh temporary directory (removed at exit), inherited
+  through the environment by every subprocess and Ray worker a test starts. Many tests run
+  the same chunk programs in several processes (a killed run and its resume, two processes
+  on one store, a Ray worker, an uninterrupted reference); each used to spend ~12 s of a ~19
+  s run compiling them. A cached program is the executable XLA compiled for the same key
+  (HLO, XLA flags, device assignment, versions), so results are the same bits; a fresh
+  directory per session means nothing survives from one run of the suite to the next.
 """
 
 import atexit
