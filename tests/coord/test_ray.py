@@ -8,7 +8,6 @@ from mlds_jax.pipeline import generate
 from mlds_jax.store import open_store, verify
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.xdist_group("ray")  # one pytest worker runs every Ray test
 
 
 @pytest.fixture(scope="module")
