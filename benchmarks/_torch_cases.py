@@ -52,6 +52,15 @@ class _GRUNet(torch.nn.Module):
         return self.fc(self.gru(x)[0])
 
 
+def _dense_data(workload: str, dev):
+    """``(workload class, images uint8 [n_images, 784], labels [n_images])``: random
+    MNIST-shaped data for a dense workload of ``DENSE``."""
+    dense = DENSE[workload]
+    images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
+                           device=dev)
+    return dense, images, torch.randint(0, 10, (dense.n_images,), device=dev)
+
+
 def _mlp_module(w: tuple[int, ...]):
     mods = []
     for a, b in zip(w[:-1], w[1:]):
@@ -69,11 +78,8 @@ def torch_single(workload: str, seconds: float) -> dict:
         y = torch.randint(0, 2, (GRU.batch, GRU.time, GRU.output), device=dev).float()
         loss_fn = F.binary_cross_entropy_with_logits
     else:
-        dense = DENSE[workload]
+        dense, images, labels = _dense_data(workload, dev)
         net = _mlp_module(dense.widths).to(dev)
-        images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
-                               device=dev)
-        labels = torch.randint(0, 10, (dense.n_images,), device=dev)
         loss_fn = None
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     gen = torch.Generator(device="cpu").manual_seed(1)
@@ -144,13 +150,10 @@ def torch_func_vmap(workload: str, n_models: int, seconds: float) -> dict:
         def batch():
             return x, y
     else:
-        dense = DENSE[workload]
+        dense, images, labels = _dense_data(workload, dev)
         ref = _mlp_module(dense.widths)
         params = {k: v.detach().unsqueeze(0).repeat(n_models, *([1] * v.dim())).to(dev)
                   for k, v in ref.state_dict().items()}
-        images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
-                               device=dev)
-        labels = torch.randint(0, 10, (dense.n_images,), device=dev)
         names = sorted({k.rsplit(".", 1)[0] for k in params}, key=lambda s: int(s))
 
         def loss(p, xb, yb):
@@ -230,11 +233,8 @@ def torch_ensemble(workload: str, n_models: int, seconds: float, compile: bool =
         def batch():
             return x, y
     else:
-        dense = DENSE[workload]
+        dense, images, labels = _dense_data(workload, dev)
         nets = [_mlp_module(dense.widths).to(dev) for _ in range(n_models)]
-        images = torch.randint(0, 256, (dense.n_images, dense.widths[0]), dtype=torch.uint8,
-                               device=dev)
-        labels = torch.randint(0, 10, (dense.n_images,), device=dev)
 
         def per_net_loss(logits, yb):
             return F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(

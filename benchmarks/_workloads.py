@@ -7,6 +7,8 @@ Adam) is not counted, so achieved GFLOP/s slightly understate the work done.
 
 from __future__ import annotations
 
+from mlds_jax.spec import DS4_WIDTHS
+
 
 class GRU:
     """DS1 network: 4 GRU layers (hidden 12) + head 27-14-8-1; batch 64 x 16 steps."""
@@ -43,7 +45,7 @@ class DS4Net(MLP):
     """DS4's recipe network (``mlds_jax.spec.DS4_WIDTHS``: 784-128-128-128-10), batch 128,
     per-network data order: the dense network ``generate`` trains for a DS4 dataset."""
 
-    from mlds_jax.spec import DS4_WIDTHS as widths
+    widths = DS4_WIDTHS
 
 
 DENSE = {"mlp": MLP, "ds4": DS4Net}

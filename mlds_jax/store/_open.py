@@ -152,11 +152,10 @@ class Store(StoreView):
 
     def learnt_share(self) -> dict[str, float | None]:
         """Per class: the share of its done networks that learnt (``None``: none done)."""
-        class_id, n = self["class_id"], len(self.class_names)  # read once
-        done = np.bincount(class_id[self["status"] == DONE], minlength=n)
-        learnt = np.bincount(class_id[self.learnt()], minlength=n)
+        done = np.bincount(self["class_id"][self["status"] == DONE],
+                           minlength=len(self.class_names))
         return {name: float(k / d) if d else None
-                for name, k, d in zip(self.class_names, learnt, done)}
+                for name, k, d in zip(self.class_names, self.learnt_counts(), done)}
 
     def learnt_description(self) -> str:
         """What "learnt" means for this store, e.g. ``val_bit_accuracy >= 0.99``."""
