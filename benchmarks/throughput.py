@@ -55,6 +55,13 @@ def _child(case: dict) -> dict:
             os.environ["MLDS_JAX_GRU_KERNEL"] = case["gru_kernel"]
         import jax
 
+        from mlds_jax.coord import set_cpu_devices
+
+        # the bulk rows run as `generate` does (one CPU device per core unless the case
+        # says); one network at a time and the matmul peak on one device
+        bulk = kind in ("gru_bulk", "mlp_bulk") and case.get("label") != "jax_single"
+        set_cpu_devices(case.get("cpu_devices") if bulk else 1)
+
         from benchmarks import _jax_cases as jc
 
         if kind == "jax_peak":
@@ -69,6 +76,8 @@ def _child(case: dict) -> dict:
                               case.get("workload", "mlp"))
         else:
             raise ValueError(kind)
+        if bulk and jax.default_backend() == "cpu":
+            out["cpu_devices"] = len(jax.devices())
         stats = jax.devices()[0].memory_stats() or {}
         if "peak_bytes_in_use" in stats:
             out["device_peak_bytes"] = int(stats["peak_bytes_in_use"])
@@ -96,14 +105,21 @@ def run_case(case: dict) -> dict:
 
 
 def run_processes(case: dict, n_proc: int) -> dict:
-    """n_proc copies of a one-thread case at once (one process per core, as MLDS ran)."""
-    procs = [(_spawn({**case, "threads": 1}), case) for _ in range(n_proc)]
-    rs = [_collect(p, c) for p, c in procs]
+    """``n_proc`` copies of a one-thread case at once, one process per core: PyTorch one
+    network at a time (``torch_procs``, as MLDS's volunteers ran) or an ensemble of
+    ``n / n_proc`` networks each (a ``torch_ensemble`` case with ``procs``). Each process
+    times its own steps; the row counts every process's steps over the slowest one's time."""
+    each = ({**case, "kind": "torch_single"} if case["kind"] == "torch_procs" else
+            {**case, "n": max(case["n"] // n_proc, 1)})
+    procs = [_spawn({**each, "threads": 1}) for _ in range(n_proc)]
+    rs = [_collect(p, each) for p in procs]
     if any("error" in r for r in rs):
         return {**case, "error": "a process failed"}
-    return {**case, "kind": "torch_procs", "processes": n_proc,
+    return {**case, "processes": n_proc, "threads": 1,
             "network_steps": sum(r["network_steps"] for r in rs),
-            "seconds": max(r["seconds"] for r in rs), "n_models": n_proc,
+            "seconds": max(r["seconds"] for r in rs),
+            "n_models": sum(r.get("n_models", 1) for r in rs),
+            "compile_s": max((r["compile_s"] for r in rs if "compile_s" in r), default=None),
             "peak_rss_mb": sum(r["peak_rss_mb"] for r in rs)}
 
 
@@ -146,6 +162,11 @@ def plan(quick: bool, accelerator: bool = False,
             if not accelerator:  # OpenMP threads collapse when the cores are shared
                 cases[w].append({"kind": "torch_ensemble", "workload": w, "n": func_n[0],
                                  "seconds": secs, "threads": 1})
+                # the CPU ensemble as the bulk trainer runs: one 1-thread process per core,
+                # each with its share of the networks (plain and compiled)
+                cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": func_n[0],
+                              "seconds": secs, "procs": True, "compile": c}
+                             for c in (False, True)]
     cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
                          "repeats": reps})
     for n in bulk_n if accelerator else bulk_n[:2]:  # CPU: blocks are chunked anyway
@@ -156,12 +177,15 @@ def plan(quick: bool, accelerator: bool = False,
         steps = 16
         # (kernel, chunk width): the default width (on a CPU's fused kernel 16, two tiles of
         # 8), and at N = 64 the fused kernel at one tile (the earlier default) and at four
-        variants = [(k, None) for k in gru_kernels] if accelerator else [
-            ("xla", None), ("fused", None), ("fused", 8), ("fused", 32)][:4 if n == 64 else 2]
-        for kernel, width in variants:
+        # and on a CPU at N = 64 the default on one CPU device (before one device per core)
+        variants = [(k, None, None) for k in gru_kernels] if accelerator else [
+            ("xla", None, None), ("fused", None, None), ("fused", 8, None),
+            ("fused", 32, None), ("fused", None, 1)][:5 if n == 64 else 2]
+        for kernel, width, devices in variants:
             if width is None or width <= n:
                 cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
-                                     "repeats": reps, "gru_kernel": kernel, "width": width})
+                                     "repeats": reps, "gru_kernel": kernel, "width": width,
+                                     **({"cpu_devices": devices} if devices else {})})
     cases["mlp"].append({"kind": "mlp_bulk", "n": 1, "steps": 256, "repeats": reps,
                          "label": "jax_single", "width": 1})
     for n in bulk_n:
@@ -170,11 +194,15 @@ def plan(quick: bool, accelerator: bool = False,
         # the host) must not be spread over a handful of steps (it was 16 at N >= 256)
         cases["mlp"].append({"kind": "mlp_bulk", "n": n,
                              "steps": min(256, max(64, 65536 // n)), "repeats": reps})
+    if not accelerator:  # one CPU device for both cores, as before
+        cases["mlp"].append({**cases["mlp"][-len(bulk_n)], "cpu_devices": 1})
     # DS4's recipe network (5.3x the FLOPs of 784-32-10): fewer steps per call, and on a CPU
     # the two smaller blocks only (a CPU runs blocks in chunks of 8 networks anyway)
     for n in bulk_n if accelerator else bulk_n[:2]:
         cases["ds4"].append({"kind": "mlp_bulk", "workload": "ds4", "n": n,
                              "steps": min(256, max(64, 16384 // n)), "repeats": reps})
+    if not accelerator:
+        cases["ds4"].append({**cases["ds4"][-2], "cpu_devices": 1})
     return cases
 
 
@@ -196,13 +224,16 @@ def _label(r: dict) -> str:
     if r.get("shared_order"):
         return "mlds-jax bulk, shared batch order (reference)"
     if r["kind"] == "torch_ensemble":
-        return LABELS["torch_ensemble"] + (", torch.compile" if r.get("compile") else "") + (
-            f", {r['threads']} thread" if r.get("threads") else "")
+        where = (f", one 1-thread process per core ({r['processes']})" if r.get("processes")
+                 else f", {r['threads']} thread" if r.get("threads") else "")
+        return LABELS["torch_ensemble"] + (", torch.compile" if r.get("compile") else "") + where
+    devices = (f", {r['cpu_devices']} CPU device{'s' if r['cpu_devices'] > 1 else ''}"
+               if r.get("cpu_devices") else "")
     if r["kind"] == "gru_bulk" and "gru_kernel" in r:
         kernel = {"fused": ", fused CPU GRU kernel", "pallas": ", Pallas GRU kernel"}
         return LABELS["gru_bulk"] + kernel.get(r["gru_kernel"], ", XLA GRU") + (
-            f", chunks of {r['width']}" if r.get("width") else "")
-    return LABELS[r["kind"]]
+            f", chunks of {r['width']}" if r.get("width") else "") + devices
+    return LABELS[r["kind"]] + devices
 
 
 def cpu_busy(seconds: float = 3.0) -> float | None:
@@ -455,9 +486,8 @@ def main(argv=None) -> int:
         for case in cases:
             print(f"[{time.perf_counter() - t0:6.1f}s] {w}: {case}", file=sys.stderr,
                   flush=True)
-            if case["kind"] == "torch_procs":
-                rows.append(run_processes({**case, "kind": "torch_single"},
-                                          os.cpu_count() or 1))
+            if case["kind"] == "torch_procs" or case.get("procs"):
+                rows.append(run_processes(case, os.cpu_count() or 1))
             else:
                 rows.append(run_case(case))
         results["cases"][w] = rows

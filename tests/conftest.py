@@ -14,6 +14,10 @@
   s run compiling them. A cached program is the executable XLA compiled for the same key
   (HLO, XLA flags, device assignment, versions), so results are the same bits; a fresh
   directory per session means nothing survives from one run of the suite to the next.
+* One JAX CPU device (``JAX_NUM_CPU_DEVICES=1``, inherited by subprocesses): the CLI's
+  default of one device per core compiles each chunk program once per device, which would
+  multiply the suite's compile time; tests that want several devices ask for them
+  explicitly (``tests/coord/test_mesh.py``, ``tests/coord/test_devices.py``).
 """
 
 import atexit
@@ -27,6 +31,7 @@ _XLA_CACHE = tempfile.mkdtemp(prefix="mlds-jax-tests-xla-cache-")
 atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE  # read by jax at import (children too)
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # small programs add up
+os.environ["JAX_NUM_CPU_DEVICES"] = "1"  # read by jax at import (children too)
 
 import jax  # noqa: E402
 

@@ -1,5 +1,6 @@
-"""One host, several devices: a block's chunks spread over the local devices (4 fake CPU
-devices) give the same store, bit for bit, as one device."""
+"""One host, several devices: a block's chunks spread over the local devices (4 CPU devices,
+asked for with ``set_cpu_devices`` as the CLI does) give the same store, bit for bit, as
+one device."""
 
 import json
 import os
@@ -14,6 +15,8 @@ from mlds_jax.store import open_store
 
 CHILD = """
 import json, sys, jax
+from mlds_jax.coord import set_cpu_devices
+assert set_cpu_devices(4) == 4  # before JAX starts, as `mlds-jax generate --cpu-devices 4`
 sys.path.insert(0, "tests")
 from helpers import tiny_ds1
 from mlds_jax.pipeline import generate
@@ -30,8 +33,7 @@ print(json.dumps({"devices": len(jax.devices()),
 
 
 def test_four_devices_equal_one(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     r = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "mesh.zarr")], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

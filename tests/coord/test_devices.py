@@ -1,0 +1,56 @@
+"""``set_cpu_devices``: one JAX CPU device per core by default, an explicit count on
+demand, and a count chosen elsewhere (or a JAX already running) left alone — each checked in
+a fresh process, since JAX fixes its device count when it starts."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mlds_jax.coord import set_cpu_devices, usable_cores
+
+
+def _child(code: str, **env: str) -> list[str]:
+    """Runs ``code`` in a fresh interpreter without the suite's one-device setting."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    r = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.split()
+
+
+def test_default_is_one_device_per_usable_core():
+    out = _child("from mlds_jax.coord import set_cpu_devices, usable_cores; import jax\n"
+                 "print(set_cpu_devices(), usable_cores(), len(jax.devices()))")
+    assert out[0] == out[1] == out[2] == str(usable_cores())
+
+
+def test_explicit_count_then_refusal_once_running():
+    out = _child(
+        "from mlds_jax.coord import set_cpu_devices; import jax\n"
+        "print(set_cpu_devices(3), len(jax.devices()))\n"
+        "print(set_cpu_devices(3), set_cpu_devices())  # the same count again; the default\n"
+        "try:\n    set_cpu_devices(2)\nexcept ValueError as e:\n    print('refused', e)")
+    assert out[:4] == ["3", "3", "3", "None"]
+    assert out[4] == "refused" and "already runs with 3 CPU device(s)" in " ".join(out)
+
+
+@pytest.mark.parametrize("env", [{"XLA_FLAGS": "--xla_force_host_platform_device_count=3"},
+                                 {"JAX_NUM_CPU_DEVICES": "3"}])
+def test_default_leaves_a_count_chosen_elsewhere(env):
+    out = _child("from mlds_jax.coord import set_cpu_devices; import jax\n"
+                 "print(set_cpu_devices(), len(jax.devices()))", **env)
+    assert out == ["None", "3"]
+
+
+def test_bad_count_is_refused():
+    with pytest.raises(ValueError, match="expected a positive count, got 0"):
+        set_cpu_devices(0)
+
+
+def test_cli_flag_sets_the_plan_devices():
+    out = _child("from mlds_jax.cli import main\n"
+                 "main(['plan', 'ds1', '--per-class', '2', '--cpu-devices', '3'])")
+    assert "devices_per_process: 3" in " ".join(out).replace("  ", " ")
