@@ -112,7 +112,7 @@ class ChunkRunner:
     """Trains networks in chunks of ``width`` through one compiled program per piece.
 
     Chunk ``i`` runs on ``devices[i % len(devices)]`` (default: every local device), with
-    ``data`` copied to each device once.
+    ``data`` copied to a device once, when its first chunk is placed there.
 
     Shapes: ``inputs`` is a pytree with leading ``[n_models]`` axes; :meth:`split` returns
     chunks of ``[width]``; states and results are lists of per-chunk pytrees.
@@ -127,8 +127,8 @@ class ChunkRunner:
         self.devices = list(devices) if devices is not None else jax.local_devices()
         self._init, self._segment, self._finish, self._active = _programs(parts)
         self.attempts = parts.attempts
-        self._data = {d: None if data is None else jax.device_put(data, d)
-                      for d in self.devices}
+        self._host_data = data
+        self._data: dict[jax.Device, Any] = {}  # device -> its copy of data
 
     def padded(self, n: int) -> int:
         """``n`` rounded up to a whole number of chunks."""
@@ -154,8 +154,12 @@ class ChunkRunner:
         return jax.device_put(tree, self.device_of(chunk))
 
     def data_for(self, chunk: Any) -> Any:
-        """The shared data on ``chunk``'s device."""
-        return self._data[self.device_of(chunk)]
+        """The shared data on ``chunk``'s device (copied there on first use)."""
+        device = self.device_of(chunk)
+        if device not in self._data:
+            self._data[device] = (None if self._host_data is None else
+                                  jax.device_put(self._host_data, device))
+        return self._data[device]
 
     def init(self, chunks: list[Any]) -> list[Any]:
         """Initial training states, one per chunk."""
