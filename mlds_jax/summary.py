@@ -165,6 +165,11 @@ def plan_text(spec, block_size: int, process_count: int = 1,
              f"{spec.n_networks} networks"]
     lines += [f"  {k}: {v}" for k, v in r["plan"].items()]
     lines.append(f"  chunk_width: {r['chunk_width']} networks per compiled chunk")
+    chunks, devices = -(-block_size // r["chunk_width"]), r["plan"]["devices_per_process"]
+    if chunks < devices:
+        lines.append(f"  note: a block is {chunks} chunk(s) for {devices} devices: "
+                     f"{devices - chunks} idle while it trains (larger blocks, e.g. "
+                     "--block-size auto, keep every device busy)")
     if spec.task == "image":
         lines.append("  memory: see docs/ds4.md (depends on the image set)")
     else:

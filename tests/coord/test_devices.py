@@ -51,6 +51,10 @@ def test_bad_count_is_refused():
 
 
 def test_cli_flag_sets_the_plan_devices():
-    out = _child("from mlds_jax.cli import main\n"
-                 "main(['plan', 'ds1', '--per-class', '2', '--cpu-devices', '3'])")
-    assert "devices_per_process: 3" in " ".join(out).replace("  ", " ")
+    code = ("from mlds_jax.cli import main\n"
+            "main(['plan', 'ds1', '--per-class', '2', '--block-size', '{}', '--cpu-devices', "
+            "'{}'])")
+    text = " ".join(_child(code.format(64, 3)))
+    assert "devices_per_process: 3" in text and "idle" not in text  # 4 chunks of 16
+    text = " ".join(_child(code.format(32, 3)))  # 2 chunks of 16 for 3 devices
+    assert "devices_per_process: 3" in text and "2 chunk(s) for 3 devices: 1 idle" in text
