@@ -487,7 +487,9 @@ def main(argv=None) -> int:
             print(f"[{time.perf_counter() - t0:6.1f}s] {w}: {case}", file=sys.stderr,
                   flush=True)
             if case["kind"] == "torch_procs" or case.get("procs"):
-                rows.append(run_processes(case, os.cpu_count() or 1))
+                from mlds_jax.coord import usable_cores  # as many as the bulk rows' devices
+
+                rows.append(run_processes(case, usable_cores()))
             else:
                 rows.append(run_case(case))
         results["cases"][w] = rows

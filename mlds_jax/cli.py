@@ -31,7 +31,28 @@ def _block_size(text: str) -> int | str:
 
 
 def _cpu_devices(text: str) -> int | None:
-    return None if text == "auto" else _positive_int(text)
+    if text == "auto":
+        return None
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'auto', got {text!r}") from None
+
+
+def _apply_cpu_devices(args: argparse.Namespace) -> None:
+    """JAX's CPU device count for a command that trains or plans, before JAX starts."""
+    from mlds_jax.coord import set_cpu_devices
+
+    ray = getattr(args, "backend", None) == "ray"
+    if args.cpu_devices is not None and ray:
+        raise SpecError("--cpu-devices: not with --backend ray (each Ray task trains on its "
+                        "worker's own JAX device; Ray runs one task per core)")
+    if args.cpu_devices is not None and getattr(args, "recompute", None) == 0:
+        raise SpecError("--cpu-devices: only with --recompute (verify trains nothing "
+                        "without it)")
+    # a Ray driver trains nothing: one device, so --block-size auto sizes blocks per worker
+    set_cpu_devices(1 if ray else args.cpu_devices)
 
 
 def _add_cpu_devices_arg(p: argparse.ArgumentParser) -> None:
@@ -532,9 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
     try:
         if hasattr(args, "cpu_devices"):  # before JAX starts (commands that train or plan)
-            from mlds_jax.coord import set_cpu_devices
-
-            set_cpu_devices(args.cpu_devices)
+            _apply_cpu_devices(args)
         return args.func(args)
     except KeyboardInterrupt:
         print("mlds-jax: interrupted; re-run the same command to resume", file=sys.stderr)

@@ -53,12 +53,16 @@ def _xla_bytes(spec: DatasetSpec, n: int) -> int:
 
 
 def auto_block_size(spec: DatasetSpec | ImageDatasetSpec, devices=None) -> int:
-    """Networks per block for ``spec`` on ``devices`` (default: the local devices)."""
+    """Networks per block for ``spec`` on ``devices`` (default: the local devices).
+
+    On a CPU 64 per device, never more than the dataset: a block larger than the dataset
+    would only add padding, and on a small dataset it could cross the fused GRU's width
+    threshold (``fused_gru_width``), so the device count would change the floats."""
     devices = list(devices or jax.local_devices())
     n_dev = len(devices)
     needed = math.ceil(spec.n_networks / n_dev)
     if devices[0].platform == "cpu":
-        return min(CPU_BLOCK, needed) * n_dev
+        return min(CPU_BLOCK * n_dev, spec.n_networks)
     if spec.task == "image":
         return min(IMAGE_BLOCK_ACCEL, needed) * n_dev
     a, b = (_xla_bytes(spec, n) for n in PROBES)

@@ -45,11 +45,10 @@ class BlockCheckpoints:
         if not found:
             return None
         epoch, path = found[-1]
-        abstract = jax.tree_util.tree_map(jax.ShapeDtypeStruct.from_array
-                                          if hasattr(jax.ShapeDtypeStruct, "from_array")
-                                          else (lambda a: jax.ShapeDtypeStruct(a.shape,
-                                                                               a.dtype)),
-                                          target)
+        # each leaf restored onto the device of ``target``'s leaf: a checkpoint written with
+        # another number of devices (another --cpu-devices or core count) still restores
+        abstract = jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), target)
         try:
             return epoch, self._ckpt.restore(path.absolute(), abstract)
         except ValueError as e:  # orbax: "Structure mismatch" / incompatible shapes

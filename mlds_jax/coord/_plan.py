@@ -41,7 +41,7 @@ def make_plan(n_networks: int, block_size: int, n_devices: int = 1, process_coun
         "blocks": blocks,
         "padded_networks": blocks * block_size - n_networks,
         "devices_per_process": n_devices,
-        "networks_per_device_per_block": block_size / n_devices,
+        "networks_per_device_per_block": round(block_size / n_devices, 2),
         "processes": process_count,
         "blocks_per_process": per_process,
     }

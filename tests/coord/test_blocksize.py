@@ -31,6 +31,10 @@ def test_auto_on_cpu_is_64_per_device_capped_by_the_dataset():
     assert auto_block_size(ds1(100)) == 64
     assert auto_block_size(ds1(2)) == 10
     assert auto_block_size(ds4("MNISTclean", 20)) == 20
+    nine = jax.devices() * 9  # as nine CPU devices (one per core of a 9-core host)
+    assert auto_block_size(ds1(100), nine) == 500  # 64 per device, capped by the dataset
+    assert auto_block_size(ds1(1), nine) == 5  # not 9: the chunk width stays one tile
+    assert auto_block_size(ds1(200), nine) == 576
 
 
 def test_xla_memory_estimate_grows_with_the_block():

@@ -84,3 +84,34 @@ def test_a_checkpoint_of_another_state_layout_is_retrained_not_resumed(tmp_path)
     for target in ({**state, "restarts": jnp.int32(0)}, {**state, "params": jnp.zeros(5)}):
         with pytest.warns(UserWarning, match="checkpoint not resumable.*retraining block 3"):
             assert ckpt.latest(3, target) is None
+
+
+CKPT_CHILD = """
+import sys, jax, numpy as np
+from mlds_jax.coord import set_cpu_devices
+set_cpu_devices(int(sys.argv[2]))
+from mlds_jax.coord._checkpoint import BlockCheckpoints
+ck = BlockCheckpoints(sys.argv[1])
+dev = jax.devices()[-1]  # with 2 devices the state lives on the second
+state = [jax.device_put(np.arange(4, dtype=np.float32) + i, dev) for i in range(2)]
+if sys.argv[3] == "save":
+    ck.save(1, 3, state)
+else:
+    epoch, got = ck.latest(1, [s * 0 for s in state])
+    print(epoch, [np.asarray(g).tolist() for g in got], got[0].devices() == {dev})
+"""
+
+
+def test_checkpoint_written_on_two_devices_restores_on_one(tmp_path):
+    """A checkpointed block resumes after the device count changed (--cpu-devices, another
+    core count): each leaf is restored onto the device of the new run's state."""
+    def child(devices, what):
+        env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
+        r = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", CKPT_CHILD,
+                            str(tmp_path / "ck"), str(devices), what], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.strip()
+
+    child(2, "save")
+    assert child(1, "load") == "3 [[0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]] True"
