@@ -89,26 +89,33 @@ def ds4_rate(n: int, n_images: int, name: str = "MNISTclean", epochs: int | None
     data = prepare_images(spec, _fake_mnist(n_images, max(n_images // 6, 100)))
     inputs = network_inputs(spec, np.arange(n))
     compile_s, secs, _ = _timed(make_block_trainer(spec, data), inputs)
-    return {"recipe": f"ds4 {name} ({spec.train.epochs} epochs, {n_images} train images)",
+    net = "-".join(map(str, spec.widths))
+    return {"recipe": f"ds4 {name}, {net} ({spec.train.epochs} epochs, {n_images} train "
+                      "images)", "widths": list(spec.widths),
             "networks": n, "block": n, "epochs": spec.train.epochs, "seconds": secs,
             "compile_s": compile_s, "networks_per_hour": n * 3600 / secs, "full_run": True}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ds1-per-class", type=int, default=1000)
+    ap.add_argument("--ds1-per-class", type=int, default=1000, help="0: DS4 only")
     ap.add_argument("--ds4-n", type=int, default=4096)
     ap.add_argument("--ds4-images", type=int, default=60_000)
     ap.add_argument("--ds4-epochs", type=int, default=None,
                     help="train this many epochs (default: the recipe's 20); the rate is "
                          "reported for the recipe actually run, never scaled")
     args = ap.parse_args(argv)
+    from mlds_jax.coord import set_cpu_devices
+
+    set_cpu_devices()  # as `generate`: on a CPU one JAX device per core (before JAX starts)
     dev = jax.devices()[0]
     out = {"device": dev.device_kind, "backend": jax.default_backend(), "jax": jax.__version__,
            "date": time.strftime("%Y-%m-%d"), "runs": []}
-    for label, fn in (("ds1", lambda: ds1_rate(args.ds1_per_class)),
-                      ("ds4", lambda: ds4_rate(args.ds4_n, args.ds4_images,
-                                               epochs=args.ds4_epochs))):
+    if out["backend"] == "cpu":
+        out["cpu_devices"] = len(jax.devices())
+    todo = [("ds1", lambda: ds1_rate(args.ds1_per_class))] if args.ds1_per_class > 0 else []
+    todo += [("ds4", lambda: ds4_rate(args.ds4_n, args.ds4_images, epochs=args.ds4_epochs))]
+    for label, fn in todo:
         print(f"timing {label} ...", file=sys.stderr, flush=True)
         r = fn()
         print(json.dumps(r), flush=True)

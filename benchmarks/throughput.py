@@ -429,7 +429,8 @@ def render_recipes(all_recipes: list[dict]) -> str:
             rate = f"{r['networks_per_hour']:,.0f}"
             if "seconds_per_epoch" in r:  # an older file: one epoch timed and scaled up
                 rate = "— (one epoch timed and ×20 in an older run: not a full run, rerun)"
-            lines.append(f"| {res['device']} ({res['date']}, jax {res['jax']}) | "
+            where = f", {res['cpu_devices']} CPU devices" if res.get("cpu_devices") else ""
+            lines.append(f"| {res['device']} ({res['date']}, jax {res['jax']}{where}) | "
                          f"{r['recipe']} | {r['block']:,} | {r['seconds']:.1f} | "
                          f"{r['compile_s']:.1f} | {rate} |")
     return "\n".join(lines) + "\n"
