@@ -35,8 +35,9 @@ def test_default_is_one_device_per_usable_core():
 
 
 def test_cli_default_and_ray_driver():
+    # DS4 plans: no XLA memory estimate to compile
     plan = ("from mlds_jax.cli import main\n"
-            "main(['plan', 'ds1', '--per-class', '40', '--block-size', 'auto'{}])")
+            "main(['plan', 'MNISTclean', '--per-class', '400', '--block-size', 'auto'{}])")
     text = " ".join(_child(THREE_CORES + plan.format("")))
     assert "devices_per_process: 3" in text and "block_size: 192" in text
     # a Ray driver trains nothing: one device, blocks sized for one worker
@@ -98,9 +99,9 @@ def test_cli_refuses_a_count_it_cannot_use(argv, problem, capsys):
 
 def test_cli_flag_sets_the_plan_devices():
     code = ("from mlds_jax.cli import main\n"
-            "main(['plan', 'ds1', '--per-class', '2', '--block-size', '{}', '--cpu-devices', "
-            "'{}'])")
+            "main(['plan', 'MNISTclean', '--per-class', '64', '--block-size', '{}', "
+            "'--cpu-devices', '{}'])")
     text = " ".join(_child(code.format(64, 3)))
-    assert "devices_per_process: 3" in text and "idle" not in text  # 4 chunks of 16
-    text = " ".join(_child(code.format(32, 3)))  # 2 chunks of 16 for 3 devices
+    assert "devices_per_process: 3" in text and "idle" not in text  # 8 chunks of 8
+    text = " ".join(_child(code.format(16, 3)))  # 2 chunks of 8 for 3 devices
     assert "devices_per_process: 3" in text and "2 chunk(s) for 3 devices: 1 idle" in text
