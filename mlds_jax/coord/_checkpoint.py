@@ -45,10 +45,12 @@ class BlockCheckpoints:
         if not found:
             return None
         epoch, path = found[-1]
-        # each leaf restored onto the device of ``target``'s leaf: a checkpoint written with
-        # another number of devices (another --cpu-devices or core count) still restores
+        # each JAX leaf restored onto the device of ``target``'s leaf (host leaves as before):
+        # a checkpoint written with another number of devices (another --cpu-devices or core
+        # count) still restores
         abstract = jax.tree_util.tree_map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), target)
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                           sharding=getattr(a, "sharding", None)), target)
         try:
             return epoch, self._ckpt.restore(path.absolute(), abstract)
         except ValueError as e:  # orbax: "Structure mismatch" / incompatible shapes
