@@ -206,6 +206,10 @@ def plan(quick: bool, accelerator: bool = False,
     return cases
 
 
+UNRECORDED_WIDTHS = {"mlp": (784, 32, 10), "ds4": (784, 128, 128, 128, 10)}
+"""What the dense tables measured before results files recorded ``widths`` (2026-11-28):
+each table had only ever measured these (``benchmarks/_workloads.py``'s history)."""
+
 PEERS = ("torch_single", "torch_procs", "torch_func", "torch_ensemble")
 LABELS = {
     "torch_single": "PyTorch, one network at a time",
@@ -388,6 +392,9 @@ def render(all_results: list[dict]) -> str:
                          ("ds4", "DS4 recipe network, per-network data order")):
             if w not in res["cases"]:  # a run from before the table existed
                 continue
+            if w in UNRECORDED_WIDTHS:  # a dense table names the widths its run measured
+                net = "-".join(map(str, res.get("widths", UNRECORDED_WIDTHS)[w]))
+                title = f"{title.split(',')[0]} ({net}),{title.split(',', 1)[1]}"
             lines += [f"### {title}", "",
                       "| method | N | network-steps/s | GFLOP/s | % peak | compile s | "
                       "peak RSS MB | XLA temp MB |",
@@ -480,6 +487,9 @@ def main(argv=None) -> int:
                              if _torch_available() else None)
     results["peak_gflops"] = max(results["jax_peak"], results["torch_peak"] or 0)
     results["cases"] = {}
+    from benchmarks._workloads import DENSE  # the dense networks this run measures
+
+    results["widths"] = {w: list(d.widths) for w, d in DENSE.items()}
     accelerator = results["machine"]["backend"] != "cpu"
     kernels = tuple(k.strip() for k in args.gru_kernels.split(",") if k.strip())
     for w, cases in plan(args.quick, accelerator, kernels).items():

@@ -140,3 +140,21 @@ def test_shared_machine_is_judged_by_cpu_time_before_the_run_where_recorded():
 def test_cpu_busy_reads_a_share_of_the_cores():
     busy = tp.cpu_busy(0.2)
     assert busy is None or 0.0 <= busy <= tp.os.cpu_count()  # None: no /proc/stat
+
+
+def test_dense_titles_name_the_widths_their_run_recorded():
+    def titled(**extra):
+        res = {"peak_gflops": 100.0, "jax_peak": 100.0, "torch_peak": 90.0, "mode": "quick",
+               "wall_s": 1.0, "machine": {"cpu": "X", "cores": 2, "date": "d", "jax": "j",
+                                          "python": "p", "backend": "cpu", "device": "cpu"},
+               "cases": {"mlp": [_row("mlp_bulk", 64, 1000.0)],
+                         "ds4": [_row("mlp_bulk", 64, 100.0, cpu_devices=2)]}, **extra}
+        return tp.render([tp.summarise(res) or res])
+
+    text = titled(widths={"mlp": [784, 16, 10], "ds4": [784, 64, 64, 10]})
+    assert "### Dense MLP (784-16-10), per-network data order" in text
+    assert "### DS4 recipe network (784-64-64-10), per-network data order" in text
+    assert "| mlds-jax bulk trainer, 2 CPU devices | 64 |" in text
+    old = titled()  # a file from before widths were recorded: what those tables measured
+    assert "### DS4 recipe network (784-128-128-128-10)," in old
+    assert "### Dense MLP (784-32-10)," in old
