@@ -492,15 +492,16 @@ def main(argv=None) -> int:
     results["widths"] = {w: list(d.widths) for w, d in DENSE.items()}
     accelerator = results["machine"]["backend"] != "cpu"
     kernels = tuple(k.strip() for k in args.gru_kernels.split(",") if k.strip())
+    from mlds_jax.coord import usable_cores
+
+    n_proc = usable_cores()  # PyTorch processes per case: as many as the bulk rows' devices
     for w, cases in plan(args.quick, accelerator, kernels).items():
         rows = []
         for case in cases:
             print(f"[{time.perf_counter() - t0:6.1f}s] {w}: {case}", file=sys.stderr,
                   flush=True)
             if case["kind"] == "torch_procs" or case.get("procs"):
-                from mlds_jax.coord import usable_cores  # as many as the bulk rows' devices
-
-                rows.append(run_processes(case, usable_cores()))
+                rows.append(run_processes(case, n_proc))
             else:
                 rows.append(run_case(case))
         results["cases"][w] = rows

@@ -1,5 +1,9 @@
 """Small specs and helpers shared by tests."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from mlds_jax.spec import ds1
@@ -58,3 +62,17 @@ def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
             "learnt": spec.is_learnt({"val_bit_accuracy": acc[sl]}),
             "restarts": np.zeros(per_class, np.int32)})
     return open_store(path)
+
+
+def run_python(code: str, *args: str, py_flags: tuple[str, ...] = (), **env: str) -> str:
+    """stdout of ``python [py_flags] -c code args...`` in a fresh interpreter without the
+    suite's CPU device count (``JAX_NUM_CPU_DEVICES``, the XLA device-count flag; other XLA
+    flags, e.g. an ISA limit, are kept), ``env`` added; fails the test on a non-zero exit."""
+    base = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
+    flags = [f for f in base.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_force_host_platform_device_count")]
+    base["XLA_FLAGS"] = " ".join(flags)
+    r = subprocess.run([sys.executable, *py_flags, "-c", code, *args], env={**base, **env},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout

@@ -59,8 +59,9 @@ def set_cpu_devices(n: int | None = None) -> int | None:
     Returns:
       the count asked for, or ``None`` where the default left JAX as it was.
     """
-    if n is not None and not 1 <= n <= MAX_PER_CORE * usable_cores():
-        raise ValueError(f"CPU devices: expected 1 to {MAX_PER_CORE * usable_cores()} "
+    cores = usable_cores()
+    if n is not None and not 1 <= n <= MAX_PER_CORE * cores:
+        raise ValueError(f"CPU devices: expected 1 to {MAX_PER_CORE * cores} "
                          f"({MAX_PER_CORE} per usable core), got {n}")
     if n is None and _chosen_elsewhere():
         return None
@@ -70,7 +71,7 @@ def set_cpu_devices(n: int | None = None) -> int | None:
         raise ValueError(f"CPU devices: this JAX ({jax.__version__}) has no "
                          "jax_num_cpu_devices option; set XLA_FLAGS="
                          f"--xla_force_host_platform_device_count={n} instead")
-    want = usable_cores() if n is None else n
+    want = cores if n is None else n
     try:
         jax.config.update("jax_num_cpu_devices", want)
     except RuntimeError:  # the backend already started with another count

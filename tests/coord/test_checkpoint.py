@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+from helpers import run_python
 
 from mlds_jax.store import open_store, verify
 
@@ -106,12 +107,8 @@ def test_checkpoint_written_on_two_devices_restores_on_one(tmp_path):
     """A checkpointed block resumes after the device count changed (--cpu-devices, another
     core count): each leaf is restored onto the device of the new run's state."""
     def child(devices, what):
-        env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
-        r = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", CKPT_CHILD,
-                            str(tmp_path / "ck"), str(devices), what], env=env,
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr[-2000:]
-        return r.stdout.strip()
+        return run_python(CKPT_CHILD, str(tmp_path / "ck"), str(devices), what,
+                          py_flags=("-W", "error::UserWarning")).strip()
 
     child(2, "save")
     assert child(1, "load") == "3 [[0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]] True"

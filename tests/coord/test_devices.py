@@ -2,23 +2,16 @@
 demand, and a count chosen elsewhere (or a JAX already running) left alone — each checked in
 a fresh process, since JAX fixes its device count when it starts."""
 
-import os
-import subprocess
-import sys
-
 import pytest
+from helpers import run_python
 
 from mlds_jax.coord import set_cpu_devices, usable_cores
 
 
 def _child(code: str, **env: str) -> list[str]:
-    """Runs ``code`` in a fresh interpreter without the suite's one-device setting."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
-    r = subprocess.run([sys.executable, "-c", code], env={**base, **env},
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return r.stdout.split()
+    """The words ``code`` prints in a fresh interpreter without the suite's one-device
+    setting."""
+    return run_python(code, **env).split()
 
 
 # in a child: this host's cores read as 3, so the default is seen to act on any machine
