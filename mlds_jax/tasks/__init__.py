@@ -27,6 +27,7 @@ from mlds_jax.tasks._images import (
     load_images,
     prepare_images,
 )
+from mlds_jax.tasks._import import content_sha256, import_idx_dir, write_image_set
 from mlds_jax.tasks._machines import (
     DS1_MACHINES,
     DS2_MACHINES,
@@ -52,6 +53,8 @@ __all__ = [
     "data_files",
     "fetch",
     "get_source",
+    "content_sha256",
+    "import_idx_dir",
     "import_mnist5k",
     "load_digits28",
     "load_images",
@@ -60,6 +63,7 @@ __all__ = [
     "prepare_images",
     "read_idx",
     "sha256_file",
+    "write_image_set",
     "write_idx",
     "build_machines",
     "canonical_form",

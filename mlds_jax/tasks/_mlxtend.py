@@ -17,16 +17,15 @@ of steps, and each copy is poisoned and triggered independently.
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mlds_jax.errors import DataError
-from mlds_jax.tasks._idx import check_image_arrays, get_source, image_set_files, write_idx
+from mlds_jax.tasks._idx import check_image_arrays, get_source
+from mlds_jax.tasks._import import write_image_set
 
 MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")
 DEFAULT_TILE = 15
@@ -82,31 +81,5 @@ def load_mnist5k(path: str | os.PathLike | None = None, tile: int = 1) -> dict[s
 def import_mnist5k(root: str | os.PathLike, tile: int = DEFAULT_TILE,
                    path: str | os.PathLike | None = None) -> dict[str, Path]:
     """Writes the subset as the MNIST image set under ``root/mnist/`` (the four IDX files
-    that ``--data-dir root`` reads). Files are gzipped with a fixed timestamp, so importing
-    twice gives byte-identical files (a store records their SHA-256) and each appears
-    atomically. Refuses to overwrite other files (e.g. the real MNIST from ``data fetch``).
-    """
-    arrays = load_mnist5k(path, tile)
-    files = image_set_files(get_source("mnist"), Path(root))
-    blobs = {}
-    for key in files:
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.idx"
-            write_idx(raw, arrays[key])
-            blobs[key] = gzip.compress(raw.read_bytes(), mtime=0)
-    for key, target in files.items():
-        if target.exists() and target.read_bytes() != blobs[key]:
-            raise DataError(f"{target}: exists and holds other data (real MNIST or another "
-                            "tiling?); import into an empty --data-dir")
-    for key, target in files.items():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blobs[key])
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return files
+    that ``--data-dir root`` reads; see :func:`write_image_set`)."""
+    return write_image_set(load_mnist5k(path, tile), get_source("mnist"), root)
