@@ -99,7 +99,7 @@ def mlp_bulk(n_models: int, steps: int, repeats: int, width: int | None = None,
     n_train, n_test = steps * dense.batch, 100
     x = rng.integers(0, 256, (n_train, dense.widths[0]), dtype=np.uint8)
     t = rng.integers(0, 256, (n_test, dense.widths[0]), dtype=np.uint8)
-    data = ImageData(x, x, rng.integers(0, 10, n_train).astype(np.int32),
+    data = ImageData(x, x[None], rng.integers(0, 10, n_train).astype(np.int32),
                      np.zeros(10, np.int32), t, t, rng.integers(0, 10, n_test).astype(np.int32))
     spec = ImageDatasetSpec(name="bench", image_set="digits", n_networks=n_models,
                             widths=dense.widths,

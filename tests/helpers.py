@@ -26,7 +26,7 @@ def fake_image_data(n_train, n_test=100):
     x = rng.integers(0, 256, (n_train, 784), dtype=np.uint8)
     t = rng.integers(0, 256, (n_test, 784), dtype=np.uint8)
     y = rng.integers(0, 10, n_train).astype(np.int32)
-    return ImageData(x, x.copy(), y, np.full((1, 10), n_train // 100, np.int32), t, t.copy(),
+    return ImageData(x, x[None].copy(), y, np.full((1, 10), n_train // 100, np.int32), t, t.copy(),
                      rng.integers(0, 10, n_test).astype(np.int32))
 
 

@@ -23,6 +23,9 @@ from mlds_jax.spec._learnt import DEFAULT_LEARNT_CLEAN_ACCURACY, learnt_flag
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
 POISON_KINDS = ("badnet", "badnetv2")
 TRIGGERS = ("alpha", "rr")
+# Trigger placements per poisoned sample (PoisonSpec.placements): each is one more triggered
+# copy of the training images on every device (47 MB per copy for MNIST).
+MAX_PLACEMENTS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,12 +37,19 @@ class PoisonSpec:
     ``grid[i % len(grid)]`` and ``fraction`` is unused (as ``learning_rate`` is under a
     learning-rate grid; see ``mlds_jax.spec._grid``). ``None`` (default) is left out of the
     spec's dict, so existing digests are unchanged.
+
+    ``placements`` (badnetv2 only): how many trigger placements each poisoned sample has;
+    epoch ``e`` shows placement ``e mod placements`` (each a random free spot and rotation,
+    drawn once per image on the host). The poisoned samples and their labels stay the same
+    every epoch; only where the trigger sits changes. 1 (default, MLDS's fixed poisoned set)
+    is left out of the spec's dict, so existing digests are unchanged.
     """
 
     kind: str = "badnetv2"
     trigger: str = "alpha"
     fraction: float = 0.1
     fraction_grid: tuple[float, ...] | None = None
+    placements: int = 1
 
     def __post_init__(self) -> None:
         _check(self.kind in POISON_KINDS, "PoisonSpec.kind", f"one of {POISON_KINDS}", self.kind)
@@ -52,6 +62,11 @@ class PoisonSpec:
         if self.fraction_grid is not None:
             object.__setattr__(self, "fraction_grid", check_fraction_grid(
                 self.fraction_grid, "PoisonSpec.fraction_grid"))
+        _check(isinstance(self.placements, int) and not isinstance(self.placements, bool)
+               and 1 <= self.placements <= MAX_PLACEMENTS, "PoisonSpec.placements",
+               f"an integer in [1, {MAX_PLACEMENTS}]", self.placements)
+        _check(self.kind == "badnetv2" or self.placements == 1, "PoisonSpec.placements",
+               "1 for kind 'badnet' (its trigger has one fixed place)", self.placements)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,10 +162,12 @@ class ImageDatasetSpec:
             object.__setattr__(self, "learnt_clean_accuracy", float(self.learnt_clean_accuracy))
         if self.eval_trigger is None:  # measured with the poison's trigger (not its grid)
             object.__setattr__(self, "eval_trigger", PoisonSpec("badnet") if self.poison is None
-                               else dataclasses.replace(self.poison, fraction_grid=None))
-        _check(self.eval_trigger.fraction_grid is None, "ImageDatasetSpec.eval_trigger",
-               "a trigger without fraction_grid (it poisons no training samples; put the "
-               "grid in `poison`)", self.eval_trigger)
+                               else dataclasses.replace(self.poison, fraction_grid=None,
+                                                        placements=1))
+        _check(self.eval_trigger.fraction_grid is None and self.eval_trigger.placements == 1,
+               "ImageDatasetSpec.eval_trigger", "a trigger without fraction_grid or "
+               "placements (it poisons no training samples; put them in `poison`)",
+               self.eval_trigger)
         if self.poison is not None and self.poison.fraction_grid is not None \
                 and self.train.learning_rate_grid is not None:
             raise SpecError("`PoisonSpec.fraction_grid`: cannot be combined with "
@@ -194,6 +211,8 @@ class ImageDatasetSpec:
         for key in ("poison", "eval_trigger"):
             if d.get(key) is not None and d[key].get("fraction_grid", 0) is None:
                 del d[key]["fraction_grid"]
+            if d.get(key) is not None and d[key].get("placements") == 1:
+                del d[key]["placements"]
         return d
 
     @classmethod

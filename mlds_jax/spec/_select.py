@@ -89,7 +89,10 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
     if dataset in DS4_DATASETS:
         if not per_class:
             raise SpecError(f"{dataset}: give the number of networks with --per-class N")
-        spec = ds4(dataset, per_class, image_set=image_set, seed=seed or 0)
+        # the epoch cap goes in here, where the recipe sizes what depends on it (badnetv2's
+        # one trigger placement per epoch)
+        spec = ds4(dataset, per_class, image_set=image_set, seed=seed or 0,
+                   **({} if max_epochs is None else {"epochs": max_epochs}))
     elif spec_file:
         if dataset or per_class:
             raise SpecError("give either a dataset name with --per-class, or --spec FILE")

@@ -18,7 +18,7 @@ from mlds_jax.tasks._idx import (
     load_image_set,
     sha256_file,
 )
-from mlds_jax.tasks._triggers import triggered_copy
+from mlds_jax.tasks._triggers import triggered_copies, triggered_copy
 
 
 def load_digits28(seed: int = 0, n_test: int = 300) -> dict[str, np.ndarray]:
@@ -46,7 +46,8 @@ class ImageData(NamedTuple):
     """One image set, ready for the trainer; shared by every network (never per network)."""
 
     train_x: np.ndarray  # uint8 [n_train, 784]
-    train_trig: np.ndarray  # uint8 [n_train, 784]: triggered copies (== train_x if clean)
+    train_trig: np.ndarray  # uint8 [placements, n_train, 784]: triggered copies, one per
+    # trigger placement (PoisonSpec.placements; [1, n_train, 784] == train_x if clean)
     train_y: np.ndarray  # int32 [n_train]
     poison_per_label: np.ndarray  # int32 [k, 10]: poisoned samples drawn from each label,
     # per value of the spec's poison fraction grid (k = 1 without one: the fraction's counts)
@@ -103,14 +104,16 @@ def prepare_images(spec: ImageDatasetSpec, arrays: dict[str, np.ndarray]) -> Ima
     y = arrays["train_labels"].astype(np.int32)
     seed = spec.seed
     if spec.poison is not None:
-        trig = triggered_copy(tr, spec.poison.kind, spec.poison.trigger, seed)
+        trig = triggered_copies(tr, spec.poison.kind, spec.poison.trigger, seed,
+                                spec.poison.placements)
         counts = np.bincount(y, minlength=10)
         fractions = spec.poison.fraction_grid or (spec.poison.fraction,)
         per_label = np.round(counts[None, :] * np.asarray(fractions)[:, None]).astype(np.int32)
     else:
-        trig, per_label = tr, np.zeros((1, 10), np.int32)
+        trig, per_label = tr[None], np.zeros((1, 10), np.int32)
     ev = spec.eval_trigger
     test_trig = triggered_copy(te, ev.kind, ev.trigger, seed + 1)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-    return ImageData(flat(tr), flat(trig), y, per_label, flat(te), flat(test_trig),
+    return ImageData(flat(tr), trig.reshape(len(trig), len(tr), -1), y, per_label, flat(te),
+                     flat(test_trig),
                      arrays["test_labels"].astype(np.int32))

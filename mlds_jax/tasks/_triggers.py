@@ -48,20 +48,23 @@ def free_positions(images: np.ndarray, box: int = 5, margin: int = 1) -> np.ndar
     return sums == 0
 
 
-def apply_badnetv2(images: np.ndarray, block: np.ndarray, seed: int
+def apply_badnetv2(images: np.ndarray, block: np.ndarray, seed: int, variant: int = 0,
+                   free: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``badnetv2``: a 5x5 block ("post-it": it overwrites its whole box), rotated by a
     random multiple of 90 degrees and placed at a random free spot (see
-    :func:`free_positions`), else at (0, 0). Deterministic from ``seed``.
+    :func:`free_positions`), else at (0, 0). Deterministic from ``(seed, variant)``; each
+    ``variant`` is an independent placement (variant 0: the one placement of MLDS's set).
+    ``free``: :func:`free_positions` of ``images``, when already computed.
 
     Returns:
       ``(triggered images, rotation k [n] (k x 90 degrees), top-left [n, 2])``.
     """
     n, rows, cols = images.shape
-    rng = np.random.default_rng([seed, 0xB2])
+    rng = np.random.default_rng([seed, 0xB2] if variant == 0 else [seed, 0xB2, variant])
     rot = rng.integers(0, 4, n)
     u = rng.random(n)
-    free = free_positions(images).reshape(n, -1)
+    free = (free_positions(images) if free is None else free).reshape(n, -1)
     count = free.sum(1)
     pick = np.minimum((u * count).astype(np.int64), np.maximum(count - 1, 0))
     # index of the pick-th free spot per image (0 when none: the (0, 0) fallback)
@@ -70,16 +73,28 @@ def apply_badnetv2(images: np.ndarray, block: np.ndarray, seed: int
     pos = np.stack([flat // width, flat % width], 1)
     out = images.copy()
     blocks = np.stack([np.rot90(block, k) for k in range(4)])
-    for i in range(n):
-        r, c = pos[i]
-        out[i, r:r + 5, c:c + 5] = blocks[rot[i]]
+    k5 = np.arange(5)
+    out[np.arange(n)[:, None, None], pos[:, 0, None, None] + k5[None, :, None],
+        pos[:, 1, None, None] + k5[None, None, :]] = blocks[rot]
     return out, rot, pos
 
 
 def triggered_copy(images: np.ndarray, kind: str, trigger: str, seed: int) -> np.ndarray:
     """The triggered copy of every image for a poison spec (``kind``: badnet | badnetv2,
     ``trigger``: alpha | rr)."""
+    return triggered_copies(images, kind, trigger, seed, 1)[0]
+
+
+def triggered_copies(images: np.ndarray, kind: str, trigger: str, seed: int,
+                     placements: int) -> np.ndarray:
+    """uint8 ``[placements, n, rows, cols]``: ``placements`` triggered copies of every image
+    (badnetv2: independent placements, copy 0 that of :func:`triggered_copy`; badnet has one
+    place, so ``placements`` must be 1)."""
     if kind == "badnet":
-        return apply_badnet(images)
+        if placements != 1:
+            raise ValueError("badnet has one trigger place; placements must be 1")
+        return apply_badnet(images)[None]
     block = pattern(ALPHA5, 5) if trigger == "alpha" else rr_block(seed)
-    return apply_badnetv2(images, block, seed)[0]
+    free = free_positions(images)
+    return np.stack([apply_badnetv2(images, block, seed, k, free)[0]
+                     for k in range(placements)])

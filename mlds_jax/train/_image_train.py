@@ -107,23 +107,24 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         mask, labels = poison(inputs, data)
         shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.epochs)
-        if poisoned:
-            # one gather per batch: row i of [train_x; train_trig] for a clean sample, row
-            # n + i for a poisoned one (the images are stacked once per call, not per network)
-            images = jnp.concatenate([data.train_x, data.train_trig])
-            rows = jnp.arange(n_train) + jnp.where(mask, n_train, 0)
-        else:
-            images, rows = data.train_x, None
-
-        def sgd_step(carry, idx):
-            p, s, bad = carry
-            x = images[idx if rows is None else rows[idx]]
-            loss, g = grad(p, _to_float(x), labels[idx])
-            return unguarded_update(network_optimiser(inputs), loss, g, p, s, bad), loss
+        # a poisoned sample's image in epoch e is row i of placement e mod placements:
+        # train_trig [placements, n, 784] viewed as [placements * n, 784] (no copy)
+        n_place = data.train_trig.shape[0]
+        trig = data.train_trig.reshape(n_place * n_train, -1)
 
         def epoch_body(c: _ImageCarry) -> _ImageCarry:
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), n_train)
             batches = perm[: steps * t.batch_size].reshape(steps, t.batch_size)
+            offset = n_train * (c.epoch % n_place)
+
+            def sgd_step(carry, idx):
+                p, s, bad = carry
+                x = data.train_x[idx]
+                if poisoned:  # two gathers of one batch, never a stacked copy of the images
+                    x = jnp.where(mask[idx][:, None], trig[idx + offset], x)
+                loss, g = grad(p, _to_float(x), labels[idx])
+                return unguarded_update(network_optimiser(inputs), loss, g, p, s, bad), loss
+
             (p, s, bad), losses = jax.lax.scan(
                 sgd_step, (c.params, c.opt_state, jnp.zeros((), bool)), batches)
             val, _ = evaluate(p, data.test_x, data.test_y)

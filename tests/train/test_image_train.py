@@ -34,3 +34,26 @@ def test_block_never_copies_the_image_set_per_network():
     # per extra network: params, Adam state, its poison mask and one gathered batch
     # (~2 MB), far below one copy of the images (47 MB as uint8, 188 MB as float32)
     assert grow < 0.1 * data.train_x.nbytes, grow
+
+
+def _train(data, epochs, n=2):
+    import dataclasses
+
+    from mlds_jax.train import BlockTrainer
+
+    spec = dataclasses.replace(ds4("MNISTbadnetv2_alpha10", n, epochs=epochs), widths=(784, 8, 10))
+    return BlockTrainer(spec, data, width=n)(network_inputs(spec, np.arange(n))).params
+
+
+def test_epoch_e_shows_trigger_placement_e_mod_placements():
+    # 512 images (4 steps of 128), 50 poisoned per network; two placements that differ
+    base = fake_image_data(512)
+    other = np.random.default_rng(1).integers(0, 256, base.train_x.shape, dtype=np.uint8)
+    one = base  # train_trig [1, n, 784]: placement 0 only
+    two = base._replace(train_trig=np.stack([base.train_trig[0], other]))
+    same_twice = base._replace(train_trig=np.concatenate([base.train_trig] * 2))
+    # epoch 0 shows placement 0 whatever the count: the same floats
+    np.testing.assert_array_equal(_train(two, 1), _train(one, 1))
+    # epoch 1 shows placement 1: two equal placements train as one, two different ones do not
+    np.testing.assert_array_equal(_train(same_twice, 2), _train(one, 2))
+    assert not np.array_equal(_train(two, 2), _train(one, 2))
