@@ -148,7 +148,8 @@ def _spec_from_args(args: argparse.Namespace):
                        learning_rate=args.learning_rate,
                        learning_rate_grid=args.learning_rate_grid,
                        poison_fraction_grid=args.poison_fraction_grid,
-                       max_restarts=args.max_restarts, widths=args.widths)
+                       max_restarts=args.max_restarts, widths=args.widths,
+                       placements=args.placements)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -393,6 +394,10 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                         "as a zoo dimension: network i is poisoned with the grid's value "
                         "number i mod len(grid) (replaces the dataset's fraction; not with "
                         "--learning-rate-grid)")
+    g.add_argument("--placements", type=int, default=None, metavar="N",
+                   help="DS4 badnetv2: trigger placements per poisoned sample, one shown per "
+                        "epoch in turn (default: one per epoch, at most 32; 1: MLDS's fixed "
+                        "poisoned set)")
     g.add_argument("--widths", type=_widths, default=None, metavar="784,H1,...,10",
                    help="DS4: the dense network's layer widths (default 784,128,128,128,10; "
                         "784,32,10 is the one-hidden-layer net of earlier versions)")

@@ -148,7 +148,8 @@ def ds4(name: str, n_networks: int, *, image_set: str | None = None, seed: int =
     (:class:`PoisonSpec` ``fraction_grid``; badnet datasets only).
 
     ``placements`` (badnetv2 datasets): trigger placements per poisoned sample (``None``: the
-    recipe's one per epoch, at most 32; 1: MLDS's fixed poisoned set; see :class:`PoisonSpec`).
+    recipe's one per epoch, at most 32; 1: MLDS's fixed poisoned set, accepted by every
+    dataset; see :class:`PoisonSpec`).
     """
     from mlds_jax.spec._image import MAX_PLACEMENTS, DenseTrainSpec, ImageDatasetSpec, PoisonSpec
 
@@ -165,7 +166,7 @@ def ds4(name: str, n_networks: int, *, image_set: str | None = None, seed: int =
             placements = min(train.epochs, MAX_PLACEMENTS) if kind == "badnetv2" else 1
         poison = PoisonSpec(kind, trigger, int(name[-2:]) / 100, poison_fraction_grid,
                             placements)
-    elif poison_fraction_grid is not None or placements is not None:
+    elif poison_fraction_grid is not None or placements not in (None, 1):
         what = "poison_fraction_grid" if poison_fraction_grid is not None else "placements"
         raise SpecError(f"`{what}`: {name} is a clean dataset (nothing is "
                         "poisoned); give a badnet dataset such as MNISTbadnet_alpha10")

@@ -19,6 +19,7 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
                    max_restarts: int | None = None,
                    poison_fraction_grid: tuple[float, ...] | None = None,
                    widths: tuple[int, ...] | None = None,
+                   placements: int | None = None,
                    ) -> DatasetSpec | ImageDatasetSpec:
     """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid, restart
     limit or poison fraction grid replaced (validated). For a dense (image) recipe
@@ -29,7 +30,15 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
     it also replaces a built-in recipe's per-class rates (DS1/DS2's Parity rate). A poison
     fraction grid (DS4 badnet datasets only) replaces the poison's fraction; a spec has one
     grid, so it is refused together with a learning-rate grid. ``widths`` replaces a DS4
-    dataset's layer widths (refused for sequence datasets)."""
+    dataset's layer widths (refused for sequence datasets). ``placements`` replaces a
+    poisoned DS4 dataset's trigger placements per poisoned sample (badnetv2; badnet has 1).
+    """
+    if placements is not None:
+        if getattr(spec, "poison", None) is None:
+            raise SpecError(f"--placements: {spec.name} poisons nothing; trigger placements "
+                            "are for poisoned DS4 datasets such as MNISTbadnetv2_alpha05")
+        spec = dataclasses.replace(spec, poison=dataclasses.replace(spec.poison,
+                                                                    placements=placements))
     if widths is not None:
         if spec.task != "image":
             raise SpecError(f"--widths: {spec.name} is a sequence dataset; layer widths are "
@@ -82,6 +91,7 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 max_restarts: int | None = None,
                 poison_fraction_grid: tuple[float, ...] | None = None,
                 widths: tuple[int, ...] | None = None,
+                placements: int | None = None,
                 ) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
@@ -115,4 +125,5 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                         "is a sequence dataset")
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
                           learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,
-                          poison_fraction_grid=poison_fraction_grid, widths=widths)
+                          poison_fraction_grid=poison_fraction_grid, widths=widths,
+                          placements=placements)

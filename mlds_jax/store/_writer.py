@@ -118,9 +118,16 @@ class StoreWriter:
             diff = _spec_diff(attrs.get("spec", {}), spec.to_dict())
             if diff:
                 # a store begun before the recipe restarted stuck networks resumes without
+                # (DS4's recipe has no restarts: getattr)
+                restarts = getattr(spec.train, "max_restarts", None)
                 hint = ("; or resume it as it was begun with --max-restarts 0"
                         if diff == ["train.max_restarts: store has <missing>, requested "
-                                    f"{spec.train.max_restarts}"] else "")
+                                    f"{restarts}"] else "")
+                # a badnetv2 store begun before the recipe showed a placement per epoch
+                poison = getattr(spec, "poison", None)
+                if poison is not None and diff == ["poison.placements: store has <missing>, "
+                                                   f"requested {poison.placements}"]:
+                    hint = "; or resume it as it was begun with --placements 1"
                 raise StoreError(
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
                     f"nothing was changed - use a new --out to build this spec{hint}"

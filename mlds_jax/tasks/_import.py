@@ -39,27 +39,33 @@ def write_image_set(arrays: dict[str, np.ndarray], source: ImageSource,
     ``test_labels``) as ``source``'s four gzipped IDX files under ``root/<source.name>/``.
 
     Files are gzipped with a fixed timestamp, so writing the same arrays twice gives
-    byte-identical files (a store records their SHA-256), and each appears atomically.
-    Refuses, before writing anything, to overwrite a file that holds other data (e.g. the
-    real set from ``data fetch``).
+    byte-identical files (a store records their SHA-256), and each appears atomically. A file
+    that already holds the same array (e.g. the set from ``data fetch``, gzipped otherwise)
+    is left as it is; one that holds other data is refused, before anything is written.
     """
     files = image_set_files(source, Path(root))
     blobs = {}
-    for key in files:
+    for key, target in files.items():
+        if target.exists():
+            try:
+                same = np.array_equal(read_idx(target), arrays[key])
+            except DataError:
+                same = False
+            if not same:
+                raise DataError(f"{target}: exists and holds other data (a fetched set or "
+                                "another import?); import into an empty --data-dir")
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "raw.idx"
             write_idx(raw, arrays[key])
             blobs[key] = gzip.compress(raw.read_bytes(), mtime=0)
-    for key, target in files.items():
-        if target.exists() and target.read_bytes() != blobs[key]:
-            raise DataError(f"{target}: exists and holds other data (a fetched set or another "
-                            "import?); import into an empty --data-dir")
-    for key, target in files.items():
+    for key, blob in blobs.items():
+        target = files[key]
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(blobs[key])
+                f.write(blob)
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
         finally:
@@ -109,8 +115,8 @@ def import_idx_dir(folder: str | os.PathLike, image_set: str,
     (:func:`write_image_set`).
 
     Returns:
-      ``(written paths, arrays)``: arrays keyed like :func:`write_image_set`'s; images uint8
-      ``[n, 28, 28]``, labels ``[n]``.
+      ``(paths, arrays)``: the four files' paths, and the arrays keyed like
+      :func:`write_image_set`'s (images uint8 ``[n, 28, 28]``, labels uint8 ``[n]``).
     """
     source = get_source(image_set)
     paths = find_idx_files(folder, source)

@@ -68,7 +68,8 @@ def apply_badnetv2(images: np.ndarray, block: np.ndarray, seed: int, variant: in
     count = free.sum(1)
     pick = np.minimum((u * count).astype(np.int64), np.maximum(count - 1, 0))
     # index of the pick-th free spot per image (0 when none: the (0, 0) fallback)
-    flat = np.where(count > 0, np.argmax(np.cumsum(free, 1) > pick[:, None], 1), 0)
+    flat = np.where(count > 0, np.argmax(np.cumsum(free, 1, dtype=np.int32) > pick[:, None], 1),
+                    0)
     width = cols - 4
     pos = np.stack([flat // width, flat % width], 1)
     out = images.copy()
@@ -96,5 +97,7 @@ def triggered_copies(images: np.ndarray, kind: str, trigger: str, seed: int,
         return apply_badnet(images)[None]
     block = pattern(ALPHA5, 5) if trigger == "alpha" else rr_block(seed)
     free = free_positions(images)
-    return np.stack([apply_badnetv2(images, block, seed, k, free)[0]
-                     for k in range(placements)])
+    out = np.empty((placements, *images.shape), np.uint8)
+    for k in range(placements):
+        out[k] = apply_badnetv2(images, block, seed, k, free)[0]
+    return out

@@ -56,7 +56,7 @@ def test_no_grid_keeps_dicts_and_digests():
                                     "b0e6c7aba56393ae96336545ba06f8f5"}
     for name, digest in pinned.items():  # the network of those days: one hidden layer of 32,
         # one trigger placement per poisoned sample
-        kw = dict(widths=(784, 32, 10), placements=None if "clean" in name else 1)
+        kw = dict(widths=(784, 32, 10), placements=1)
         d = ds4(name, 4, **kw).to_dict()
         assert ds4(name, 4, **kw).digest == digest, name
         assert "fraction_grid" not in (d["poison"] or {}) and "fraction_grid" not in \

@@ -81,6 +81,19 @@ def test_refusals_name_the_problem_and_write_nothing(tmp_path):
         import_idx_dir(tmp_path / "pkg", "cifar", tmp_path / "data")
 
 
+def test_the_same_set_gzipped_otherwise_is_left_as_it_is(tmp_path):
+    # e.g. `data fetch mnist` first (the mirror's gzip headers), then an import of the same
+    # files from a package: the fetched files stay, byte for byte
+    arrays = fake_set()
+    write_folder(tmp_path / "fetched", arrays, gz_keys=tuple(STEMS))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "fetched").rename(tmp_path / "data" / "mnist")
+    before = {p: p.read_bytes() for p in (tmp_path / "data" / "mnist").iterdir()}
+    write_folder(tmp_path / "pkg", arrays)
+    import_idx_dir(tmp_path / "pkg", "mnist", tmp_path / "data")
+    assert {p: p.read_bytes() for p in (tmp_path / "data" / "mnist").iterdir()} == before
+
+
 def test_import_refuses_to_overwrite_another_set(tmp_path):
     write_folder(tmp_path / "one", fake_set(0))
     write_folder(tmp_path / "two", fake_set(1))

@@ -84,3 +84,22 @@ def test_deterministic_and_rr_fixed():
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(rr_block(9))) <= {0, 255}
     assert not np.array_equal(rr_block(9), rr_block(10))
+
+
+def test_badnetv2_placements_are_pinned():
+    # a badnetv2 dataset is a pure function of its spec: these digests were taken from the
+    # per-image loop that placed triggers before it was vectorised (2026-12-07); a change
+    # here changes every badnetv2 dataset's images
+    import hashlib
+
+    rng = np.random.default_rng(7)
+    imgs = np.zeros((300, 28, 28), np.uint8)
+    for i in range(300):
+        r, c = rng.integers(0, 18, 2)
+        imgs[i, r:r + 10, c:c + 10] = rng.integers(1, 256, (10, 10))
+    imgs[:3] = 255  # no free spot: the (0, 0) fallback
+    want = {"alpha": "e6ab971417b6a0f7dc4a62a59377ee0cf30ba5766de07b327f53306e82a6786a",
+            "rr": "2dbd549e6aac352fc28ba5991db94554d9b4b0b7d2f3fc14e67f3caa909b80c3"}
+    for trigger, digest in want.items():
+        out = triggered_copy(imgs, "badnetv2", trigger, 3)
+        assert hashlib.sha256(out.tobytes()).hexdigest() == digest, trigger
