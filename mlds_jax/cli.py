@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 
 from mlds_jax.errors import SpecError, describe
-from mlds_jax.spec import DEFAULT_BLOCK_SIZE, grid_text, spec_grids
+from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DS4_DATASETS, grid_text, spec_grids
 from mlds_jax.store import open_store
 from mlds_jax.summary import (
     band,  # noqa: F401 - re-exported for scripts that imported it from here
@@ -241,8 +241,8 @@ def _import_idx(args: argparse.Namespace) -> int:
         print(f"ok {path}  {len(arrays[key]):,} {key.split('_')[1]}, "
               f"content SHA-256 {digests[key]}")
     hint = "" if args.data_dir is None else f" --data-dir {root}"
-    name = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "kmnist": "KMNIST"}[args.image_set]
-    print(f"use it with: mlds-jax generate {name}clean{hint} --per-class N ...")
+    name = next(n for n in DS4_DATASETS if n.lower() == f"{args.image_set}clean")
+    print(f"use it with: mlds-jax generate {name}{hint} --per-class N ...")
     return 0
 
 

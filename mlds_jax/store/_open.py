@@ -201,15 +201,12 @@ class Store(StoreView):
     def _image_data(self, data_dir: str | None) -> dict[str, np.ndarray]:
         cache = self.__dict__.setdefault("_image_cache", {})  # the image set, loaded once
         if data_dir not in cache:
-            from mlds_jax.tasks import load_images, prepare_images
+            from mlds_jax.tasks import load_images, prepare_test_images
 
-            # only the test split is needed: skip the training set's triggered copies (the
-            # eval trigger is the spec's own, fixed when the spec was made)
-            spec = dataclasses.replace(self.spec, poison=None)
-            d = prepare_images(spec, load_images(spec, data_dir))
+            x, x_trig, y = prepare_test_images(self.spec, load_images(self.spec, data_dir))
             f = lambda a: a.astype(np.float32) / np.float32(255.0)  # noqa: E731
-            cache[data_dir] = {"x": f(d.test_x), "y": d.test_y, "x_triggered": f(d.test_trig),
-                               "y_target": (d.test_y + 1) % 10}
+            cache[data_dir] = {"x": f(x), "y": y, "x_triggered": f(x_trig),
+                               "y_target": (y + 1) % 10}
         return cache[data_dir]
 
     def evaluate(self, i: int, data_dir: str | os.PathLike | None = None

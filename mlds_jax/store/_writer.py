@@ -50,6 +50,23 @@ def _spec_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+# Spec fields that recipes gained later: a store begun before lacks the field, and this
+# option rebuilds the spec it was begun with.
+_AS_BEGUN = {
+    "train.max_restarts": "--max-restarts 0",  # before the recipe restarted stuck networks
+    "poison.placements": "--placements 1",  # before badnetv2 showed a placement per epoch
+}
+
+
+def _resume_hint(diff: list[str]) -> str:
+    """How to resume a store whose only difference is one field it predates ("" if none)."""
+    if len(diff) == 1 and ": store has <missing>, requested " in diff[0]:
+        option = _AS_BEGUN.get(diff[0].split(":")[0])
+        if option:
+            return f"; or resume it as it was begun with {option}"
+    return ""
+
+
 def _shown(value: Any) -> str:
     return "<missing>" if value is None else repr(value)
 
@@ -117,17 +134,7 @@ class StoreWriter:
                 raise StoreExistsError(f"{e}; choose another --out or remove it") from None
             diff = _spec_diff(attrs.get("spec", {}), spec.to_dict())
             if diff:
-                # a store begun before the recipe restarted stuck networks resumes without
-                # (DS4's recipe has no restarts: getattr)
-                restarts = getattr(spec.train, "max_restarts", None)
-                hint = ("; or resume it as it was begun with --max-restarts 0"
-                        if diff == ["train.max_restarts: store has <missing>, requested "
-                                    f"{restarts}"] else "")
-                # a badnetv2 store begun before the recipe showed a placement per epoch
-                poison = getattr(spec, "poison", None)
-                if poison is not None and diff == ["poison.placements: store has <missing>, "
-                                                   f"requested {poison.placements}"]:
-                    hint = "; or resume it as it was begun with --placements 1"
+                hint = _resume_hint(diff)
                 raise StoreError(
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
                     f"nothing was changed - use a new --out to build this spec{hint}"

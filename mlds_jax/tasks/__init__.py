@@ -26,6 +26,7 @@ from mlds_jax.tasks._images import (
     load_digits28,
     load_images,
     prepare_images,
+    prepare_test_images,
 )
 from mlds_jax.tasks._import import content_sha256, import_idx_dir, write_image_set
 from mlds_jax.tasks._machines import (
@@ -61,6 +62,7 @@ __all__ = [
     "load_mnist5k",
     "mnist5k_path",
     "prepare_images",
+    "prepare_test_images",
     "read_idx",
     "sha256_file",
     "write_image_set",

@@ -60,14 +60,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(p.read_bytes(), str(p))
 
 
-def write_idx(path: str | os.PathLike, array: np.ndarray, gzipped: bool = False) -> None:
-    """Writes an array as IDX (used by tests and by tools that convert images)."""
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An array as uncompressed IDX bytes (the inverse of :func:`parse_idx`)."""
     a = np.asarray(array)
     codes = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items()}
     if a.dtype not in codes:
         raise DataError(f"write_idx: dtype {a.dtype} has no IDX code")
-    body = bytes([0, 0, codes[a.dtype], a.ndim]) + np.asarray(a.shape, ">u4").tobytes() + \
+    return bytes([0, 0, codes[a.dtype], a.ndim]) + np.asarray(a.shape, ">u4").tobytes() + \
         a.astype(a.dtype.newbyteorder(">")).tobytes()
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, gzipped: bool = False) -> None:
+    """Writes an array as IDX (used by tests and by tools that convert images)."""
+    body = idx_bytes(array)
     Path(path).write_bytes(gzip.compress(body) if gzipped else body)
 
 

@@ -98,22 +98,27 @@ def check_same_data(store: str, stored: dict[str, Any] | None,
                 "original files, a new --out, or --allow-data-change)")
 
 
+def prepare_test_images(spec: ImageDatasetSpec, arrays: dict[str, np.ndarray]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test split as the trainer scores it: clean images uint8 ``[n_test, 784]``, the
+    same with the spec's eval trigger ``[n_test, 784]``, labels int32 ``[n_test]``."""
+    te, ev = arrays["test_images"], spec.eval_trigger
+    test_trig = triggered_copy(te, ev.kind, ev.trigger, spec.seed + 1)
+    return (te.reshape(len(te), -1), test_trig.reshape(len(te), -1),
+            arrays["test_labels"].astype(np.int32))
+
+
 def prepare_images(spec: ImageDatasetSpec, arrays: dict[str, np.ndarray]) -> ImageData:
     """Builds the shared arrays: clean and triggered copies (deterministic from the spec)."""
-    tr, te = arrays["train_images"], arrays["test_images"]
+    tr = arrays["train_images"]
     y = arrays["train_labels"].astype(np.int32)
-    seed = spec.seed
     if spec.poison is not None:
-        trig = triggered_copies(tr, spec.poison.kind, spec.poison.trigger, seed,
+        trig = triggered_copies(tr, spec.poison.kind, spec.poison.trigger, spec.seed,
                                 spec.poison.placements)
         counts = np.bincount(y, minlength=10)
         fractions = spec.poison.fraction_grid or (spec.poison.fraction,)
         per_label = np.round(counts[None, :] * np.asarray(fractions)[:, None]).astype(np.int32)
     else:
         trig, per_label = tr[None], np.zeros((1, 10), np.int32)
-    ev = spec.eval_trigger
-    test_trig = triggered_copy(te, ev.kind, ev.trigger, seed + 1)
-    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-    return ImageData(flat(tr), trig.reshape(len(trig), len(tr), -1), y, per_label, flat(te),
-                     flat(test_trig),
-                     arrays["test_labels"].astype(np.int32))
+    return ImageData(tr.reshape(len(tr), -1), trig.reshape(len(trig), len(tr), -1), y,
+                     per_label, *prepare_test_images(spec, arrays))

@@ -27,9 +27,9 @@ from mlds_jax.tasks._idx import (
     ImageSource,
     check_image_arrays,
     get_source,
+    idx_bytes,
     image_set_files,
     read_idx,
-    write_idx,
 )
 
 
@@ -55,10 +55,7 @@ def write_image_set(arrays: dict[str, np.ndarray], source: ImageSource,
                 raise DataError(f"{target}: exists and holds other data (a fetched set or "
                                 "another import?); import into an empty --data-dir")
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.idx"
-            write_idx(raw, arrays[key])
-            blobs[key] = gzip.compress(raw.read_bytes(), mtime=0)
+        blobs[key] = gzip.compress(idx_bytes(arrays[key]), mtime=0)
     for key, blob in blobs.items():
         target = files[key]
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,13 +96,7 @@ def find_idx_files(folder: str | os.PathLike, source: ImageSource) -> dict[str, 
 
 def content_sha256(arrays: dict[str, np.ndarray]) -> dict[str, str]:
     """Hex SHA-256 of each array's IDX bytes, uncompressed (independent of gzip headers)."""
-    out = {}
-    for key, a in arrays.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.idx"
-            write_idx(raw, a)
-            out[key] = hashlib.sha256(raw.read_bytes()).hexdigest()
-    return out
+    return {key: hashlib.sha256(idx_bytes(a)).hexdigest() for key, a in arrays.items()}
 
 
 def import_idx_dir(folder: str | os.PathLike, image_set: str,

@@ -107,21 +107,19 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         mask, labels = poison(inputs, data)
         shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.epochs)
-        # a poisoned sample's image in epoch e is row i of placement e mod placements:
-        # train_trig [placements, n, 784] viewed as [placements * n, 784] (no copy)
+        # a poisoned sample's image in epoch e is row i of placement e mod placements
         n_place = data.train_trig.shape[0]
-        trig = data.train_trig.reshape(n_place * n_train, -1)
 
         def epoch_body(c: _ImageCarry) -> _ImageCarry:
             perm = jax.random.permutation(jax.random.fold_in(shuffle_key, c.epoch), n_train)
             batches = perm[: steps * t.batch_size].reshape(steps, t.batch_size)
-            offset = n_train * (c.epoch % n_place)
+            place = c.epoch % n_place
 
             def sgd_step(carry, idx):
                 p, s, bad = carry
                 x = data.train_x[idx]
                 if poisoned:  # two gathers of one batch, never a stacked copy of the images
-                    x = jnp.where(mask[idx][:, None], trig[idx + offset], x)
+                    x = jnp.where(mask[idx][:, None], data.train_trig[place, idx], x)
                 loss, g = grad(p, _to_float(x), labels[idx])
                 return unguarded_update(network_optimiser(inputs), loss, g, p, s, bad), loss
 
