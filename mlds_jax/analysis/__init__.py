@@ -4,6 +4,7 @@ Needs scikit-learn and matplotlib for the questions and plots (``mlds-jax[analys
 """
 
 from mlds_jax.analysis._canonical import canonical_vector, canonicalize
+from mlds_jax.analysis._dataset import NetworkDataset, random_permutation
 from mlds_jax.analysis._export import export_parquet, network_table
 from mlds_jax.analysis._features import (
     canonical_weights,
@@ -21,6 +22,7 @@ from mlds_jax.analysis._separate import learnt_share, separate_pairs
 
 __all__ = [
     "AnalysisError",
+    "NetworkDataset",
     "analyze",
     "auroc",
     "band",
@@ -36,6 +38,7 @@ __all__ = [
     "learnt_shares",
     "loss_features",
     "network_table",
+    "random_permutation",
     "regress",
     "read_rows",
     "select",

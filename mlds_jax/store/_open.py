@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,60 @@ class Store(StoreView):
             raise IndexError(f"{self.path}: network index {i!r} outside [0, {n})")
         return int(i) % n
 
-    def params(self, i: int) -> np.ndarray:
-        """float32 ``[n_params]``: network ``i``'s flat weights (reads one inner chunk)."""
-        return np.asarray(self.group["params"][self._check_index(i)])
+    def __len__(self) -> int:
+        return self.n_networks
+
+    def __repr__(self) -> str:
+        name = self.attrs.get("spec", {}).get("name", "?")
+        return (f"Store({str(self.path)!r}, {name}, {self.n_networks} networks, "
+                f"{len(self.class_names)} classes, {self.attrs.get('n_params', '?')} params)")
+
+    def __iter__(self) -> Iterator[Network]:
+        """The networks in index order (``len(store)`` of them), as :meth:`network`."""
+        return (self.network(i) for i in range(self.n_networks))
+
+    def indices(self, idx: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        """int64 ``[k]``: network indices for an int, a slice, an integer array (negative
+        counts from the end) or a bool mask ``[n_networks]``; an out-of-range one raises
+        ``IndexError`` naming it."""
+        n = self.n_networks
+        if isinstance(idx, slice):
+            return np.arange(n)[idx]
+        a = np.asarray(idx)
+        if a.dtype == bool:
+            if a.shape != (n,):
+                raise IndexError(f"{self.path}: bool mask of shape {a.shape}, expected ({n},)")
+            return np.flatnonzero(a)
+        if a.dtype.kind not in "iu" or a.ndim > 1:
+            raise IndexError(f"{self.path}: network index {idx!r}: expected an int, a slice, "
+                             "an integer array or a bool mask")
+        a = a.reshape(-1).astype(np.int64)
+        bad = a[(a < -n) | (a >= n)]
+        if bad.size:
+            raise IndexError(f"{self.path}: network index {int(bad[0])} outside [0, {n})")
+        return a % n
+
+    def params(self, i: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        """float32 flat weights: ``[n_params]`` for an int ``i`` (reads one inner chunk),
+        ``[k, n_params]`` for a slice, an integer array or a bool mask (rows in that order)."""
+        if isinstance(i, int | np.integer):
+            return np.asarray(self.group["params"][self._check_index(i)])
+        idx = self.indices(i)
+        arr = self.group["params"]
+        if idx.size == 0:
+            return np.zeros((0, arr.shape[1]), np.float32)
+        order = np.argsort(idx, kind="stable")  # zarr reads sorted rows chunk by chunk
+        rows = arr.get_orthogonal_selection((idx[order], slice(None)))
+        out = np.empty_like(rows)
+        out[order] = rows
+        return out
+
+    def tensors_many(self, idx: int | slice | Sequence[int] | np.ndarray
+                     ) -> dict[str, np.ndarray]:
+        """The named tensors of networks ``idx``, stacked: ``{name: [k, *shape]}``."""
+        flat = self.params(self.indices(idx))
+        return {e["name"]: flat[:, e["offset"]:e["offset"] + e["size"]].reshape(
+            len(flat), *e["shape"]) for e in self.layout}
 
     @functools.cached_property
     def apply(self) -> Callable:
@@ -118,6 +169,37 @@ class Store(StoreView):
 
         i = self._check_index(i)
         return build_module(self.task, self.spec, self.tensors(i))
+
+    def apply_many(self, idx: int | slice | Sequence[int] | np.ndarray, x):
+        """Networks ``idx`` on the same inputs in one vmapped call: ``x`` as in
+        :class:`Network` (batched) -> logits ``[k, batch, ...]`` (a ``jax.Array``)."""
+        import jax.numpy as jnp
+
+        return self._apply_vmapped(jnp.asarray(self.params(self.indices(idx))),
+                                   jnp.asarray(x))
+
+    @functools.cached_property
+    def _apply_vmapped(self) -> Callable:
+        import jax
+
+        return jax.jit(jax.vmap(self.apply, in_axes=(0, None)))
+
+    def to_torch_stacked(self, idx: int | slice | Sequence[int] | np.ndarray):
+        """Networks ``idx`` for ``torch.func``: ``(module, state)``, ``module`` as
+        :meth:`to_torch` and ``state`` ``{name: tensor [k, *shape]}`` (its ``state_dict``
+        names). ``functional_call(module, {n: t[j] for n, t in state.items()}, (x,))`` runs
+        network ``j``; for DS4's dense nets ``torch.func.vmap`` runs all of them at once
+        (``torch.nn.GRU`` has no vmap rule: loop over ``j`` for DS1-DS3)."""
+        import torch
+
+        from mlds_jax.store._open_torch import build_module
+
+        idx = self.indices(idx)
+        if idx.size == 0:
+            raise IndexError(f"{self.path}: to_torch_stacked of no networks")
+        stacked = self.tensors_many(idx)
+        base = build_module(self.task, self.spec, {k: v[0] for k, v in stacked.items()})
+        return base, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in stacked.items()}
 
     def to_flax(self, i: int):
         """Network ``i`` as ``(flax.linen module, variables)``: ``module.apply(variables, x)``
