@@ -273,6 +273,116 @@ def torch_ensemble(workload: str, n_models: int, seconds: float, compile: bool =
     return {"network_steps": n * n_models, "seconds": secs, "n_models": n_models, **out}
 
 
+def _uniform(shape: tuple[int, ...], bound: float, dev) -> torch.Tensor:
+    return torch.empty(shape, device=dev).uniform_(-bound, bound)
+
+
+def _batched_params(workload: str, n: int, dev) -> list[torch.Tensor]:
+    """Stacked, pre-transposed parameters ``[n, in, out]`` / biases ``[n, 1, out]`` with
+    PyTorch's default init bounds (``nn.GRU``: 1/sqrt(hidden); ``nn.Linear``: 1/sqrt(in)):
+    the GRU's layers ``(w_ih, w_hh, b_ih, b_hh)`` then the head's ``(w, b)`` pairs."""
+    out: list[torch.Tensor] = []
+    if workload == "gru":
+        H, k = GRU.hidden, GRU.hidden ** -0.5
+        for layer in range(GRU.layers):
+            i = GRU.input if layer == 0 else H
+            out += [_uniform((n, i, 3 * H), k, dev), _uniform((n, H, 3 * H), k, dev),
+                    _uniform((n, 1, 3 * H), k, dev), _uniform((n, 1, 3 * H), k, dev)]
+        widths = [H, *GRU.head, GRU.output]
+    else:
+        widths = list(DENSE[workload].widths)
+    for a, b in zip(widths[:-1], widths[1:]):
+        out += [_uniform((n, a, b), a ** -0.5, dev), _uniform((n, 1, b), a ** -0.5, dev)]
+    return [t.requires_grad_() for t in out]
+
+
+def _batched_gru_logits(p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """x [n_models, time, batch, in] (time-major) -> logits [n_models, time * batch, out]:
+    PyTorch's GRU equations with every product one ``baddbmm`` over the networks."""
+    n, T, B, _ = x.shape
+    H = GRU.hidden
+    inp = x.reshape(n, T * B, -1)
+    for layer in range(GRU.layers):
+        w_ih, w_hh, b_ih, b_hh = p[4 * layer: 4 * layer + 4]
+        gi = torch.baddbmm(b_ih, inp, w_ih).view(n, T, B, 3 * H)
+        h = x.new_zeros(n, B, H)
+        outs = []
+        # unbind / split: their backward is one stack / cat, not a zero-filled gradient per
+        # slice; lerp(n, h, z) = (1 - z) * n + z * h in one op
+        for gi_t in gi.unbind(1):
+            gh = torch.baddbmm(b_hh, h, w_hh)
+            i_rz, i_n = gi_t.split([2 * H, H], -1)
+            h_rz, h_n = gh.split([2 * H, H], -1)
+            r, z = torch.sigmoid(i_rz + h_rz).chunk(2, -1)
+            h = torch.lerp(torch.tanh(i_n + r * h_n), h, z)
+            outs.append(h)
+        inp = torch.stack(outs, 1).view(n, T * B, H)
+    head = p[4 * GRU.layers:]
+    for j in range(0, len(head), 2):
+        inp = torch.baddbmm(head[j + 1], inp, head[j])
+        if j < len(head) - 2:
+            inp = torch.tanh(inp)
+    return inp
+
+
+def torch_batched(workload: str, n_models: int, seconds: float, compile: bool = False) -> dict:
+    """A hand-batched ensemble, no vmap: every network's weights stacked on a leading axis and
+    pre-transposed (``[n_models, in, out]``), every product one ``torch.baddbmm`` (bias
+    included) over all networks, the GRU in time-major layout with its gates computed from
+    one slice per step, one ``backward`` of the summed per-network mean losses and one
+    ``torch.optim.Adam`` (``foreach`` on CPU, ``fused`` on a GPU). ``compile=True`` wraps
+    the loss in ``torch.compile`` (first steps' time in ``compile_s``)."""
+    dev = _device()
+    torch.manual_seed(0)
+    params = _batched_params(workload, n_models, dev)
+    if workload == "gru":
+        # time-major data, laid out once: [n_models, time, batch, features]
+        x = torch.randint(0, 2, (n_models, GRU.time, GRU.batch, GRU.input), device=dev).float()
+        y = torch.randint(0, 2, (n_models, GRU.time * GRU.batch, GRU.output),
+                          device=dev).float()
+        per_net = GRU.time * GRU.batch * GRU.output
+
+        def total_loss(p, xb, yb):  # sum over networks of each one's mean loss
+            return F.binary_cross_entropy_with_logits(
+                _batched_gru_logits(p, xb), yb, reduction="sum") / per_net
+
+        def batch():
+            return x, y
+    else:
+        dense, images, labels = _dense_data(workload, dev)
+
+        def total_loss(p, xb, yb):
+            h = xb
+            for j in range(0, len(p), 2):
+                h = torch.baddbmm(p[j + 1], h, p[j])
+                if j < len(p) - 2:
+                    h = torch.relu(h)
+            return F.cross_entropy(h.flatten(0, 1), yb.flatten(), reduction="sum") / dense.batch
+
+        def batch():
+            idx = torch.randint(0, dense.n_images, (n_models, dense.batch), device=dev)
+            return images[idx].float() / 255.0, labels[idx]
+
+    loss_fn = torch.compile(total_loss) if compile else total_loss
+    kw = {"fused": True} if dev.type == "cuda" else {"foreach": True}
+    opt = torch.optim.Adam(params, lr=1e-3, **kw)
+
+    def step():
+        xb, yb = batch()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(params, xb, yb).backward()
+        opt.step()
+
+    out = {}
+    if compile:
+        t0 = time.perf_counter()
+        step()
+        _sync()
+        out["compile_s"] = time.perf_counter() - t0
+    n, secs = _timed(step, seconds)
+    return {"network_steps": n * n_models, "seconds": secs, "n_models": n_models, **out}
+
+
 def torch_matmul_peak(seconds: float = 1.0) -> float:
     dev = _device()
     n = 4096 if dev.type == "cuda" else 1024

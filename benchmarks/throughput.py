@@ -1,7 +1,7 @@
 """Throughput of bulk training vs PyTorch baselines: network-steps per second.
 
-    python -m benchmarks.throughput --quick      # about 11 min on 2 CPU cores
-    python -m benchmarks.throughput              # more block sizes, longer timing
+    python -m benchmarks.throughput --quick      # about 5 min on 2 quiet CPU cores
+    python -m benchmarks.throughput              # more block sizes and variants, 3 rounds
 
 Runs every case in its own subprocess (so peak RSS is per case and nothing leaks between
 cases), measures a matmul peak in the same run, writes ``benchmarks/results/<device>.json``
@@ -44,6 +44,9 @@ def _child(case: dict) -> dict:
         elif kind == "torch_ensemble":
             out = tc.torch_ensemble(case["workload"], case["n"], case["seconds"],
                                     compile=case.get("compile", False))
+        elif kind == "torch_batched":
+            out = tc.torch_batched(case["workload"], case["n"], case["seconds"],
+                                   compile=case.get("compile", False))
         elif kind == "torch_peak":
             out = {"gflops": tc.torch_matmul_peak(case["seconds"])}
         else:
@@ -137,36 +140,48 @@ def plan(quick: bool, accelerator: bool = False,
     networks to fill), the one-process-per-core PyTorch case is left out (it is the CPU
     volunteers' method; many processes on one GPU measure context switching) and the bulk
     GRU rows run once per kernel of ``gru_kernels`` (``xla``, ``pallas``); a CPU run always
-    measures ``xla`` and ``fused``."""
-    secs = 3.0 if quick else 10.0
+    measures ``xla`` and ``fused``. ``quick`` keeps one block size and each peer's
+    strongest CPU variants (a few minutes on 2 cores); the full plan adds block sizes,
+    chunk widths and the remaining variants."""
+    secs = 2.0 if quick else 10.0
     reps = 3 if quick else 5
     if accelerator:
         bulk_n = [1024, 4096, 16384] if quick else [256, 1024, 4096, 16384]
         func_n = [256, 1024, 4096] if quick else [64, 256, 1024, 4096]
     else:
-        bulk_n = [64, 256, 1024] if quick else [64, 256, 1024, 4096]
-        func_n = [64, 256] if quick else [16, 64, 256, 1024]
+        bulk_n = [64] if quick else [64, 256, 1024, 4096]
+        func_n = [64] if quick else [16, 64, 256, 1024]
     func_grad_n = func_n[:1] if quick else func_n  # vmap(grad): the slow labelled row
     cases: dict[str, list[dict]] = {"gru": [], "mlp": [], "ds4": []}
     for w in ("gru", "mlp", "ds4"):
         if _torch_available():
+            # a quick CPU run's dense tables keep the strongest variants only
+            every = accelerator or not quick or w == "gru"
             cases[w].append({"kind": "torch_single", "workload": w, "seconds": secs})
             if not accelerator:
                 cases[w].append({"kind": "torch_procs", "workload": w, "seconds": secs})
-            cases[w] += [{"kind": "torch_func", "workload": w, "n": n, "seconds": secs}
-                         for n in (func_n if accelerator else func_grad_n)]
-            cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs}
-                         for n in func_n]
-            cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": n, "seconds": secs,
-                          "compile": True} for n in func_n[:1]]
-            if not accelerator:  # OpenMP threads collapse when the cores are shared
-                cases[w].append({"kind": "torch_ensemble", "workload": w, "n": func_n[0],
-                                 "seconds": secs, "threads": 1})
+            if every:
+                cases[w] += [{"kind": "torch_func", "workload": w, "n": n, "seconds": secs}
+                             for n in (func_n if accelerator else func_grad_n)]
+            # both ensembles: torch.func's vmap(functional_call) and the hand-batched one
+            # (stacked weights, baddbmm), at every N, and compiled at the smallest
+            for kind in ("torch_ensemble", "torch_batched"):
+                cases[w] += [{"kind": kind, "workload": w, "n": n, "seconds": secs}
+                             for n in func_n]
+                if every:
+                    cases[w] += [{"kind": kind, "workload": w, "n": n, "seconds": secs,
+                                  "compile": True} for n in func_n[:1]]
+                if accelerator:
+                    continue
+                if every and kind == "torch_ensemble":  # OpenMP threads collapse when the
+                    # cores are shared
+                    cases[w].append({"kind": kind, "workload": w, "n": func_n[0],
+                                     "seconds": secs, "threads": 1})
                 # the CPU ensemble as the bulk trainer runs: one 1-thread process per core,
                 # each with its share of the networks (plain and compiled)
-                cases[w] += [{"kind": "torch_ensemble", "workload": w, "n": func_n[0],
-                              "seconds": secs, "procs": True, "compile": c}
-                             for c in (False, True)]
+                cases[w] += [{"kind": kind, "workload": w, "n": func_n[0], "seconds": secs,
+                              "procs": True, "compile": c}
+                             for c in ((False, True) if every else (False,))]
     cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
                          "repeats": reps})
     for n in bulk_n if accelerator else bulk_n[:2]:  # CPU: blocks are chunked anyway
@@ -175,12 +190,12 @@ def plan(quick: bool, accelerator: bool = False,
         # call (each network's data generation and init) is spread as in a real run, not
         # over 2-8 steps
         steps = 16
-        # (kernel, chunk width): the default width (on a CPU's fused kernel 16, two tiles of
-        # 8), and at N = 64 the fused kernel at one tile (the earlier default) and at four
-        # and on a CPU at N = 64 the default on one CPU device (before one device per core)
+        # (kernel, chunk width, CPU devices): the default width (on a CPU's fused kernel 16,
+        # two tiles of 8); in the full plan at N = 64 also the fused kernel at one tile and
+        # at four, and the default on one CPU device (before one device per core)
         variants = [(k, None, None) for k in gru_kernels] if accelerator else [
             ("xla", None, None), ("fused", None, None), ("fused", 8, None),
-            ("fused", 32, None), ("fused", None, 1)][:5 if n == 64 else 2]
+            ("fused", 32, None), ("fused", None, 1)][:5 if n == 64 and not quick else 2]
         for kernel, width, devices in variants:
             if width is None or width <= n:
                 cases["gru"].append({"kind": "gru_bulk", "n": n, "steps": steps, "epochs": 2,
@@ -194,28 +209,42 @@ def plan(quick: bool, accelerator: bool = False,
         # the host) must not be spread over a handful of steps (it was 16 at N >= 256)
         cases["mlp"].append({"kind": "mlp_bulk", "n": n,
                              "steps": min(256, max(64, 65536 // n)), "repeats": reps})
-    if not accelerator:  # one CPU device for both cores, as before
+    if not accelerator and not quick:  # one CPU device for both cores, as before
         cases["mlp"].append({**cases["mlp"][-len(bulk_n)], "cpu_devices": 1})
     # DS4's recipe network (5.3x the FLOPs of 784-32-10): fewer steps per call, and on a CPU
     # the two smaller blocks only (a CPU runs blocks in chunks of 8 networks anyway)
     for n in bulk_n if accelerator else bulk_n[:2]:
         cases["ds4"].append({"kind": "mlp_bulk", "workload": "ds4", "n": n,
                              "steps": min(256, max(64, 16384 // n)), "repeats": reps})
-    if not accelerator:
+    if not accelerator and not quick:
         cases["ds4"].append({**cases["ds4"][-2], "cpu_devices": 1})
     return cases
+
+
+def median_of_rounds(rounds: list[dict]) -> dict:
+    """One case run in several interleaved rounds -> the round with the median rate, with
+    every round's rate in ``round_rates`` (a failed round counts only if all failed)."""
+    ok = [r for r in rounds if "error" not in r]
+    if not ok:
+        return rounds[0]
+    ok.sort(key=lambda r: r["network_steps"] / r["seconds"])
+    return {**ok[(len(ok) - 1) // 2],
+            "round_rates": [r["network_steps"] / r["seconds"] if "error" not in r else None
+                            for r in rounds]}
 
 
 UNRECORDED_WIDTHS = {"mlp": (784, 32, 10), "ds4": (784, 128, 128, 128, 10)}
 """What the dense tables measured before results files recorded ``widths`` (2026-11-28):
 each table had only ever measured these (``benchmarks/_workloads.py``'s history)."""
 
-PEERS = ("torch_single", "torch_procs", "torch_func", "torch_ensemble")
+PEERS = ("torch_single", "torch_procs", "torch_func", "torch_ensemble", "torch_batched")
 LABELS = {
     "torch_single": "PyTorch, one network at a time",
     "torch_procs": "PyTorch, one 1-thread process per core",
     "torch_func": "torch.func vmap(grad) + hand Adam",
     "torch_ensemble": "PyTorch ensemble: vmap(functional_call), one backward, one Adam",
+    "torch_batched": "PyTorch hand-batched ensemble: stacked weights, baddbmm, one backward, "
+                     "one Adam",
     "gru_single": "JAX jit, one network at a time",
     "gru_bulk": "mlds-jax bulk trainer",
     "mlp_bulk": "mlds-jax bulk trainer",
@@ -227,10 +256,10 @@ def _label(r: dict) -> str:
         return "JAX jit, one network at a time"
     if r.get("shared_order"):
         return "mlds-jax bulk, shared batch order (reference)"
-    if r["kind"] == "torch_ensemble":
+    if r["kind"] in ("torch_ensemble", "torch_batched"):
         where = (f", one 1-thread process per core ({r['processes']})" if r.get("processes")
                  else f", {r['threads']} thread" if r.get("threads") else "")
-        return LABELS["torch_ensemble"] + (", torch.compile" if r.get("compile") else "") + where
+        return LABELS[r["kind"]] + (", torch.compile" if r.get("compile") else "") + where
     devices = (f", {r['cpu_devices']} CPU device{'s' if r['cpu_devices'] > 1 else ''}"
                if r.get("cpu_devices") else "")
     if r["kind"] == "gru_bulk" and "gru_kernel" in r:
@@ -463,11 +492,15 @@ def write_doc() -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short run (about 11 min on 2 cores)")
+    ap.add_argument("--quick", action="store_true",
+                    help="short run (about 5 min on 2 quiet cores)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--gru-kernels", default="xla",
                     help="comma-separated GRU kernels of the bulk GRU rows on an accelerator "
                          "(xla, pallas; default xla); a CPU run measures xla and fused")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="interleaved rounds per case, medians reported (default: 1 with "
+                         "--quick, else 3)")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--render-only", action="store_true",
                     help="only rewrite docs/benchmarks.md from benchmarks/results/*.json")
@@ -486,7 +519,6 @@ def main(argv=None) -> int:
     results["torch_peak"] = (run_case({"kind": "torch_peak", "seconds": peak_s})["gflops"]
                              if _torch_available() else None)
     results["peak_gflops"] = max(results["jax_peak"], results["torch_peak"] or 0)
-    results["cases"] = {}
     from benchmarks._workloads import DENSE  # the dense networks this run measures
 
     results["widths"] = {w: list(d.widths) for w, d in DENSE.items()}
@@ -495,16 +527,23 @@ def main(argv=None) -> int:
     from mlds_jax.coord import usable_cores
 
     n_proc = usable_cores()  # PyTorch processes per case: as many as the bulk rows' devices
-    for w, cases in plan(args.quick, accelerator, kernels).items():
-        rows = []
-        for case in cases:
-            print(f"[{time.perf_counter() - t0:6.1f}s] {w}: {case}", file=sys.stderr,
-                  flush=True)
-            if case["kind"] == "torch_procs" or case.get("procs"):
-                rows.append(run_processes(case, n_proc))
-            else:
-                rows.append(run_case(case))
-        results["cases"][w] = rows
+    rounds = args.rounds or (1 if args.quick else 3)
+    results["rounds"] = rounds
+    planned = plan(args.quick, accelerator, kernels)
+    # every round runs every case once, so a shared machine's load hits every row alike;
+    # each row is then the median round
+    runs: dict[str, list[list[dict]]] = {w: [[] for _ in cs] for w, cs in planned.items()}
+    for r in range(rounds):
+        for w, cases in planned.items():
+            for i, case in enumerate(cases):
+                print(f"[{time.perf_counter() - t0:6.1f}s] round {r + 1}/{rounds} {w}: "
+                      f"{case}", file=sys.stderr, flush=True)
+                if case["kind"] == "torch_procs" or case.get("procs"):
+                    runs[w][i].append(run_processes(case, n_proc))
+                else:
+                    runs[w][i].append(run_case(case))
+    results["cases"] = {w: [median_of_rounds(rs) for rs in per_case]
+                        for w, per_case in runs.items()}
     results["wall_s"] = time.perf_counter() - t0
     results["machine"]["load_end"] = os.getloadavg()[0]
     summarise(results)

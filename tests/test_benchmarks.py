@@ -158,3 +158,39 @@ def test_dense_titles_name_the_widths_their_run_recorded():
     old = titled()  # a file from before widths were recorded: what those tables measured
     assert "### DS4 recipe network (784-128-128-128-10)," in old
     assert "### Dense MLP (784-32-10)," in old
+
+
+def test_hand_batched_peer_computes_each_networks_gru():
+    """The hand-batched PyTorch peer (stacked, pre-transposed weights, time-major data) gives
+    every network the logits of torch's own ``nn.GRU`` + head with that network's weights."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="the bench extra installs torch")
+    from benchmarks import _torch_cases as tc
+
+    torch.manual_seed(0)
+    nets = [tc._GRUNet() for _ in range(3)]
+    p = []
+    for k in range(GRU.layers):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            t = torch.stack([getattr(n.gru, f"{name}_l{k}").detach() for n in nets])
+            p.append(t.transpose(1, 2) if name.startswith("weight") else t[:, None])
+    for j in range(len(GRU.head) + 1):
+        p += [torch.stack([n.fc[2 * j].weight.detach() for n in nets]).transpose(1, 2),
+              torch.stack([n.fc[2 * j].bias.detach() for n in nets])[:, None]]
+    x = torch.randint(0, 2, (3, 2, GRU.time, GRU.input)).float()  # [n, batch, time, in]
+    got = tc._batched_gru_logits(p, x.transpose(1, 2).contiguous())  # [n, time * batch, 1]
+    want = torch.stack([n(xi) for n, xi in zip(nets, x)])  # [n, batch, time, 1]
+    assert torch.allclose(got.view(3, GRU.time, 2, 1).transpose(1, 2), want, atol=1e-5)
+    assert [t.shape for t in tc._batched_params("gru", 3, "cpu")] == [t.shape for t in p]
+    assert tp._label({"kind": "torch_batched", "compile": True, "processes": 2}) == (
+        "PyTorch hand-batched ensemble: stacked weights, baddbmm, one backward, one Adam, "
+        "torch.compile, one 1-thread process per core (2)")
+
+
+def test_rounds_report_the_median_round_and_every_rate():
+    rounds = [{"network_steps": 10.0, "seconds": 1.0}, {"error": "exit 1"},
+              {"network_steps": 30.0, "seconds": 1.0}, {"network_steps": 20.0, "seconds": 1.0}]
+    row = tp.median_of_rounds(rounds)
+    assert row["network_steps"] == 20.0 and row["round_rates"] == [10.0, None, 30.0, 20.0]
+    assert tp.median_of_rounds([{"error": "exit 1"}]) == {"error": "exit 1"}
