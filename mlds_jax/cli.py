@@ -179,10 +179,29 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from mlds_jax.analysis import export_parquet
+    from mlds_jax.analysis import export_hf, export_tables
 
-    rows = export_parquet(args.store, args.parquet)
-    print(f"wrote {rows} networks to {args.parquet}")
+    if not (args.parquet or args.hf):
+        raise SpecError("export: say what to write: --parquet OUT (per-network table) or "
+                        "--hf DIR (a Hugging Face dataset with the weights)")
+    if args.parquet:
+        rows = export_tables(args.stores, args.parquet)
+        print(f"wrote {rows} networks to {args.parquet}")
+    if args.hf:
+        res = export_hf(args.stores, args.hf)
+        splits = ", ".join(f"{k} {v}" for k, v in res["splits"].items())
+        print(f"wrote {res['rows']} finished networks ({splits}) in {len(res['files'])} "
+              f"files to {args.hf}")
+    return 0
+
+
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from mlds_jax.store import pack_store
+
+    res = pack_store(args.store, args.out)
+    print(f"packed {res['members']} files of {args.store} into {res['zip']} "
+          f"({res['bytes'] / 1e6:.1f} MB); {args.out} holds "
+          f"{', '.join(p.name for p in res['files'])}")
     return 0
 
 
@@ -494,12 +513,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write into a non-empty --out, overwriting report.md and the rest")
     an.set_defaults(func=_cmd_analyze)
 
-    ex = sub.add_parser("export", help="a store's per-network table (no weights) as Parquet")
-    ex.add_argument("store")
-    ex.add_argument("--parquet", required=True, metavar="OUT",
+    ex = sub.add_parser("export", help="stores as one Parquet table (no weights) or as a "
+                                       "Hugging Face dataset (with the weights)")
+    ex.add_argument("stores", nargs="+")
+    ex.add_argument("--parquet", metavar="OUT",
                     help="Parquet file to write: one row per network (class, status, "
-                         "metrics, losses, learnt flags; spec in the file metadata)")
+                         "metrics, losses, learnt flags; spec and card in the file metadata)")
+    ex.add_argument("--hf", metavar="DIR",
+                    help="new folder for datasets.load_dataset: README.md (card) and "
+                         "data/<split>-*.parquet, one row per finished network with its "
+                         "weights (a fixed-size float32 list), metrics and split")
     ex.set_defaults(func=_cmd_export)
+
+    pk = sub.add_parser("pack", help="a store as 4 files for an archive (one zip that zarr "
+                                     "and open_store read in place, card, checksums)")
+    pk.add_argument("store")
+    pk.add_argument("out", help="new folder: <name>.zarr.zip, README.md, MANIFEST.json "
+                                "(SHA-256 per member), SHA256SUMS")
+    pk.set_defaults(func=_cmd_pack)
 
     rp = sub.add_parser("report", help="one self-contained HTML status page for stores")
     rp.add_argument("stores", nargs="+")

@@ -182,6 +182,7 @@ def generate(
         summary = run_blocks_ray(spec, writer, sink_factory, trainer_factory,
                                  process_index=process_index, process_count=process_count,
                                  progress=progress)
+        _finish(out)
         return open_store(out), summary
     runner = make_runner(spec, prepared.data, width)
     if refill_every:
@@ -195,7 +196,15 @@ def generate(
         summary = run_blocks(spec, writer, runner, progress=progress,
                              process_index=process_index, process_count=process_count,
                              checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir)
+    _finish(out)
     return open_store(out), summary
+
+
+def _finish(out: str | os.PathLike) -> None:
+    """Once every block is written: CF attributes, the dataset card, consolidated metadata."""
+    from mlds_jax.store import finish_store
+
+    finish_store(out)
 
 
 def stored_chunk_width(attrs: dict[str, Any]) -> int:

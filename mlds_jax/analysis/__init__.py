@@ -16,6 +16,7 @@ from mlds_jax.analysis._features import (
     to_xarray,
 )
 from mlds_jax.analysis._html import band, html_report, learnt_shares
+from mlds_jax.analysis._hub import export_hf, export_tables
 from mlds_jax.analysis._questions import auroc, classify, regress
 from mlds_jax.analysis._report import AnalysisError, analyze
 from mlds_jax.analysis._separate import learnt_share, separate_pairs
@@ -30,7 +31,9 @@ __all__ = [
     "canonical_weights",
     "canonicalize",
     "classify",
+    "export_hf",
     "export_parquet",
+    "export_tables",
     "flat_weights",
     "html_report",
     "layer_stats",

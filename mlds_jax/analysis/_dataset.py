@@ -37,6 +37,7 @@ from mlds_jax.store import DONE, Store, open_store
 VIEWS = ("flat", "tensors")
 AUGMENTS = (None, "permute")
 SNAPSHOTS = "snapshots/params"  # [network, snapshot, parameter], where a store has them
+SPLIT_PARTS = ("train", "val", "test", "ood")  # the codes 0..3 of Store.split(scheme)
 
 
 def random_permutation(t: dict[str, np.ndarray], rng: np.random.Generator
@@ -59,7 +60,10 @@ class NetworkDataset:
     Args:
       stores: store paths or open :class:`~mlds_jax.store.Store` objects (one or several;
         all with the same parameter layout).
-      split: ``None`` (every network) or a split name the stores define (``Store.split``).
+      split: ``None`` (every network) or ``"train"``, ``"val"``, ``"test"``, ``"ood"``: the
+        networks with that code in split ``split_by`` (``Store.split(split_by)``).
+      split_by: which of the stores' splits (``Store.split_names()``; default
+        ``canonical``, 8 / 1 / 1 of every 10 replicates, stratified by class).
       target: the name of a per-network array (``[network, ...]``), a list of names (the
         item's ``target`` is then a dict), or ``None`` (no target).
       view: ``"flat"`` (``weights`` float32 ``[n_params]``, the store's row) or
@@ -78,7 +82,8 @@ class NetworkDataset:
     """
 
     def __init__(self, stores: str | os.PathLike | Store | Sequence[str | os.PathLike | Store],
-                 *, split: str | None = None, target: str | Sequence[str] | None = "class_id",
+                 *, split: str | None = None, split_by: str = "canonical",
+                 target: str | Sequence[str] | None = "class_id",
                  view: str = "flat", augment: str | None = None, canonical: bool = False,
                  snapshots: bool = False, only_done: bool = True, seed: int = 0):
         if isinstance(stores, str | os.PathLike | Store):
@@ -90,6 +95,8 @@ class NetworkDataset:
             raise ValueError(f"NetworkDataset: view={view!r}; expected one of {VIEWS}")
         if augment not in AUGMENTS:
             raise ValueError(f"NetworkDataset: augment={augment!r}; expected one of {AUGMENTS}")
+        if split is not None and split not in SPLIT_PARTS:
+            raise ValueError(f"NetworkDataset: split={split!r}; expected one of {SPLIT_PARTS}")
         if augment and canonical:
             raise ValueError("NetworkDataset: augment='permute' and canonical=True undo each "
                              "other; choose one")
@@ -105,7 +112,7 @@ class NetworkDataset:
         self._single_target = isinstance(target, str)
         store_of, net_of, self._targets = [], [], []
         for k, s in enumerate(self.stores):
-            rows = self._rows(s, split, only_done)
+            rows = self._rows(s, split, split_by, only_done)
             store_of.append(np.full(rows.size, k, np.int64))
             net_of.append(rows)
             self._targets.append({name: self._target_array(s, name)
@@ -117,13 +124,13 @@ class NetworkDataset:
         self.network_index = np.concatenate(net_of)  # int64 [n]: the row in that store
 
     @staticmethod
-    def _rows(s: Store, split: str | None, only_done: bool) -> np.ndarray:
+    def _rows(s: Store, split: str | None, split_by: str, only_done: bool) -> np.ndarray:
         rows = np.arange(s.n_networks)
         if split is not None:
             if not hasattr(s, "split"):
                 raise StoreError(f"{s.path}: split={split!r} needs Store.split (this "
                                  "mlds-jax version has no splits)")
-            rows = s.indices(s.split(split))
+            rows = np.flatnonzero(s.split(split_by) == SPLIT_PARTS.index(split))
         if only_done:
             rows = rows[s["status"][rows] == DONE]
         return rows.astype(np.int64)

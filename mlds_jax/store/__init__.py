@@ -1,7 +1,10 @@
 """Zarr v3 dataset stores: schema, one-writer-per-chunk writer, reader."""
 
+from mlds_jax.store._card import dataset_card
+from mlds_jax.store._finish import cf_attributes, consolidate, finish_store
 from mlds_jax.store._lock import writer_lock
-from mlds_jax.store._open import Network, Store, metrics_from_logits, open_store
+from mlds_jax.store._open import Network, Store, metrics_from_logits, netcdf_attrs, open_store
+from mlds_jax.store._pack import check_pack, pack_store
 from mlds_jax.store._reader import StoreView, band, progress_total
 from mlds_jax.store._schema import (
     DONE,
@@ -26,10 +29,17 @@ __all__ = [
     "StoreView",
     "StoreWriter",
     "band",
+    "cf_attributes",
+    "check_pack",
     "check_store",
     "chunk_compressors",
+    "consolidate",
+    "dataset_card",
+    "finish_store",
     "metrics_from_logits",
+    "netcdf_attrs",
     "open_store",
+    "pack_store",
     "per_network_arrays",
     "progress_total",
     "read_root_attrs",

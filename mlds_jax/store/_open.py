@@ -304,28 +304,60 @@ class Store(StoreView):
         """Every per-network array as one lazy ``xarray.Dataset`` (needs xarray).
 
         Dims ``network``, ``parameter``, ``epoch``, ``key_word``; coordinates ``network``
-        (index), ``class_name`` (per network) and ``class``; the histories are
-        ``train_loss_history`` / ``val_loss_history`` ``[network, epoch]``. Nothing but
-        ``class_id`` (for the coordinate) is read until a value is used.
+        (index), ``epoch`` (1-based: the value after that epoch), ``class_name`` (per network,
+        variable-length strings) and ``class``; the histories are ``train_loss_history`` /
+        ``val_loss_history`` ``[network, epoch]``. ``class_id`` and ``status`` carry CF
+        ``flag_values``/``flag_meanings``; every attribute is netCDF-safe (nested values as
+        JSON text), so ``to_xarray().to_netcdf(path)`` writes. Nothing but ``class_id`` (for
+        the coordinate) is read until a value is used.
         """
         try:
             import xarray as xr
         except ImportError:
             raise ImportError("to_xarray needs xarray: pip install 'mlds-jax[analysis]'"
                               ) from None
+        from mlds_jax.store._finish import cf_attributes
+
         kw = dict(engine="zarr", consolidated=False, chunks=None, cache=False, zarr_format=3)
-        ds = xr.open_dataset(str(self.path), **kw)
+        src = self.group.store if self.path.is_file() else str(self.path)  # zip or folder
+        ds = xr.open_dataset(src, **kw)
         if "history" in self.group:
-            hist = xr.open_dataset(str(self.path), group="history", **kw)
+            hist = xr.open_dataset(src, group="history", **kw)
             ds = ds.merge(hist.rename({n: f"{n}_history" for n in hist.data_vars}))
         if "machines" in self.group:
-            mach = xr.open_dataset(str(self.path), group="machines", **kw)
+            mach = xr.open_dataset(src, group="machines", **kw)
             ds = ds.merge(mach.rename({n: f"machine_{n}" for n in mach.data_vars}))
-        names = np.asarray(self.class_names)
+        names = np.asarray(self.class_names, dtype=object)
         ds = ds.assign_coords(network=np.arange(self.n_networks),
                               class_name=("network", names[np.asarray(self.group["class_id"])]))
-        return ds.assign_coords({"class": names})  # class_id indexes it
+        ds = ds.assign_coords({"class": names})  # class_id indexes it
+        if "epoch" in ds.dims:
+            ds = ds.assign_coords(epoch=("epoch", np.arange(1, ds.sizes["epoch"] + 1),
+                                         {"long_name": "epoch (1-based)"}))
+        ds.attrs = netcdf_attrs(ds.attrs)
+        for name, var in ds.variables.items():
+            var.attrs = netcdf_attrs({**var.attrs, **cf_attributes(self.class_names).get(
+                name, {})})
         return ds
+
+
+def netcdf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attributes netCDF can hold: strings, numbers and lists of numbers stay; booleans
+    become 0/1; anything else (nested dicts, lists of dicts or strings) becomes JSON text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, bool | np.bool_):
+            out[k] = int(v)
+        elif isinstance(v, str | int | float | np.number):
+            out[k] = v
+        elif (isinstance(v, list | tuple) and v
+              and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)):
+            out[k] = list(v)
+        else:
+            out[k] = json.dumps(v, default=str)
+    return out
 
 
 def metrics_from_logits(task: str, data: dict[str, np.ndarray],
@@ -349,7 +381,12 @@ def open_store(path: str | os.PathLike) -> Store:
 
     attrs = read_root_attrs(path)
     try:
-        group = zarr.open_group(str(path), mode="r")
+        if Path(path).is_file():  # a zip written by `mlds-jax pack`
+            from mlds_jax.store._pack import zip_group
+
+            group = zip_group(path)
+        else:  # our readers never trust consolidated metadata (a later run may change it)
+            group = zarr.open_group(str(path), mode="r", use_consolidated=False)
     except Exception as e:  # noqa: BLE001 - read_root_attrs opened it a moment ago
         raise StoreError(f"{path}: not a readable Zarr v3 group ({e})") from None
     return Store(Path(path), attrs, group)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,16 @@ def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise StoreError(f"{p}: no such store")
-    if not p.is_dir() or not (p / "zarr.json").is_file():
+    packed = p.is_file() and zipfile.is_zipfile(p)  # a store packed by `mlds-jax pack`
+    if not packed and (not p.is_dir() or not (p / "zarr.json").is_file()):
         raise StoreError(f"{p}: not a Zarr store (no zarr.json)")
     try:
-        group = zarr.open_group(str(p), mode="r")
+        if packed:
+            from mlds_jax.store._pack import zip_group
+
+            group = zip_group(p)
+        else:
+            group = zarr.open_group(str(p), mode="r", use_consolidated=False)
     except Exception as e:  # noqa: BLE001 - any failure to parse means "not a store"
         raise StoreError(f"{p}: not a readable Zarr v3 group ({e})") from None
     attrs = group.attrs.get(ROOT_ATTR)

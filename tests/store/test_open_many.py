@@ -1,6 +1,8 @@
 """``Store`` as a collection: ``len``, a short repr, iteration, ``params`` of many networks,
 ``apply_many`` and ``to_torch_stacked`` for ``torch.func.functional_call``."""
 
+import json
+
 import numpy as np
 import pytest
 from helpers import synthetic_store
@@ -68,3 +70,7 @@ def test_dense_nets_vmap_with_torch_func(tmp_path):
         out = vmap(lambda p, x: functional_call(module, p, (x,)), in_dims=(0, None))(
             state, torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(out, np.asarray(s.apply_many(slice(None), x)), atol=1e-4)
+    # generate finished the store: its card and consolidated metadata (for plain xarray)
+    assert "## Learnt shares" in s.group.attrs["card"]
+    root = json.loads((tmp_path / "d.zarr" / "zarr.json").read_text())
+    assert "params" in root["consolidated_metadata"]["metadata"]
