@@ -36,29 +36,60 @@ def _fmt(n: float) -> str:
 
 def bytes_per_network(spec) -> int:
     """A lower bound on the memory one network of ``spec`` needs while it trains."""
-    from mlds_jax.models import gru_layout, mlp_layout
-    from mlds_jax.spec import ImageDatasetSpec
-
-    if isinstance(spec, ImageDatasetSpec):
-        n_params = mlp_layout(spec.widths).n_params
-    else:
-        n_params = gru_layout(spec.model).n_params
-    return 4 * (_PARAM_COPIES * n_params + 2 * spec.train.epoch_cap)
+    return 4 * (_PARAM_COPIES * _n_params(spec) + 2 * spec.train.epoch_cap)
 
 
-def check_sizes(spec, block_size: int, available: int | None = None) -> None:
-    """Refuses a block size or dataset size whose lower-bound memory exceeds ``available``
-    (default: this machine's physical memory)."""
+def _n_params(spec) -> int:
+    from mlds_jax.train import task_layout
+
+    return task_layout(spec).n_params
+
+
+def _pow2_at_most(n: int) -> int:
+    return 1 << (max(1, n).bit_length() - 1)
+
+
+def size_problem(spec, block_size: int, chunk_width: int | None = None,
+                 available: int | None = None) -> tuple[str, str] | None:
+    """``(field, problem)`` when a block of ``block_size`` networks trained in compiled chunks
+    of ``chunk_width`` cannot run here (a lower bound on memory above ``available``, default
+    this machine's memory; or one chunk's parameters past XLA's 2**31 - 1 elements); else
+    None. A chunk is padded to its full width however few networks its block holds."""
     available = available or host_memory()
     per = bytes_per_network(spec)
     if block_size * per > available:
-        fits = max(1, available // per)
+        return "block_size", (
+            f"a block needs at least {_fmt(block_size * per)} "
+            f"({_fmt(per)} per network), more than this machine's {_fmt(available)}")
+    if chunk_width:
+        elements = chunk_width * _n_params(spec)
+        if chunk_width * per > available or elements >= 2**31:
+            return "chunk_width", (
+                f"a compiled chunk holds {chunk_width} networks (a block is padded to whole "
+                f"chunks) and needs at least {_fmt(chunk_width * per)} and {elements:,} "
+                f"parameters in one array, more than this machine's {_fmt(available)} or "
+                "XLA's 2**31 - 1 elements")
+    return None
+
+
+def check_sizes(spec, block_size: int, available: int | None = None,
+                chunk_width: int | None = None) -> None:
+    """Refuses a block size, chunk width (its padding included) or dataset size whose
+    lower-bound memory exceeds ``available`` (default: this machine's physical memory).
+    Messages name the field (``block_size``, ``chunk_width``, ``per_class``)."""
+    available = available or host_memory()
+    per = bytes_per_network(spec)
+    problem = size_problem(spec, block_size, chunk_width, available)
+    if problem and problem[0] == "block_size":
         raise SpecError(
-            f"--block-size {block_size}: a block needs at least {_fmt(block_size * per)} "
-            f"({_fmt(per)} per network), more than this machine's {_fmt(available)}; use "
-            f"--block-size auto or at most {1 << (fits.bit_length() - 1)}")
+            f"`block_size` {block_size}: {problem[1]}; use `block_size` auto or at most "
+            f"{_pow2_at_most(available // per)}")
+    if problem:
+        fits = min(available // per, (2**31 - 1) // _n_params(spec))
+        raise SpecError(f"`chunk_width` {chunk_width}: {problem[1]}; use a `chunk_width` "
+                        f"of at most {_pow2_at_most(fits)} (or leave it to the default)")
     if spec.n_networks * _PLANNED_BYTES > available:
         raise SpecError(
-            f"--per-class {spec.per_class}: {spec.n_networks} networks need at least "
+            f"`per_class` {spec.per_class}: {spec.n_networks} networks need at least "
             f"{_fmt(spec.n_networks * _PLANNED_BYTES)} of memory just to plan, more than this "
-            f"machine's {_fmt(available)}; use a smaller --per-class")
+            f"machine's {_fmt(available)}; use a smaller `per_class`")

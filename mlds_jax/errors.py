@@ -37,6 +37,10 @@ class StoreExistsError(StoreError, FileExistsError):
     """The output path exists and is not a store this run may write to."""
 
 
+class OutputPathError(MLDSError, ValueError):
+    """An output path equals, or lies inside, an input (a store read, a data folder)."""
+
+
 _OS_FIXES = {
     errno.ENOSPC: "free disk space, then run the same command again: it resumes",
     errno.EDQUOT: "free disk space, then run the same command again: it resumes",

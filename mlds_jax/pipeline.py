@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import os
@@ -24,7 +25,14 @@ from mlds_jax.spec import (
     network_poison_fractions,
     spec_grids,
 )
-from mlds_jax.store import StoreView, StoreWriter, open_store, read_root_attrs
+from mlds_jax.store import (
+    StoreView,
+    StoreWriter,
+    check_output_path,
+    open_store,
+    read_root_attrs,
+    writer_lock,
+)
 from mlds_jax.tasks import (
     build_machines,
     check_same_data,
@@ -108,11 +116,40 @@ def check_widths(spec: DatasetSpec, machines) -> None:
                         f"bits), got {spec.model.output_size}")
 
 
+def resolve_block_size(spec: DatasetSpec | ImageDatasetSpec, block_size: int | str,
+                       chunk_width: int | None = None) -> int:
+    """``block_size`` as an int: ``"auto"`` sized for this machine's devices
+    (:func:`mlds_jax.coord.auto_block_size`); a number checked against this machine's memory
+    (its chunk padding included) before anything is allocated or written."""
+    from mlds_jax._guards import check_sizes
+    from mlds_jax.coord import auto_block_size
+
+    if block_size == "auto":
+        block_size = auto_block_size(spec)
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size <= 0:
+        raise SpecError(f"`block_size`: expected a positive integer or 'auto', got "
+                        f"{block_size!r}")
+    check_sizes(spec, block_size, chunk_width=chunk_width)
+    return block_size
+
+
+def _check_stored_sizes(spec, out, attrs: dict[str, Any]) -> None:
+    """Refuses (before any repair or write) a store whose recorded block size and chunk width
+    cannot run on this machine: resuming it would crash the same way every time."""
+    from mlds_jax._guards import size_problem
+
+    problem = size_problem(spec, int(attrs.get("block_size") or 1), stored_chunk_width(attrs))
+    if problem:
+        raise StoreError(f"{out}: its recorded {problem[0]} cannot run on this machine "
+                         f"({problem[1]}); a store keeps its settings - resume it on a machine "
+                         "with more memory, or generate into a new --out")
+
+
 def generate(
     spec: DatasetSpec | ImageDatasetSpec,
     out: str | os.PathLike,
     *,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int | str = DEFAULT_BLOCK_SIZE,
     progress: bool = True,
     data_dir: str | os.PathLike | None = None,
     process_index: int = 0,
@@ -126,7 +163,12 @@ def generate(
     """Builds (or resumes) the store for ``spec`` at ``out``.
 
     Everything is validated before anything is written: unknown machine names, a path that
-    is not a store, or a store of another spec raise without touching the disk.
+    is not a store, a store of another spec, an ``out`` inside a store or the data folder,
+    a ``block_size`` or ``chunk_width`` (padding included) too large for this machine, or a
+    ``process_index`` outside ``0..process_count-1`` raise without touching the disk.
+    ``block_size="auto"`` sizes blocks for this machine's devices. Unless
+    ``process_count > 1`` (workers sharing the store on purpose), the store's writer lock
+    (``<out>.lock`` beside its real path) is held for the whole run.
 
     ``process_index``/``process_count`` split the blocks between independent processes (any
     scheduler: SLURM array tasks, several hosts on a shared filesystem); each writes only its
@@ -142,10 +184,14 @@ def generate(
     ``allow_data_change``.
 
     Returns:
-      ``(store view, run summary)``.
+      ``(store view, run summary)``; the summary's ``block_size`` is the one the store
+      trains with.
     """
-    if not isinstance(block_size, int) or block_size <= 0:
-        raise SpecError(f"`block_size`: expected a positive integer, got {block_size!r}")
+    if not isinstance(process_count, int) or process_count < 1:
+        raise SpecError(f"`process_count`: expected a positive integer, got {process_count!r}")
+    if not isinstance(process_index, int) or not 0 <= process_index < process_count:
+        raise SpecError(f"`process_index`: expected 0..{process_count - 1}, got "
+                        f"{process_index!r}")
     if backend not in ("local", "ray"):
         raise SpecError(f"`backend`: expected 'local' or 'ray', got {backend!r}")
     if backend == "ray" and (checkpoint_every or refill_every):
@@ -153,6 +199,32 @@ def generate(
                         "support `--checkpoint-every` or `--refill-every`")
     if chunk_width is not None and (not isinstance(chunk_width, int) or chunk_width <= 0):
         raise SpecError(f"`chunk_width`: expected a positive integer, got {chunk_width!r}")
+    from mlds_jax.tasks import data_dir as data_root
+
+    block_size = resolve_block_size(spec, block_size, chunk_width)
+    # TODO(task): which tasks read a data folder (the registry's data preparation)
+    data_inputs = [data_root(data_dir)] if isinstance(spec, ImageDatasetSpec) else []
+    check_output_path(out, data_inputs, resume=True)
+    if os.path.isdir(out) and os.path.isfile(os.path.join(out, "zarr.json")):
+        try:
+            stored = read_root_attrs(out)
+        except StoreError:
+            stored = None  # not a store: open_or_create refuses it with its own message
+        if stored is not None:
+            _check_stored_sizes(spec, out, stored)
+    lock = writer_lock(out) if process_count == 1 else contextlib.nullcontext()
+    with lock:  # one writer per store (workers sharing it on purpose take none)
+        view, summary = _generate(spec, out, block_size, progress, data_dir, process_index,
+                                  process_count, backend, checkpoint_every, refill_every,
+                                  allow_data_change, chunk_width)
+    return view, {**summary, "block_size": read_root_attrs(out)["block_size"]}
+
+
+def _generate(spec, out, block_size: int, progress: bool, data_dir, process_index: int,
+              process_count: int, backend: str, checkpoint_every: int | None,
+              refill_every: int | None, allow_data_change: bool, chunk_width: int | None
+              ) -> tuple[StoreView, dict[str, float]]:
+    """:func:`generate` once its arguments are checked and the store's lock is held."""
     prepared = prepare_task(spec, out, data_dir, allow_data_change)
     writer = StoreWriter.open_or_create(
         out, spec, block_size=block_size, layout=prepared.layout,

@@ -22,7 +22,16 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError, StoreExistsError
-from mlds_jax.store import DONE, FAILED, PENDING, check_store, open_store, read_root_attrs
+from mlds_jax.store import (
+    DONE,
+    FAILED,
+    PENDING,
+    check_output_path,
+    check_store,
+    open_store,
+    read_root_attrs,
+    writer_lock,
+)
 
 # Arrays whose rows a trained network fills (besides params); compared by recompute.
 _SKIP = {"class_id", "replicate", "key", "learning_rate", "poison_fraction"}
@@ -158,6 +167,12 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
         raise StoreError("merge: give at least two part stores")
     if out.exists() or out.is_symlink():
         raise StoreExistsError(f"{out}: exists; merge writes a new store - choose another OUT")
+    check_output_path(out, parts)  # never inside a part
+    with writer_lock(out):  # one merge per output
+        return _merge(out, parts)
+
+
+def _merge(out: Path, parts: list[str | os.PathLike]) -> dict[str, Any]:
     attrs = [read_root_attrs(p) for p in parts]
     for p, a in zip(parts[1:], attrs[1:]):
         for key in _SAME:

@@ -337,6 +337,42 @@ def _status_code(value: int, epochs: int | None = None):
     return damage
 
 
+def _linked(e: Env, name: str = "link.zarr") -> Path:
+    link = e.tmp / name
+    link.symlink_to(e.store(), target_is_directory=True)
+    return link
+
+
+def _merge_inside(e: Env) -> list[str]:
+    s, s2 = e.store(), e.store("s4")
+    return ["merge", str(s / "m.zarr"), str(s), str(s2)]
+
+
+def _import_into_source(e: Env) -> list[str]:
+    d = e.idx()  # the four files are in d/mnist: importing them into d writes over them
+    return ["data", "import", "idx", "--from", str(d / "mnist"), "--image-set", "mnist",
+            "--data-dir", str(d)]
+
+
+def _ds4_out_in_data(e: Env) -> list[str]:
+    argv = e.mnist()
+    return [*argv[:-1], str(e.tmp / "data" / "mnist" / "o.zarr")]
+
+
+def _lock_via_link(e: Env) -> list[str]:
+    lock(e, os.getpid())
+    return [*DS1, str(_linked(e))]
+
+
+def _stored_width(width: int):
+    def setup(e: Env) -> list[str]:
+        s = e.store()
+        edit_json(s / "zarr.json",
+                  lambda d: d["attributes"]["mlds_jax"].__setitem__("chunk_width", width))
+        return [*DS1, str(s)]
+    return setup
+
+
 CASES = [
     # -- 1. DS4 inputs: refused before anything is written, naming the file ----------------
     Case("images float32", _images_as(np.float32), 2, r"train-images.*images are float32"),
@@ -473,6 +509,49 @@ CASES = [
         "analyze", str(e.store()), "--out", str(e.tmp / "r.md")], 2,
         r"r.md: exists and is not an empty directory"),
     Case("broken pipe", _broken_pipe, 141, r"^$"),
+    # -- 5. outputs never inside inputs (issue 30): refused before anything is written ------
+    Case("export into root json", lambda e: [
+        "export", str(e.store()), "--parquet", str(e.store() / "zarr.json")], 2,
+        r"--parquet .*s1.zarr/zarr.json: lies inside the input .*s1.zarr"),
+    Case("export onto the store", lambda e: [
+        "export", str(e.store()), "--parquet", str(e.store())], 2,
+        r"--parquet .*s1.zarr: is the input"),
+    Case("export via a link", lambda e: [
+        "export", str(e.store()), "--parquet", str(_linked(e) / "zarr.json")], 2,
+        r"link.zarr/zarr.json: lies inside the input .*s1.zarr"),
+    Case("report into array json", lambda e: [
+        "report", str(e.store()), "--html", str(e.store() / "status" / "zarr.json")], 2,
+        r"--html .*status/zarr.json: lies inside the input"),
+    Case("report inside other store", lambda e: [
+        "report", str(e.store()), "--html", str(e.store("s4") / "r.html")], 2,
+        r"--html .*s4.zarr/r.html: lies inside the Zarr store .*s4.zarr"),
+    Case("analyze out in store", lambda e: [
+        "analyze", str(e.store()), "--out", str(e.store() / "rep"), "--quiet"], 2,
+        r"--out .*s1.zarr/rep: lies inside the input"),
+    Case("analyze out is store", lambda e: [
+        "analyze", str(e.store()), "--out", str(e.store()), "--force", "--quiet"], 2,
+        r"--out .*s1.zarr: is the input"),
+    Case("merge into a part", _merge_inside, 2,
+         r"OUT .*s1.zarr/m.zarr: lies inside the input .*s1.zarr"),
+    Case("generate inside a store", lambda e: [*DS1, str(e.store() / "in.zarr")], 2,
+         r"--out .*s1.zarr/in.zarr: lies inside the Zarr store"),
+    Case("generate into array", lambda e: [*DS1, str(e.store() / "params")], 2,
+         r"--out .*s1.zarr/params: lies inside the Zarr store"),
+    Case("DS4 out in data dir", _ds4_out_in_data, 2,
+         r"--out .*data/mnist/o.zarr: lies inside the input .*data"),
+    Case("import onto its source", _import_into_source, 2,
+         r"--data-dir .*data/mnist: is the input .*data/mnist"),
+    # -- 6. locks on the real path; sizes before writes (issue 30) -------------------------
+    Case("lock via a link", _lock_via_link, 2,
+         r"s1.zarr.lock: .*is being written by PID \d+"),
+    Case("chunk padding huge", _ds1_opt("--block-size", "2", "--chunk-width", "1000000"), 2,
+         r"--chunk-width 1000000: a compiled chunk holds 1000000 networks .*at most \d+"),
+    Case("stored width huge", _stored_width(1000000), 2,
+         r"s1.zarr: its recorded chunk_width cannot run on this machine .*new --out"),
+    Case("process index", _ds1_opt("--process-count", "2", "--process-index", "2"), 2,
+         r"--process-index: expected 0\.\.1, got 2"),
+    Case("process index -1", _ds1_opt("--process-index", "-1"), 2,
+         r"--process-index: expected 0\.\.0, got -1"),
 ]
 
 
@@ -509,7 +588,7 @@ def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
 
 
 def test_case_count():
-    assert len(CASES) >= 40
+    assert len(CASES) == 87  # 70 before issue 30
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from mlds_jax.store import STATUS_CODES, open_store
+from mlds_jax.store import STATUS_CODES, check_output_path, open_store
 
 
 def network_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -44,6 +44,7 @@ def export_parquet(path: str | os.PathLike, out: str | os.PathLike) -> int:
     Returns:
       the number of rows (networks) written.
     """
+    check_output_path(out, [path])  # never inside the store it reads
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq

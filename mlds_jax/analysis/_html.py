@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mlds_jax.store import StoreView, band, open_store, progress_total
+from mlds_jax.store import StoreView, band, check_output_path, open_store, progress_total
 
 BANDS = ("0%", "< 25%", "25-75%", "> 75%", "100%")
 _BAND_COLOURS = {"0%": "#e0e0e0", "< 25%": "#f4c7c3", "25-75%": "#fce8b2", "> 75%": "#c9e7c0",
@@ -73,6 +73,7 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
     from mlds_jax.analysis import _report
     from mlds_jax.analysis._features import select
 
+    check_output_path(out, paths)  # never inside a store it reads
     views = [open_store(p) for p in paths]
     images: dict[str, list[Path]] = {str(v.path): [] for v in views}
     with tempfile.TemporaryDirectory() as tmp:

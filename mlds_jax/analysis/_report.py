@@ -21,7 +21,7 @@ from mlds_jax.analysis._features import (
 from mlds_jax.analysis._questions import auroc, classify, regress
 from mlds_jax.errors import MLDSError, StoreError
 from mlds_jax.spec import grid_labels, stored_grids
-from mlds_jax.store import PENDING, StoreView, open_store
+from mlds_jax.store import PENDING, StoreView, check_output_path, open_store
 
 
 class AnalysisError(MLDSError, ValueError):
@@ -269,6 +269,7 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
     """
     from tqdm.auto import tqdm
 
+    check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
     _SAMPLE.clear()
     _FEATURES.clear()
     try:

@@ -5,6 +5,7 @@ from mlds_jax.store._finish import cf_attributes, consolidate, finish_store
 from mlds_jax.store._lock import writer_lock
 from mlds_jax.store._open import Network, Store, metrics_from_logits, netcdf_attrs, open_store
 from mlds_jax.store._pack import check_pack, pack_store
+from mlds_jax.store._paths import check_output_path
 from mlds_jax.store._reader import StoreView, band, progress_total
 from mlds_jax.store._schema import (
     DONE,
@@ -31,6 +32,7 @@ __all__ = [
     "band",
     "cf_attributes",
     "check_pack",
+    "check_output_path",
     "check_store",
     "chunk_compressors",
     "consolidate",

@@ -1,6 +1,7 @@
 """One writer per store: a lock file beside the store, holding the writer's PID and host.
 
-``generate`` without ``--process-count`` takes ``<out>.lock`` (created with ``O_EXCL``)
+``generate`` without ``--process-count`` takes ``<store>.lock`` (created with ``O_EXCL``; the
+store's real path, symlinks resolved, so a link to a store shares its lock)
 before it creates, repairs or trains anything, and removes it when it ends. A second
 ``generate`` on the same ``--out`` is refused with the holder's PID and host. A lock left by
 a killed run is taken over when its PID is no longer alive on this host; a lock from another
@@ -31,7 +32,9 @@ log = logging.getLogger("mlds_jax")
 
 
 def lock_path(out: str | os.PathLike) -> Path:
-    return Path(f"{os.fspath(out).rstrip('/')}.lock")
+    """``<store>.lock`` beside the store's real path (symlinks resolved), so a link to a
+    store and the store itself share one lock."""
+    return Path(f"{os.path.realpath(os.fspath(out))}.lock")
 
 
 def _alive(pid: int) -> bool:
@@ -104,7 +107,7 @@ def release(path: Path) -> None:
 def remove_orphans(out: str | os.PathLike) -> list[Path]:
     """Removes ``.NAME.tmp-XXXXXXXX/`` directories that an interrupted creation of the store
     at ``out`` left behind. Call only while holding the store's lock."""
-    p = Path(os.fspath(out).rstrip("/"))
+    p = Path(os.path.realpath(os.fspath(out)))
     pattern = re.compile(rf"^\.{re.escape(p.name)}\.tmp-[0-9a-f]{{8}}$")
     removed = []
     if p.parent.is_dir():
