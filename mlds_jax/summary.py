@@ -3,6 +3,7 @@ prints; the CLI itself only parses arguments and prints these)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -61,17 +62,47 @@ def catalogue() -> list[dict]:
             for e in CATALOGUE]
 
 
+def _fold_numbered(rows: list[list[str]], least: int = 4) -> list[list[str]]:
+    """Runs of at least ``least`` rows named ``<prefix><n>``, ``<prefix><n+1>``, ... with
+    equal values as one row (DS3's 100 automata: ``Automaton000-Automaton099 (100 classes)``)."""
+    out: list[list[str]] = []
+    run: list[list[str]] = []
+
+    def parts(row: list[str]):
+        m = re.fullmatch(r"(.*?)(\d+)", row[0])
+        return (m.group(1), len(m.group(2)), int(m.group(2)), row[1:]) if m else None
+
+    def follows(row: list[str], prev: list[str]) -> bool:
+        a, b = parts(row), parts(prev)
+        return a is not None and b is not None and a[:2] == b[:2] and a[2] == b[2] + 1 \
+            and a[3] == b[3]
+
+    def flush() -> None:
+        if len(run) >= least:
+            out.append([f"{run[0][0]}-{run[-1][0]} ({len(run)} classes)", *run[0][1:]])
+        else:
+            out.extend(run)
+        run.clear()
+
+    for row in rows:
+        if run and not follows(row, run[-1]):
+            flush()
+        run.append(row)
+    flush()
+    return out
+
+
 def catalogue_table() -> str:
     """Every built-in dataset: its classes and planned networks per class (every name)."""
     out = []
     for e in catalogue():
         sizes = e["planned_networks_per_class"]
         header = ["Name", *(f"{s}" for s in sizes)]
-        rows = [[c, *(f"{s}" for s in sizes)] for c in e["classes"]]
+        rows = _fold_numbered([[c, *(f"{s}" for s in sizes)] for c in e["classes"]])
         if e["unit"] == "datasets":
-            count = (f"{len(rows)} datasets of {', '.join(map(str, sizes))} networks each")
+            count = (f"{len(e['classes'])} datasets of {', '.join(map(str, sizes))} networks each")
         else:
-            count = f"{len(rows)} classes; networks per class: {', '.join(map(str, sizes))}"
+            count = f"{len(e['classes'])} classes; networks per class: {', '.join(map(str, sizes))}"
         out.append(f"{e['name'].upper()} ({e['status']}): {e['description']}; {count}\n"
                    + table(rows, header))
     return "\n\n".join(out)

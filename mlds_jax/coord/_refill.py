@@ -143,7 +143,9 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
                 and (slot_net >= 0).any():
             checkpoints.save(POOL, segments, {"states": states, "slot_net": slot_net})
             since_save = 0
-        bar.set_postfix(net_per_s=f"{trained / (time.perf_counter() - t0):.2f}")
+        # every segment shows, even before a network retires (the first minutes of a run)
+        bar.set_postfix(epochs=segments * epochs_per_segment,
+                        net_per_s=f"{trained / (time.perf_counter() - t0):.2f}")
     bar.close()
     if checkpoints is not None:
         checkpoints.remove(POOL)

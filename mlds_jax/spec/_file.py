@@ -7,12 +7,12 @@ Example (``my-zoo.toml``)::
     per_class = 50
     seed = 3
 
-    [model]              # optional; defaults are the DS1 network
+    [model]              # optional; defaults are the DS1 network (GRUSpec)
     hidden_size = 12
 
-    [train]              # optional; defaults are the DS1 recipe
-    max_epochs = 200
-    learning_rate = 0.01
+    [train]              # optional; defaults are TrainSpec's, NOT the DS1 recipe:
+    max_epochs = 200     # 256 training sequences, 400 epochs, a constant rate 0.01, no
+    learning_rate = 0.01 # cosine, no restarts, no curriculum, no per-class (Parity) rate
 
 A dense-network (DS4-style) zoo names its task::
 
@@ -20,14 +20,14 @@ A dense-network (DS4-style) zoo names its task::
     name = "my-badnets"
     image_set = "digits"   # or mnist, fashionmnist, kmnist (see `mlds-jax data`)
     n_networks = 64
-    widths = [784, 64, 10]
+    widths = [784, 64, 10] # default 784-32-10 (not the DS4 recipe's 784-128-128-128-10)
 
     [poison]             # optional; omit for a clean zoo
     kind = "badnetv2"
     trigger = "alpha"
     fraction = 0.1
 
-    [train]
+    [train]              # defaults are DenseTrainSpec's: Adam 0.001, batch 128, 20 epochs
     epochs = 20
 """
 

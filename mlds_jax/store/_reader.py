@@ -42,7 +42,7 @@ class StoreView:
 
     @property
     def class_names(self) -> list[str]:
-        """Class names, indexed by the ``class_index`` array."""
+        """Class names, indexed by the ``class_id`` array."""
         return list(self.attrs["class_names"])
 
     @property
