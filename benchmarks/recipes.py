@@ -30,6 +30,8 @@ import jax
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+PROJECT_PER_CLASS = (100, 10_000)
+"""DS1 sizes projected from a measured DS1 run: DS1-100 and DS1-10000 (networks per class)."""
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -53,21 +55,96 @@ def _timed(fn, *args) -> tuple[float, float, object]:
     return max(first - secs, 0.0), secs, out
 
 
-def ds1_rate(per_class: int) -> dict:
+def ds1_rate(per_class: int, segment_epochs: int = 50, **overrides) -> dict:
+    """One whole DS1 run at the default recipe: every network of ``ds1(per_class)`` in one
+    block, each to its own stop (restarts included). The chunk programs are compiled first by
+    a run capped at one epoch an attempt (the epoch count is a traced argument, so the timed
+    run reuses them); the whole run is then timed once, as segments of ``segment_epochs``
+    epochs (as a resumed run trains), each printing a progress line to stderr, so a run
+    stopped by a time limit still shows its pace. ``overrides``: recipe fields (``ds1``'s
+    train overrides, e.g. ``max_epochs`` for a smoke run; the row's recipe names them)."""
     from mlds_jax.spec import ds1
-    from mlds_jax.train import make_block_trainer, network_inputs
+    from mlds_jax.train import concat_rows, make_block_trainer, network_inputs
 
-    spec = ds1(per_class)
+    spec = ds1(per_class, **overrides)
     n = spec.n_networks
     inputs = network_inputs(spec, np.arange(n))
     trainer = make_block_trainer(spec)
-    compile_s, secs, res = _timed(trainer, inputs)
+    runner = trainer.runner
+    t0 = time.perf_counter()
+    runner.train(inputs, 1)  # compiles every piece; one epoch an attempt
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    chunks = runner.split(inputs)
+    states = runner.init(chunks)
+    while True:
+        states = runner.segment(chunks, states, segment_epochs)
+        active = runner.active(states)  # waits for the segment
+        print(json.dumps({"ds1_progress_s": round(time.perf_counter() - t0, 2),
+                          "active": int(active[:n].sum()), "networks": n}),
+              file=sys.stderr, flush=True)
+        if not active.any():
+            break
+    res = concat_rows(runner.finish(chunks, states), n)
+    secs = time.perf_counter() - t0
     epochs = np.asarray(res.epochs)
-    return {"recipe": f"ds1 per_class={per_class}", "networks": n, "block": n,
+    n_chunks = len(chunks)
+    devices = len(runner.devices)
+    cores = min(devices, n_chunks) if jax.default_backend() == "cpu" else 1
+    extra = "".join(f", {k}={v}" for k, v in sorted(overrides.items()))
+    return {"recipe": f"ds1 per_class={per_class}{extra}", "networks": n, "block": n,
             "seconds": secs, "compile_s": compile_s,
-            "networks_per_hour": n * 3600 / secs, "chunk_width": getattr(trainer, "width", None),
+            "networks_per_hour": n * 3600 / secs, "chunk_width": trainer.width,
+            "devices": devices, "cores": cores,
+            "networks_per_core_hour": n * 3600 / (secs * cores),
             "epochs_max": int(epochs.max()), "epochs_mean": float(epochs.mean()),
+            "epochs": epochs.tolist(),
+            "class_id": np.asarray(inputs.class_id).tolist(),
+            "restarts": int(np.asarray(res.restarts).sum()),
+            "learnt": float(np.asarray(res.learnt).mean()),
             "stopped_early": float(np.asarray(res.stopped_early).mean())}
+
+
+def _device_epochs(chunk_epochs: np.ndarray, devices: int) -> np.ndarray:
+    """Per-chunk epochs ``[..., n_chunks]`` -> the busiest device's sum ``[...]`` (chunk
+    ``i`` runs on device ``i mod devices``, as the chunk runner places them)."""
+    n_chunks = chunk_epochs.shape[-1]
+    pad = -n_chunks % devices
+    padded = np.concatenate([chunk_epochs, np.zeros((*chunk_epochs.shape[:-1], pad))], -1)
+    return padded.reshape(*chunk_epochs.shape[:-1], -1, devices).sum(-2).max(-1)
+
+
+def _chunk_max(per_network: np.ndarray, width: int) -> np.ndarray:
+    """Epochs ``[..., n]`` -> each chunk's longest ``[..., n_chunks]`` (the last chunk is
+    padded with copies of the last network, as the runner pads it)."""
+    n = per_network.shape[-1]
+    pad = -n % width
+    if pad:
+        per_network = np.concatenate(
+            [per_network, np.repeat(per_network[..., -1:], pad, axis=-1)], -1)
+    return per_network.reshape(*per_network.shape[:-1], -1, width).max(-1)
+
+
+def project_ds1(run: dict, per_class: int, draws: int = 200, seed: int = 0) -> float:
+    """Projected seconds of a whole ``ds1(per_class)`` run on the machine of ``run`` (a
+    :func:`ds1_rate` result), from its measured per-network epochs.
+
+    Model: a chunk lasts as long as its longest network (its while loop runs until every
+    network has stopped), chunks of one device run one after another and devices in
+    parallel, so a block's time is (seconds per chunk-epoch) x (the busiest device's sum of
+    chunk maxima). The seconds per chunk-epoch come from the measured run; the networks of
+    the projected run (grouped by class, as the dataset indexes them) draw their epochs
+    from the measured networks of their class (``draws`` bootstrap draws, mean)."""
+    epochs = np.asarray(run["epochs"], float)
+    cls = np.asarray(run["class_id"])
+    width, devices = run["chunk_width"], run["devices"]
+    measured = _device_epochs(_chunk_max(epochs, width)[None], devices)[0]
+    per_chunk_epoch = run["seconds"] / max(measured, 1.0)
+    n_classes = int(cls.max()) + 1
+    rng = np.random.default_rng(seed)
+    drawn = np.concatenate(
+        [rng.choice(epochs[cls == c], (draws, per_class)) for c in range(n_classes)], -1)
+    return float(per_chunk_epoch * _device_epochs(_chunk_max(drawn, width), devices).mean())
 
 
 def _fake_mnist(n_train: int, n_test: int) -> dict[str, np.ndarray]:
@@ -99,7 +176,12 @@ def ds4_rate(n: int, n_images: int, name: str = "MNISTclean", epochs: int | None
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ds1-per-class", type=int, default=1000, help="0: DS4 only")
-    ap.add_argument("--ds4-n", type=int, default=4096)
+    ap.add_argument("--ds1-max-epochs", type=int, default=None,
+                    help="override the recipe's epoch cap an attempt (smoke runs; the row "
+                         "names it)")
+    ap.add_argument("--ds4-n", type=int, default=4096, help="0: DS1 only")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write the JSON here instead of benchmarks/results/ (no merging)")
     ap.add_argument("--ds4-images", type=int, default=60_000)
     ap.add_argument("--ds4-epochs", type=int, default=None,
                     help="train this many epochs (default: the recipe's 20); the rate is "
@@ -113,16 +195,28 @@ def main(argv=None) -> int:
            "date": time.strftime("%Y-%m-%d"), "runs": []}
     if out["backend"] == "cpu":
         out["cpu_devices"] = len(jax.devices())
-    todo = [("ds1", lambda: ds1_rate(args.ds1_per_class))] if args.ds1_per_class > 0 else []
-    todo += [("ds4", lambda: ds4_rate(args.ds4_n, args.ds4_images, epochs=args.ds4_epochs))]
+    over = {"max_epochs": args.ds1_max_epochs} if args.ds1_max_epochs else {}
+    todo = ([("ds1", lambda: ds1_rate(args.ds1_per_class, **over))]
+            if args.ds1_per_class > 0 else [])
+    if args.ds4_n > 0:
+        todo += [("ds4", lambda: ds4_rate(args.ds4_n, args.ds4_images,
+                                          epochs=args.ds4_epochs))]
     for label, fn in todo:
         print(f"timing {label} ...", file=sys.stderr, flush=True)
         r = fn()
-        print(json.dumps(r), flush=True)
-        out["runs"].append(r)
+        if label == "ds1" and not over:  # MLDS's DS1 sizes here, from this run's epochs
+            r["projected_s"] = {str(p): project_ds1(r, p) for p in PROJECT_PER_CLASS}
+        print(json.dumps({k: v for k, v in r.items() if k not in ("epochs", "class_id")}),
+              flush=True)
+        out["runs"].append({**r, "date": out["date"], "jax": out["jax"]})
     RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", f"recipes-{out['backend']}-{out['device']}".lower())
-    path = RESULTS / f"{slug}.json"
+    path = args.out or RESULTS / f"{slug}.json"
+    if args.out is None and path.exists():  # keep this device's rows of recipes not run now
+        old = json.loads(path.read_text())
+        ran = {r["recipe"].split()[0] for r in out["runs"]}
+        out["runs"] = [{"date": old["date"], "jax": old["jax"], **r} for r in old["runs"]
+                       if r["recipe"].split()[0] not in ran] + out["runs"]
     path.write_text(json.dumps(out, indent=1))
     print(f"wrote {path}")
     return 0

@@ -221,6 +221,31 @@ def plan(quick: bool, accelerator: bool = False,
     return cases
 
 
+def smoke_plan(cases: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The first case of each kind (and compile setting) of ``cases``, shrunk to a few
+    networks and steps: checks that every path of a plan runs (``--smoke``), times nothing
+    worth reporting."""
+    out: dict[str, list[dict]] = {}
+    for w, cs in cases.items():
+        seen, keep = set(), []
+        for c in cs:
+            key = (c["kind"], bool(c.get("procs")), c.get("gru_kernel"), c.get("label"))
+            if c.get("compile"):  # one torch.compile case is enough to check that path
+                key = ("compile",)
+            if key in seen:
+                continue
+            seen.add(key)
+            small = {**c, "seconds": 0.2}
+            for k, v in (("n", 4), ("steps", 2), ("epochs", 1), ("repeats", 1)):
+                if k in c:
+                    small[k] = min(c[k], v)
+            if c.get("width"):
+                small["width"] = min(c["width"], small.get("n", 4))
+            keep.append(small)
+        out[w] = keep
+    return out
+
+
 def median_of_rounds(rounds: list[dict]) -> dict:
     """One case run in several interleaved rounds -> the round with the median rate, with
     every round's rate in ``round_rates`` (a failed round counts only if all failed)."""
@@ -444,6 +469,10 @@ def render(all_results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.0f} min"
+
+
 def render_recipes(all_recipes: list[dict]) -> str:
     """Section for ``benchmarks/results/recipes-*.json`` (written by ``benchmarks.recipes``)."""
     if not all_recipes:
@@ -451,24 +480,44 @@ def render_recipes(all_recipes: list[dict]) -> str:
     lines = ["## Networks per device-hour, default recipes", "",
              "From `python -m benchmarks.recipes` (see its docstring for what is timed): the "
              "real block trainers, compile time apart, store writing not included. DS1: "
-             "every network trained to its own stop, so a block lasts as long as its slowest "
+             "every network trained to its own stop, so a chunk lasts as long as its slowest "
              "network (EightBit runs longest; a DS1 row is measured at the recipe of its day "
              "— the H100 row at a 400-epoch cap without restarts, where today's recipe caps "
              "an attempt at 600 epochs and restarts a stuck network up to twice, so a block "
              "may last up to 1,800 epochs). DS4: MNIST-shaped random images "
              "(no download on a benchmark machine), every epoch of the recipe trained in one "
-             "timed run; nothing is extrapolated.", "",
+             "timed run; nothing is extrapolated. Per core-hour: on a CPU, networks per hour "
+             "over the cores the block's chunks could use (one JAX CPU device per core).", "",
              "| device | recipe | networks in block | block seconds | compile s | "
-             "networks per hour |", "|---|---|---|---|---|---|"]
+             "networks per hour | per core-hour |", "|---|---|---|---|---|---|---|"]
+    projected = []
     for res in all_recipes:
         for r in res["runs"]:
             rate = f"{r['networks_per_hour']:,.0f}"
             if "seconds_per_epoch" in r:  # an older file: one epoch timed and scaled up
                 rate = "— (one epoch timed and ×20 in an older run: not a full run, rerun)"
+            core = r.get("networks_per_core_hour")
             where = f", {res['cpu_devices']} CPU devices" if res.get("cpu_devices") else ""
-            lines.append(f"| {res['device']} ({res['date']}, jax {res['jax']}{where}) | "
-                         f"{r['recipe']} | {r['block']:,} | {r['seconds']:.1f} | "
-                         f"{r['compile_s']:.1f} | {rate} |")
+            dev = (f"{res['device']} ({r.get('date', res['date'])}, jax "
+                   f"{r.get('jax', res['jax'])}{where})")
+            lines.append(f"| {dev} | {r['recipe']} | {r['block']:,} | {r['seconds']:.1f} | "
+                         f"{r['compile_s']:.1f} | {rate} | "
+                         f"{'–' if core is None else f'{core:,.0f}'} |")
+            if r.get("projected_s"):
+                sizes = "; ".join(
+                    f"DS1-{int(p):,} ({5 * int(p):,} networks) **{_hours(secs)}**"
+                    for p, secs in r["projected_s"].items())
+                projected.append(
+                    f"- {dev}, from its {r['recipe']} run ({r['networks']} networks, "
+                    f"longest {r['epochs_max']} epochs, {r.get('restarts', 0)} restarts, "
+                    f"{100 * r.get('learnt', float('nan')):.0f}% learnt): {sizes}.")
+    if projected:
+        lines += ["", "Projected whole DS1 runs on the same machine (`benchmarks.recipes."
+                  "project_ds1`: a chunk lasts as long as its longest network, chunks of a "
+                  "device run in turn and devices in parallel; the seconds per chunk-epoch "
+                  "are the measured run's, and each projected network draws its epochs from "
+                  "the measured networks of its class, mean of 200 draws; a projection, not a "
+                  "measurement):", "", *projected]
     return "\n".join(lines) + "\n"
 
 
@@ -476,8 +525,16 @@ def write_doc() -> None:
     """Regenerates docs/benchmarks.md from every results file, keeping the profile section."""
     all_results = [summarise(json.loads(p.read_text()))
                    for p in sorted(RESULTS.glob("*.json"))
-                   if not p.name.startswith(("recipes-", "fused-gru-"))]
+                   if not p.name.startswith(("recipes-", "fused-gru-", "gpu-sweep-"))]
     recipes = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("recipes-*.json"))]
+    from benchmarks.gpu_sweep import render as render_sweep
+
+    sweeps = "".join(
+        f"\n## Accelerator sweep: {p.stem.removeprefix('gpu-sweep-')}\n\nFrom "
+        "`bash benchmarks/gpu.sh` (`benchmarks.gpu_sweep`): the DS1 bulk trainer, one chunk "
+        "of `width` networks per call, 16 SGD steps.\n\n"
+        + render_sweep(json.loads(p.read_text())["configs"])
+        for p in sorted(RESULTS.glob("gpu-sweep-*.json")))
     from benchmarks.fused_gru import render as render_fused
 
     fused = "".join(render_fused(json.loads(p.read_text())) + "\n"
@@ -486,7 +543,8 @@ def write_doc() -> None:
 
     old = DOC.read_text() if DOC.exists() else ""
     keep = MARK + old.split(MARK, 1)[1] if MARK in old else ""
-    DOC.write_text(render(all_results) + render_recipes(recipes) + ("\n" + fused if fused else "")
+    DOC.write_text(render(all_results) + render_recipes(recipes) + sweeps
+                   + ("\n" + fused if fused else "")
                    + ("\n" + keep if keep else ""))
 
 
@@ -501,6 +559,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=0,
                     help="interleaved rounds per case, medians reported (default: 1 with "
                          "--quick, else 3)")
+    ap.add_argument("--workloads", default="",
+                    help="comma-separated tables to run (gru, mlp, ds4; default all)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="every kind of case once at a tiny size (checks the paths run; "
+                         "writes only --out, never the results or the doc)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write the results JSON here instead of benchmarks/results/")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--render-only", action="store_true",
                     help="only rewrite docs/benchmarks.md from benchmarks/results/*.json")
@@ -530,6 +595,10 @@ def main(argv=None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     results["rounds"] = rounds
     planned = plan(args.quick, accelerator, kernels)
+    if args.workloads:
+        planned = {w: c for w, c in planned.items() if w in args.workloads.split(",")}
+    if args.smoke:
+        planned = smoke_plan(planned)
     # every round runs every case once, so a shared machine's load hits every row alike;
     # each row is then the median round
     runs: dict[str, list[list[dict]]] = {w: [[] for _ in cs] for w, cs in planned.items()}
@@ -547,15 +616,19 @@ def main(argv=None) -> int:
     results["wall_s"] = time.perf_counter() - t0
     results["machine"]["load_end"] = os.getloadavg()[0]
     summarise(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", f"{results['machine']['backend']}-"
                   f"{results['machine']['device']}-{results['machine']['cores']}c".lower())
-    (RESULTS / f"{slug}.json").write_text(json.dumps(results, indent=1))
-    if not args.no_doc:
+    path = args.out or RESULTS / f"{slug}.json"
+    if args.smoke and args.out is None:
+        path = Path(os.devnull)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    doc = not (args.no_doc or args.smoke or args.out)
+    if doc:
         write_doc()
     print(json.dumps(results["ratios"], indent=1))
-    print(f"done in {results['wall_s']:.0f} s; wrote {RESULTS / (slug + '.json')}"
-          + ("" if args.no_doc else f" and {DOC}"))
+    print(f"done in {results['wall_s']:.0f} s; wrote {path}" + (f" and {DOC}" if doc else ""))
     return 0
 
 

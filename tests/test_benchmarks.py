@@ -1,5 +1,7 @@
 """The benchmark harness's pure parts: what it plans, how it summarises and renders."""
 
+import numpy as np
+
 from benchmarks import throughput as tp
 from benchmarks._workloads import GRU, MLP, DS4Net
 
@@ -69,7 +71,8 @@ def test_recipes_section_has_one_row_per_run():
         {"recipe": "ds4 MNISTclean", "block": 64, "seconds": 4.0, "compile_s": 1.0,
          "networks_per_hour": 57600.0}]}]
     text = tp.render_recipes(recipes)
-    assert "| GPU X (2026-01-01, jax 0.1) | ds1 per_class=10 | 50 | 2.0 | 1.0 | 90,000 |" in text
+    assert ("| GPU X (2026-01-01, jax 0.1) | ds1 per_class=10 | 50 | 2.0 | 1.0 | 90,000 | – |"
+            in text)
     assert "57,600" in text
     assert tp.render_recipes([]) == ""
 
@@ -194,3 +197,55 @@ def test_rounds_report_the_median_round_and_every_rate():
     row = tp.median_of_rounds(rounds)
     assert row["network_steps"] == 20.0 and row["round_rates"] == [10.0, None, 30.0, 20.0]
     assert tp.median_of_rounds([{"error": "exit 1"}]) == {"error": "exit 1"}
+
+
+def test_ds1_projection_follows_chunks_and_devices():
+    from benchmarks import recipes
+
+    # 2 classes x 2 networks, chunks of 2 on 1 device: chunk maxima 10 and 4 -> 14 chunk-epochs
+    run = {"epochs": [10, 2, 4, 3], "class_id": [0, 0, 1, 1], "chunk_width": 2, "devices": 1,
+           "seconds": 14.0}
+    assert recipes.project_ds1(run, 2, draws=50) <= 14.0  # same size: at most the measured
+    # class 0 always draws 10 or 2, class 1 4 or 3: chunk maxima are 10 or 2 and 4 or 3
+    big = recipes.project_ds1(run, 200, draws=50)
+    assert 100 * 2 + 100 * 3 <= big <= 100 * 10 + 100 * 4
+    # two devices run chunks side by side: the busiest device's sum
+    assert recipes._device_epochs(np.array([[5.0, 1.0, 2.0]]), 2)[0] == 7.0
+    assert recipes._chunk_max(np.array([1.0, 5.0, 2.0]), 2).tolist() == [5.0, 2.0]
+    rows = [{"device": "cpu", "date": "d", "jax": "j", "cpu_devices": 2, "runs": [
+        {**run, "recipe": "ds1 per_class=2", "networks": 4, "block": 4, "compile_s": 1.0,
+         "networks_per_hour": 1028.6, "networks_per_core_hour": 514.3, "epochs_max": 10,
+         "restarts": 1, "learnt": 1.0, "projected_s": {"100": 600.0, "10000": 7200.0}}]}]
+    text = tp.render_recipes(rows)
+    assert "| 1,029 | 514 |" in text
+    assert "DS1-100 (500 networks) **10 min**; DS1-10,000 (50,000 networks) **2.0 h**" in text
+
+
+def test_gpu_sweep_covers_widths_kernels_unroll_and_command_buffers():
+    from benchmarks import gpu_sweep as gs
+
+    widths = {w for c in gs.CONFIGS for w in c["widths"]}
+    assert min(widths) == 1024 and max(widths) == 16384
+    assert {c.get("kernel") for c in gs.CONFIGS} == {None, "pallas"}
+    assert {c.get("unroll") for c in gs.CONFIGS} >= {4, 16}
+    flags = [c.get("xla_flags", "") for c in gs.CONFIGS]
+    assert "--xla_gpu_enable_command_buffer=" in flags
+    assert any("+WHILE" in f for f in flags)
+    assert all(c["widths"] == [2] for c in gs.smoke_configs(gs.CONFIGS))
+    text = gs.render([
+        {"name": "xla", "widths": [1024], "scan_probe": {"iterations": 1000, "seconds": 0.008},
+         "rows": [{"width": 1024, "steps_per_s": 70000.0, "seconds": 1.0, "compile_s": 9.0}]},
+        {"name": "off", "xla_flags": "--xla_gpu_enable_command_buffer=", "widths": [4096],
+         "error": "exit 1"}])
+    assert "| xla | default | 1,024 | 70,000 | 9.0 |" in text
+    assert "| off | `--xla_gpu_enable_command_buffer=` | – | error: exit 1 | |" in text
+    assert "xla: 8.00 µs" in text
+
+
+def test_smoke_plan_keeps_every_path_once_at_a_tiny_size():
+    cases = tp.smoke_plan(tp.plan(True, accelerator=False))["gru"]
+    assert sum(bool(c.get("compile")) for c in cases) == 1
+    assert {c["kind"] for c in cases} >= {"torch_single", "torch_ensemble", "torch_batched",
+                                          "gru_bulk"}
+    assert all(c.get("n", 1) <= 4 and c["seconds"] <= 0.2 for c in cases)
+    assert {c.get("gru_kernel") for c in cases if c["kind"] == "gru_bulk"} == {"xla", "fused"}
