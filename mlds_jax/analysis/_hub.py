@@ -31,8 +31,8 @@ import numpy as np
 
 from mlds_jax.analysis._dataset import SPLIT_PARTS
 from mlds_jax.analysis._export import network_table
-from mlds_jax.errors import StoreError, StoreExistsError
-from mlds_jax.store import DONE, Store, dataset_card, open_store
+from mlds_jax.errors import OutputPathError, StoreError
+from mlds_jax.store import DONE, Store, check_output_path, dataset_card, open_store
 
 SHARD_BYTES = 256 << 20  # weights per Parquet shard (the Hub's viewer likes < 500 MB)
 
@@ -84,19 +84,8 @@ def export_tables(paths: Sequence[str | os.PathLike], out: str | os.PathLike) ->
 
 
 def _check_out(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
-    """An output never inside an input store (the store room's check when it has one)."""
-    import mlds_jax.store as store_room
-
-    check = getattr(store_room, "check_output_path", None)
-    if check is not None:
-        check(out, inputs)
-        return
-    real = Path(os.path.realpath(out))
-    for p in inputs:
-        inp = Path(os.path.realpath(p))
-        if real == inp or inp in real.parents:
-            raise StoreError(f"`out` {os.fspath(out)}: lies inside the input "
-                                  f"{os.fspath(p)} - choose an output outside every input")
+    """An output never inside an input or any store (``store.check_output_path``)."""
+    check_output_path(out, inputs)
 
 
 def _cards(stores: list[Store], header: str = "") -> str:
@@ -133,7 +122,7 @@ def export_hf(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     _check_out(out, paths)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise StoreExistsError(f"`--hf` {out}: exists and is not an empty folder; choose a "
+        raise OutputPathError(f"`--hf` {out}: exists and is not an empty folder; choose a "
                               "new one")
     stores = [open_store(p) for p in paths]
     n_params = {int(s.attrs["n_params"]) for s in stores}

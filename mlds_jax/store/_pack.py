@@ -27,6 +27,7 @@ import zarr
 
 from mlds_jax.errors import StoreError, StoreExistsError
 from mlds_jax.store._card import CARD_NAME, dataset_card
+from mlds_jax.store._paths import check_output_path
 
 MANIFEST = "MANIFEST.json"
 SUMS = "SHA256SUMS"
@@ -72,6 +73,7 @@ def pack_store(store: str | os.PathLike, out: str | os.PathLike) -> dict[str, An
     from mlds_jax.store._open import open_store
 
     src, out = Path(store), Path(out)
+    check_output_path(out, [src], field="OUT")
     if out.exists():
         raise StoreExistsError(f"{out}: exists; pack writes a new folder - choose another OUT")
     view = open_store(src)

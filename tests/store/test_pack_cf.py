@@ -107,3 +107,5 @@ def test_pack_is_few_files_that_zarr_and_open_store_read_bit_equal(store, tmp_pa
         "ds1.zarr.zip: SHA-256 differs from SHA256SUMS",
         "ds1.zarr.zip:params/c/0/0: SHA-256 differs from MANIFEST.json"]
     assert main(["pack", str(store.path), str(out)]) == 2  # never overwrites
+    assert main(["pack", str(store.path), str(store.path / "packed")]) == 2
+    assert "lies inside the input" in capsys.readouterr().err
