@@ -442,7 +442,14 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlds-jax", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mlds-jax", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Datasets of trained neural networks (MLDS model zoos), trained in bulk "
+                    "with JAX.\n\nStart with `mlds-jax list`, then e.g. `mlds-jax generate ds1 "
+                    "--per-class 8 --out ds1.zarr`;\n`mlds-jax <command> --help` explains a "
+                    "command.",
+        epilog="Open a store in Python with mlds_jax.open_store(path); the formats and "
+               "every option are in docs/.")
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error (allowed anywhere)")
     from mlds_jax._version import __version__

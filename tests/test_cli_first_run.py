@@ -1,4 +1,7 @@
-"""``mlds-jax list`` folds DS3's 100 numbered automata into one row, and nothing else."""
+"""What a first run sees: ``mlds-jax --help`` for users, ``list`` folding DS3's 100 numbered
+automata into one row (and nothing else)."""
+
+import pytest
 
 from mlds_jax.cli import main
 from mlds_jax.summary import _fold_numbered
@@ -14,3 +17,11 @@ def test_list_folds_numbered_runs_only(capsys):
     assert _fold_numbered(rows) == rows  # not consecutive numbers: kept
     run = [[f"A{i}", "2"] for i in range(5)] + [["A5", "3"], ["B", "2"]]
     assert _fold_numbered(run) == [["A0-A4 (5 classes)", "2"], ["A5", "3"], ["B", "2"]]
+
+
+def test_help_speaks_to_users(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "Start with `mlds-jax list`" in text
+    assert "``" not in text and "thin argument parsing" not in text
