@@ -1,57 +1,137 @@
 """Imports flow one way: spec -> tasks -> models -> train -> coord -> store -> analysis.
 
-``coord`` never imports ``store`` (it writes through a sink protocol); only ``pipeline`` and
-``cli`` may import from anywhere.
+* A room imports only rooms to its left (``coord`` never imports ``store``: it writes through
+  a sink protocol), and never the wiring above the rooms (pipeline, cli, summary, workunits,
+  _guards, or the package itself, whose ``__init__`` imports them).
+* Another room is reached only through its door (``mlds_jax.train``), never a private module
+  or name of it (``mlds_jax.train._bulk``, ``from mlds_jax.train import _bulk``); this holds
+  for the wiring and the benchmarks too.
+* No relative imports (the checks read absolute module names).
+
+:func:`violations` is the checker; ``test_the_checker_catches_each_planted_import`` runs it
+on planted source text, so a check that stopped catching one of them fails.
 """
+
+from __future__ import annotations
 
 import ast
 import pathlib
+
+import pytest
 
 import mlds_jax
 
 ORDER = ["errors", "_version", "spec", "tasks", "models", "train", "coord", "store", "analysis"]
 ROOT = pathlib.Path(mlds_jax.__file__).parent
+WIRING = sorted(p.stem for p in ROOT.glob("*.py")
+                if p.stem not in ORDER and p.stem != "__init__")  # pipeline, cli, ...
 
 
-def _imports(path):
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                "mlds_jax"):
-            yield node.module
+def _imported(tree: ast.AST):
+    """``(line, module, name)`` for every import of an ``mlds_jax`` module or name (``name``
+    None for ``import mlds_jax.x``), and ``(line, None, None)`` for a relative import."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                yield node.lineno, None, None
+            elif node.module == "mlds_jax" or node.module.startswith("mlds_jax."):
+                for a in node.names:
+                    yield node.lineno, node.module, a.name
         elif isinstance(node, ast.Import):
-            yield from (a.name for a in node.names if a.name.startswith("mlds_jax"))
+            for a in node.names:
+                if a.name == "mlds_jax" or a.name.startswith("mlds_jax."):
+                    yield node.lineno, a.name, None
 
 
-def test_imports_point_left():
+def violations(room: str, source: str, where: str = "<source>") -> list[str]:
+    """What is wrong with the imports of ``source``, a module of ``room`` (one of
+    :data:`ORDER`, one of :data:`WIRING`, or ``"benchmarks"``)."""
     bad = []
-    for path in ROOT.rglob("*.py"):
-        pkg = path.relative_to(ROOT).parts[0].removesuffix(".py")
-        if pkg not in ORDER:
-            continue  # pipeline, cli, __init__
-        for mod in _imports(path):
-            target = mod.split(".")[1] if "." in mod else ""
-            if target in ORDER and ORDER.index(target) > ORDER.index(pkg):
-                bad.append(f"{path.relative_to(ROOT)} imports {mod}")
-            if pkg == "coord" and target == "store":
-                bad.append(f"{path.relative_to(ROOT)} imports {mod}")
-    assert not bad, bad
+    for line, module, name in _imported(ast.parse(source)):
+        at = f"{where}:{line}"
+        if module is None:
+            bad.append(f"{at} ({room}) uses a relative import")
+            continue
+        parts = module.split(".")[1:]  # "mlds_jax.train._bulk" -> ["train", "_bulk"]
+        if not parts and name is not None:  # from mlds_jax import x: x is the target
+            parts = [name]
+            name = None
+        target = parts[0] if parts else "mlds_jax"
+        if room in ORDER and target != room:
+            if target in ORDER:
+                if ORDER.index(target) > ORDER.index(room):
+                    bad.append(f"{at} ({room}) imports {target}, a room to its right")
+            else:  # the package itself or its wiring
+                bad.append(f"{at} ({room}) imports {'.'.join(['mlds_jax', *parts])}, "
+                           "the wiring above the rooms")
+        if target != room and target in ORDER:
+            private = [p for p in parts[1:] if p.startswith("_")]
+            if name is not None and name.startswith("_") and not name.startswith("__"):
+                private.append(name)
+            if private:
+                bad.append(f"{at} ({room}) imports {target}'s private "
+                           f"{'.'.join(private)} instead of its door mlds_jax.{target}")
+    return bad
 
 
-def _room(path) -> str:
+def _room(path: pathlib.Path) -> str:
+    if not path.is_relative_to(ROOT):
+        return "benchmarks"
     return path.relative_to(ROOT).parts[0].removesuffix(".py")
 
 
-def test_rooms_use_only_each_others_public_door():
-    """A module may import its own room's private modules, but another room only through
-    that room's ``__init__`` (``mlds_jax.train``, never ``mlds_jax.train._bulk``). This holds
-    for pipeline.py and cli.py too, and for the benchmarks."""
-    bad = []
+def test_imports_point_left_and_use_doors():
     paths = list(ROOT.rglob("*.py")) + list((ROOT.parent / "benchmarks").rglob("*.py"))
+    bad = []
     for path in paths:
-        room = _room(path) if path.is_relative_to(ROOT) else "benchmarks"
-        for mod in _imports(path):
-            parts = mod.split(".")
-            private = [p for p in parts[1:] if p.startswith("_") and p != "__init__"]
-            if len(parts) > 2 and private and parts[1] != room:
-                bad.append(f"{path.name} ({room}) imports private {mod}")
+        if path == ROOT / "__init__.py":
+            continue  # the package's door re-exports every room
+        bad += violations(_room(path), path.read_text(), str(path.relative_to(ROOT.parent)))
     assert not bad, "\n".join(bad)
+
+
+# (room of the module, planted source): every one must be caught.
+PLANTED = {
+    "coord imports store's door": ("coord", "from mlds_jax import store"),
+    "coord imports store": ("coord", "from mlds_jax.store import StoreWriter"),
+    "coord imports store as a module": ("coord", "import mlds_jax.store"),
+    "spec imports train (function-local)": (
+        "spec", "def f():\n    from mlds_jax.train import make_train\n"),
+    "a private module by name": ("coord", "from mlds_jax.train import _bulk"),
+    "a private module by path": ("coord", "from mlds_jax.train._bulk import make_train"),
+    "a private module imported": ("store", "import mlds_jax.train._bulk"),
+    "a private name through a door": ("store", "from mlds_jax.spec import _check"),
+    "the wiring reaches a private module": ("pipeline", "from mlds_jax.store._open import Store"),
+    "a benchmark reaches a private module": ("benchmarks", "from mlds_jax.models import _gru"),
+    "a relative import": ("store", "from ._schema import DONE"),
+    "a relative import of the parent": ("store", "from .. import errors"),
+    **{f"a room imports {w}": ("analysis", f"from mlds_jax import {w}") for w in WIRING},
+    **{f"a room imports mlds_jax.{w}": ("models", f"from mlds_jax.{w} import x")
+       for w in WIRING},
+    "a room imports the package": ("train", "import mlds_jax"),
+}
+
+
+@pytest.mark.parametrize("room,source", PLANTED.values(), ids=PLANTED.keys())
+def test_the_checker_catches_each_planted_import(room, source):
+    assert violations(room, source)
+
+
+# what the rooms may do: the checker passes it
+ALLOWED = {
+    "a room imports one to its left": ("store", "from mlds_jax.spec import task_of"),
+    "errors from anywhere": ("tasks", "from mlds_jax.errors import SpecError"),
+    "its own private module": ("train", "from mlds_jax.train._bulk import make_train"),
+    "the wiring imports any door": ("pipeline", "from mlds_jax.coord import run_blocks"),
+    "a benchmark imports a door": ("benchmarks", "import mlds_jax.models"),
+    "not mlds_jax": ("store", "import zarr\nfrom numpy import _core"),
+}
+
+
+@pytest.mark.parametrize("room,source", ALLOWED.values(), ids=ALLOWED.keys())
+def test_the_checker_passes_what_is_allowed(room, source):
+    assert violations(room, source) == []
+
+
+def test_the_wiring_is_what_the_rooms_may_not_import():
+    assert {"pipeline", "cli", "summary", "workunits", "_guards"} <= set(WIRING)
