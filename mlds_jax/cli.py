@@ -162,7 +162,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                                "writes report.md, metrics.json and plots there (choose a new "
                                "--out, or add --force to overwrite those files)")
     metrics = analyze(args.stores, args.out, progress=not args.quiet,
-                      sample=args.sample or None, seed=args.seed)
+                      sample=args.sample or None, seed=args.seed,
+                      learnt_only=args.learnt_only, plots=not args.no_plots)
     for note in metrics["notes"]:
         print(f"note: {note}")
     print(f"answered {len(metrics['questions'])} question(s); wrote {args.out}/report.md, "
@@ -515,7 +516,13 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--sample", type=int, default=2000, metavar="N",
                     help="analyse at most N random finished networks per class (default 2000; "
                          "0: all); bounds memory and time on large stores")
-    an.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    an.add_argument("--seed", type=int, default=0,
+                    help="seed of the sample, the train/test split and the bootstrap "
+                         "(default 0)")
+    an.add_argument("--learnt-only", action="store_true",
+                    help="only networks that learnt (the store's learnt flag): questions "
+                         "no longer carried by networks that failed to learn")
+    an.add_argument("--no-plots", action="store_true", help="numbers only (no figures)")
     an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--force", action="store_true",

@@ -41,9 +41,11 @@ def test_grid_zoo_stores_rates_and_analysis_asks_which(tmp_path, capsys, tiny_re
     assert main(["analyze", str(out), "--out", str(tmp_path / "an"), "--quiet"]) == 0
     m = json.loads((tmp_path / "an" / "metrics.json").read_text())
     res = m["questions"]["which learning rate — z.zarr"]
-    assert res["weights"]["chance"] == pytest.approx(0.5) and res["weights"]["n"] == 30
+    assert res["chance"] == pytest.approx(0.5) and res["n_train"] + res["n_test"] == 30
     # 8 Adam steps of 0.001 vs 0.1 move the weights very differently: far above chance
-    assert res["layer statistics"]["accuracy"] > 0.8, res
+    assert res["families"]["layer statistics"]["accuracy"] > 0.8, res
+    # the stored rate is the answer itself: the non-weight control leaves it out
+    assert "learning_rate" not in res["controls"]["non-weight fields"]["fields"]
     assert "## which learning rate — z.zarr" in (tmp_path / "an" / "report.md").read_text()
 
 

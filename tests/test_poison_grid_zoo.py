@@ -66,7 +66,9 @@ def test_poison_grid_zoo_end_to_end(tmp_path, capsys):
     assert main(["analyze", str(out), "--out", str(tmp_path / "an"), "--quiet"]) == 0
     m = json.loads((tmp_path / "an" / "metrics.json").read_text())
     res = m["questions"]["which poison fraction — pz.zarr"]
-    assert res["weights"]["chance"] == pytest.approx(0.5) and res["weights"]["n"] == 4
+    # 2 networks per fraction: too few for a held-out test split, and the report says so
+    assert res == {"skipped": "need at least 3 networks per label for a train/test split, "
+                              "got 2 for label 0"}
     assert "## which poison fraction — pz.zarr" in (tmp_path / "an" / "report.md").read_text()
 
 

@@ -18,10 +18,12 @@ BATCH = 512  # networks featurised together
 
 def select(view: StoreView, *, classes=None, status: str | None = "done",
            where: dict[str, tuple[float, float]] | None = None,
-           sample: int | None = None, seed: int = 0) -> np.ndarray:
+           sample: int | None = None, seed: int = 0, learnt_only: bool = False
+           ) -> np.ndarray:
     """Indices ``[n]`` (sorted) of networks by class name(s), status and metric ranges.
 
     ``sample``: keep at most this many per class, drawn at random (seeded by ``seed``).
+    ``learnt_only``: only networks that learnt (``Store.learnt``).
 
     Example: ``select(v, classes=["ParityMachine"], where={"val_bit_accuracy": (0.99, 1)})``.
     """
@@ -37,6 +39,8 @@ def select(view: StoreView, *, classes=None, status: str | None = "done",
             raise KeyError(f"unknown class(es) {sorted(unknown)}; store has {view.class_names}")
         ids = [view.class_names.index(c) for c in names]
         keep &= np.isin(cls, ids)
+    if learnt_only:
+        keep &= view.learnt()
     for metric, (lo, hi) in (where or {}).items():
         v = view[metric]
         keep &= (v >= lo) & (v <= hi)
@@ -102,17 +106,22 @@ def _canonical(w: np.ndarray, layout: list[dict]) -> np.ndarray:
     return np.concatenate([c[e["name"]].reshape(len(w), -1) for e in layout], 1)
 
 
-def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH
-                    ) -> dict[str, np.ndarray]:
+def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH,
+                    zero: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The three weight feature sets of networks ``idx``, computed in batches:
     ``weights`` and ``canonical weights`` ``[n, n_params]`` float32, ``layer statistics``
-    ``[n, 10 * n_tensors]`` float64."""
+    ``[n, 10 * n_tensors]`` float64. ``zero``: pixels (flat indices) whose first-layer
+    weights are set to 0 in every network first (a DS4 control)."""
     layout, p = view.layout, int(view.attrs["n_params"])
     out = {"weights": np.empty((len(idx), p), np.float32),
            "canonical weights": np.empty((len(idx), p), np.float32),
            "layer statistics": np.empty((len(idx), 10 * len(layout)), np.float64)}
     for lo in range(0, len(idx), batch):
         w = flat_weights(view, idx[lo:lo + batch])
+        if zero is not None and len(zero):
+            from mlds_jax.analysis._controls import zero_pixels
+
+            w = zero_pixels(w, layout, zero)
         out["weights"][lo:lo + len(w)] = w
         out["canonical weights"][lo:lo + len(w)] = _canonical(w, layout)
         out["layer statistics"][lo:lo + len(w)] = _stats(w, layout)
@@ -155,3 +164,29 @@ def loss_features(view: StoreView, idx: np.ndarray) -> np.ndarray:
     base = np.stack([view["final_train_loss"][idx], view["final_val_loss"][idx],
                      view["epochs"][idx].astype(np.float64)], 1)
     return np.nan_to_num(np.concatenate([base, np.log1p(points)], 1))
+
+
+def carry_forward(hist: np.ndarray) -> np.ndarray:
+    """``[n, epochs]`` loss histories with each network's NaN tail (epochs after it stopped)
+    filled with its last value; networks that never ran an epoch stay all-NaN."""
+    hist = np.asarray(hist, np.float64)
+    ran = ~np.isnan(hist)
+    last = np.where(ran, np.arange(hist.shape[1])[None], -1).max(1)  # [n]
+    filled = np.where(ran, hist, hist[np.arange(len(hist)), np.maximum(last, 0)][:, None])
+    filled[last < 0] = np.nan
+    return filled
+
+
+def loss_curve_summary(hist: np.ndarray) -> dict[str, np.ndarray]:
+    """Median and quartiles ``[epochs]`` over networks of their loss histories ``[n,
+    epochs]``, a stopped network's final value carried forward (so one stuck network does
+    not become the median of the few still training), and ``running`` ``[epochs]``: the
+    share of networks still training at each epoch."""
+    filled = carry_forward(hist)
+    filled = filled[~np.isnan(filled).all(1)]
+    running = (~np.isnan(np.asarray(hist, np.float64))).mean(0) if len(hist) else np.zeros(0)
+    if len(filled) == 0:
+        empty = np.full(np.shape(hist)[1], np.nan)
+        return {"median": empty, "q25": empty, "q75": empty, "running": running}
+    q25, med, q75 = np.percentile(filled, [25, 50, 75], axis=0)
+    return {"median": med, "q25": q25, "q75": q75, "running": running}

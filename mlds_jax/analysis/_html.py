@@ -2,7 +2,8 @@
 
 Per store: the per-class progress table with MLC@Home's bands (0% / < 25% / 25-75% / > 75% /
 100%), the share of each class's finished networks that learnt their task, and (unless
-``plots=False``) the analysis plots, embedded as base64 PNGs so the page is one file.
+``plots=False``) the analysis plots, embedded as base64 PNGs so the page is one file: each
+store's section holds its own figures, figures of several stores go in a last section.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from mlds_jax.store import StoreView, band, check_output_path, open_store, progress_total
+import numpy as np
+
+from mlds_jax.store import DONE, StoreView, band, check_output_path, open_store, progress_total
 
 BANDS = ("0%", "< 25%", "25-75%", "> 75%", "100%")
 _BAND_COLOURS = {"0%": "#e0e0e0", "< 25%": "#f4c7c3", "25-75%": "#fce8b2", "> 75%": "#c9e7c0",
@@ -32,6 +35,19 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
+def _overall_learnt(view: StoreView) -> float | None:
+    """The share of all the store's finished networks that learnt (``None``: none done)."""
+    done = int(np.sum(view["status"] == DONE))
+    return float(np.sum(view.learnt()) / done) if done else None
+
+
+def _figures(images: list[Path]) -> str:
+    return "".join(
+        f"<figure><img alt=\"{html.escape(p.name)}\" src=\"data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}\"><figcaption>{html.escape(p.name)}"
+        f"</figcaption></figure>" for p in images)
+
+
 def _store_section(view: StoreView, images: list[Path]) -> str:
     what, shares = learnt_shares(view)
     progress = view.progress()
@@ -44,14 +60,12 @@ def _store_section(view: StoreView, images: list[Path]) -> str:
                     f"<td style=\"background:{_BAND_COLOURS[b]}\">{r['percent']:.1f}% "
                     f"({html.escape(b)})</td><td>{_pct(share)}</td></tr>")
     pct, b = tot["percent"], tot["band"]
+    overall = _overall_learnt(view)
     rows.append(f"<tr class=\"total\"><td>overall</td><td>{tot['planned']}</td>"
                 f"<td>{tot['done']}</td><td>{tot['failed']}</td>"
                 f"<td style=\"background:{_BAND_COLOURS[b]}\">{pct:.1f}% ({html.escape(b)})"
-                f"</td><td></td></tr>")
-    imgs = "".join(
-        f"<figure><img alt=\"{html.escape(p.name)}\" src=\"data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}\"><figcaption>{html.escape(p.name)}"
-        f"</figcaption></figure>" for p in images)
+                f"</td><td>{_pct(overall)}</td></tr>")
+    imgs = _figures(images)
     spec = view.attrs["spec"]
     return (f"<section><h2>{html.escape(Path(view.path).name)} — {html.escape(spec['name'])}"
             f"</h2><p>{view.attrs['n_networks']} networks, {len(view.class_names)} "
@@ -76,25 +90,31 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
     check_output_path(out, paths)  # never inside a store it reads
     views = [open_store(p) for p in paths]
     images: dict[str, list[Path]] = {str(v.path): [] for v in views}
+    joint: list[Path] = []  # figures of several stores (DS4 histograms)
     with tempfile.TemporaryDirectory() as tmp:
         if plots:
+            from threadpoolctl import threadpool_limits
+
             ready = [v for v in views if len(select(v))]
+            _report.load_native()
             try:
                 for v in ready:
                     _report._SAMPLE[str(v.path)] = select(v, sample=sample, seed=seed)
-                names = _report.plots(ready, Path(tmp), seed)
+                with threadpool_limits(limits=_report.THREADS):
+                    names = _report.plots(ready, Path(tmp), seed)
             finally:
                 _report._SAMPLE.clear()
                 _report._FEATURES.clear()
-            for name in names:
+            for name in names:  # a store's own figures end in _<store>.png
                 owner = next((v for v in ready if name.endswith(f"_{Path(v.path).name}.png")),
                              None)
-                images[str(owner.path) if owner else str(ready[0].path)].append(
-                    Path(tmp) / name)
+                (images[str(owner.path)] if owner else joint).append(Path(tmp) / name)
         legend = "".join(f"<span style=\"background:{_BAND_COLOURS[b]}\">{html.escape(b)}"
                          "</span>" for b in BANDS)
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         body = "".join(_store_section(v, images[str(v.path)]) for v in views)
+        if joint:
+            body += "<section><h2>Across the stores</h2>" + _figures(joint) + "</section>"
         page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<title>mlds-jax status</title><style>" + _CSS + "</style></head><body>"
                 f"<h1>mlds-jax status</h1><p>{when}. Progress bands: </p>"

@@ -41,11 +41,12 @@ def _pipeline(estimator, n_features: int, n_train: int, homogeneous: bool):
     return make_pipeline(StandardScaler(), estimator)
 
 
-def _ci(scores: np.ndarray) -> tuple[float, float, float]:
-    """Mean and a 95% normal-approximation interval over folds."""
+def _ci(scores: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> tuple[float, float, float]:
+    """Mean and a 95% normal-approximation interval over folds, clipped to ``[lo, hi]``
+    (the metric's range)."""
     m, s = float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
     half = 1.96 * s / np.sqrt(len(scores))
-    return m, m - half, m + half
+    return m, max(m - half, lo), min(m + half, hi)
 
 
 def classify(x: np.ndarray, y: np.ndarray, seed: int = 0, homogeneous: bool = False) -> dict:
@@ -95,5 +96,5 @@ def regress(x: np.ndarray, y: np.ndarray, seed: int = 0, homogeneous: bool = Fal
         pred = model.predict(x[te])
         ss = np.sum((y[te] - y[te].mean()) ** 2)
         scores.append(1 - np.sum((y[te] - pred) ** 2) / ss if ss > 0 else 0.0)
-    m, lo, hi = _ci(np.asarray(scores))
+    m, lo, hi = _ci(np.asarray(scores), -np.inf, 1.0)
     return {"r2": m, "ci95": [lo, hi], "chance": 0.0, "folds": folds, "n": int(len(y))}

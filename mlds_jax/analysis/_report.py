@@ -1,26 +1,42 @@
 """``analyze``: answer the questions a set of stores can answer; write report.md, PNGs and
-metrics.json."""
+metrics.json.
+
+Every question is answered on a held-out test split (the store's own where it defines one,
+else a deterministic split of the analysis's own) by four feature families side by side,
+with controls that name artefacts beside the headline; BLAS/OpenMP threads are pinned so
+the numbers are the same on any machine.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
-import warnings
+import re
 from pathlib import Path
 
 import numpy as np
 
-from mlds_jax.analysis._features import (
-    first_attempt_epochs,
-    loss_features,
-    read_rows,
-    select,
-    weight_features,
+from mlds_jax.analysis import _plots
+from mlds_jax.analysis._controls import (
+    dead_pixels,
+    non_weight_fields,
+    region_features,
+    trigger_pixels,
 )
-from mlds_jax.analysis._questions import auroc, classify, regress
+from mlds_jax.analysis._features import read_rows, select, weight_features
+from mlds_jax.analysis._stats import (
+    BOOTSTRAP,
+    MIN_TEST,
+    TEST_SHARE,
+    fit_score,
+    own_split,
+    split_info,
+    strata,
+)
 from mlds_jax.errors import MLDSError, StoreError
-from mlds_jax.spec import grid_labels, stored_grids
+from mlds_jax.spec import SEQUENCE, grid_labels, stored_grids, task_of
 from mlds_jax.store import PENDING, StoreView, check_output_path, open_store
 
 
@@ -40,12 +56,13 @@ def _base(name: str) -> str:
 
 
 DEFAULT_SAMPLE = 2000  # networks per class analysed by default (``--sample``)
-TSNE_MAX = 2000  # points per t-SNE plot (a random subset of the sample)
+THREADS = 1  # BLAS / OpenMP threads while analysing: the same numbers on any machine
+SAME = 0.05  # a control within this of the headline is "as high"
 
 # Per store (by path): the analysed networks (a per-class sample of the finished ones) and
 # their feature sets, computed once and shared by every question and plot of one analyze().
 _SAMPLE: dict[str, np.ndarray] = {}
-_FEATURES: dict[str, dict[str, np.ndarray]] = {}
+_FEATURES: dict[tuple, dict[str, np.ndarray]] = {}
 
 
 def _idx(view: StoreView, classes=None) -> np.ndarray:
@@ -60,227 +77,330 @@ def _idx(view: StoreView, classes=None) -> np.ndarray:
     return idx
 
 
-def _feature_sets(view: StoreView, idx: np.ndarray, loss: bool = True
-                  ) -> dict[str, np.ndarray]:
-    key = str(view.path)
+def _weights(view: StoreView, idx: np.ndarray, zero: np.ndarray | None = None
+             ) -> dict[str, np.ndarray]:
+    """Weight feature sets of networks ``idx`` (rows of the store's sample), computed once
+    per store and per set of zeroed pixels."""
+    key = (str(view.path), None if zero is None else tuple(int(p) for p in zero))
     full = _idx(view)
     if key not in _FEATURES:
-        _FEATURES[key] = weight_features(view, full)
+        _FEATURES[key] = weight_features(view, full, zero=zero)
     rows = np.searchsorted(full, idx)
     if not np.array_equal(full[np.minimum(rows, len(full) - 1)], idx):
         raise ValueError("networks outside the analysed sample")
-    whole = len(idx) == len(full)
-    feats = {k: (v if whole else v[rows]) for k, v in _FEATURES[key].items()}
-    if loss:
-        feats["loss only (baseline)"] = loss_features(view, idx)
-    return feats
+    return {k: (v if len(idx) == len(full) else v[rows]) for k, v in _FEATURES[key].items()}
 
 
-def plan_questions(views: list[StoreView]) -> list[tuple]:
-    seq = [v for v in views if v.attrs.get("task", "sequence") == "sequence"]
-    img = [v for v in views if v.attrs.get("task") == "image"]
+def _feature_sets(view: StoreView, idx: np.ndarray, loss: bool = False
+                  ) -> dict[str, np.ndarray]:
+    """The weight feature sets (``weights``, ``canonical weights``, ``layer statistics``) of
+    networks ``idx`` (kept for the plots and ``html_report``)."""
+    return _weights(view, idx)
+
+
+# family -> (feature set, model, homogeneous features)
+FAMILIES = {
+    "canonical weights": ("canonical weights", "linear", True),
+    "layer statistics": ("layer statistics", "linear", False),
+    "layer statistics + HGB": ("layer statistics", "hgb", False),
+}
+PROBE = "probe outputs"
+
+
+def families(parts: list[tuple[StoreView, np.ndarray]], zero: np.ndarray | None = None
+             ) -> dict[str, tuple[np.ndarray, str, bool]]:
+    """Feature family -> ``(x [n, features], model, homogeneous)`` for the networks of
+    ``parts`` stacked in order; probe outputs where every store has ``probe/outputs`` (and
+    no pixels are zeroed: a probe's outputs are not weights to zero)."""
+    sets = [_weights(v, i, zero) for v, i in parts]
+    out = {name: (np.concatenate([s[src] for s in sets]), model, homo)
+           for name, (src, model, homo) in FAMILIES.items()}
+    if zero is None and all("probe/outputs" in v.group for v, _ in parts):
+        x = np.concatenate([read_rows(v.group["probe/outputs"], i).reshape(len(i), -1)
+                            for v, i in parts]).astype(np.float64)
+        out[PROBE] = (np.nan_to_num(x), "linear", False)
+    return out
+
+
+@dataclasses.dataclass
+class Question:
+    """One question: networks ``parts`` (store, indices) stacked, their labels ``y``."""
+
+    title: str
+    metric: str  # "accuracy", "auroc" or "r2"
+    parts: list[tuple[StoreView, np.ndarray]]
+    y: np.ndarray
+    labels: list[str] | None = None  # names of the classes (class questions)
+    drop: tuple[str, ...] = ()  # non-weight fields that are the answer itself
+
+
+@dataclasses.dataclass
+class Context:
+    """What the DS4 controls need from all the stores given: the fixed trigger region of
+    the poisoned stores, the pixels dead in the clean ones."""
+
+    seed: int = 0
+    region: np.ndarray | None = None
+    dead: np.ndarray | None = None
+    region_name: str = ""
+
+    def removed(self) -> np.ndarray:
+        parts = [p for p in (self.region, self.dead) if p is not None]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, int)
+
+    def removed_name(self) -> str:
+        what = [self.region_name] if self.region is not None else []
+        if self.dead is not None:
+            what.append(f"the {len(self.dead)} pixels dead in clean networks")
+        return " and ".join(what) or "nothing"
+
+
+def _context(views: list[StoreView], seed: int) -> Context:
+    img = [v for v in views if task_of(v.attrs).images]
+    ctx = Context(seed=seed)
+    regions = [(v, trigger_pixels(v.attrs["spec"])) for v in img]
+    regions = [(v, r) for v, r in regions if r is not None]
+    if regions:
+        ctx.region = np.unique(np.concatenate([r for _, r in regions]))
+        kinds = sorted({v.attrs["spec"]["poison"]["kind"] for v, _ in regions})
+        ctx.region_name = f"the trigger region ({', '.join(kinds)}: {len(ctx.region)} pixels)"
+    clean = [v for v in img if v.attrs["spec"].get("poison") is None]
+    if clean:
+        dead = [set(dead_pixels(v, _idx(v)).tolist()) for v in clean]
+        ctx.dead = np.array(sorted(set.intersection(*dead)), int)
+    return ctx
+
+
+def plan_questions(views: list[StoreView]) -> list[Question]:
+    seq = [v for v in views if task_of(v.attrs) is SEQUENCE]
+    img = [v for v in views if task_of(v.attrs).images]
     qs = []
     for v in seq:
         if len(v.class_names) >= 2:
-            qs.append(("which class", v))
-        qs.append(("own accuracy", v, "val_bit_accuracy"))
+            idx = _idx(v)
+            qs.append(Question(f"which class — {_short(v)}", "accuracy", [(v, idx)],
+                               v["class_id"][idx], list(v.class_names)))
+        idx = _idx(v)
+        qs.append(Question(f"own accuracy — {_short(v)} (val_bit_accuracy)", "r2",
+                           [(v, idx)], v["val_bit_accuracy"][idx].astype(np.float64)))
     for a, b in itertools.combinations(seq, 2):
         if [_base(n) for n in a.class_names] == [_base(n) for n in b.class_names] and \
                 a.class_names != b.class_names:
-            qs.append(("modified vs original", a, b))
+            for na, nb in zip(a.class_names, b.class_names):
+                ia, ib = _idx(a, classes=na), _idx(b, classes=nb)
+                qs.append(Question(
+                    f"modified vs original — {_short(a)} vs {_short(b)}: {na} vs {nb}",
+                    "auroc", [(a, ia), (b, ib)], np.r_[np.zeros(len(ia)), np.ones(len(ib))]
+                    .astype(int), [na, nb]))
     clean = [v for v in img if v.attrs["spec"].get("poison") is None]
     bad = [v for v in img if v.attrs["spec"].get("poison") is not None]
+
+    def stores_q(title: str, vs: list[StoreView], metric: str = "accuracy") -> Question:
+        parts = [(v, _idx(v)) for v in vs]
+        y = np.concatenate([np.full(len(i), k) for k, (_, i) in enumerate(parts)])
+        return Question(title, metric, parts, y, [_short(v) for v in vs])
+
     for c, b in itertools.product(clean, bad):
-        qs.append(("backdoored vs clean", c, b))
-    if len(img) >= 2 and len({v.attrs["spec"]["name"] for v in img}) >= 2:
-        qs.append(("which dataset", img))
+        qs.append(stores_q(f"backdoored vs clean — {_short(c)} vs {_short(b)}", [c, b],
+                           "auroc"))
+    if len(bad) >= 2:
+        qs.append(stores_q("which poisoning recipe — " + ", ".join(map(_short, bad)), bad))
+    # "which dataset" only when it is not asked above already (one clean and one poisoned
+    # store: backdoored vs clean; poisoned stores only: which poisoning recipe)
+    if len(img) >= 2 and clean and not (len(clean) == 1 and len(bad) == 1):
+        qs.append(stores_q("which dataset — " + ", ".join(map(_short, img)), img))
     for v in img:
-        qs.append(("own accuracy", v, "clean_accuracy"))
+        idx = _idx(v)
+        qs.append(Question(f"own accuracy — {_short(v)} (clean_accuracy)", "r2", [(v, idx)],
+                           v["clean_accuracy"][idx].astype(np.float64)))
     for v in views:  # titled "which learning rate", "which poison fraction"
         for name, grid in stored_grids(v.attrs["spec"]).items():
             if len(grid) >= 2:
-                qs.append(("which grid value", v, name))
+                idx = _idx(v)
+                y = grid_labels(v[name][idx], grid)
+                if (y < 0).any():
+                    raise ValueError(f"stored {name} values outside the spec's {name} grid")
+                qs.append(Question(f"which {name.replace('_', ' ')} — {_short(v)}",
+                                   "accuracy", [(v, idx)], y, [f"{g:g}" for g in grid],
+                                   drop=(name,)))
     return qs
 
 
-HOMOGENEOUS = {"weights", "canonical weights"}
+TRAIN, VAL, TEST, OOD = 0, 1, 2, 3  # Store.split codes
 
 
-def _run(fn, x, y, feature: str) -> dict:
-    return fn(x, y, homogeneous=feature in HOMOGENEOUS)
+def _store_codes(parts: list[tuple[StoreView, np.ndarray]]) -> np.ndarray | None:
+    """The stores' canonical split codes (``Store.split``: 0 train, 1 val, 2 test, 3 ood)
+    over ``parts`` stacked; ``None`` where a store defines none."""
+    codes = []
+    for v, idx in parts:
+        split = getattr(v, "split", None)
+        if split is None:
+            return None
+        try:
+            codes.append(np.asarray(split("canonical"))[idx])
+        except (KeyError, ValueError, LookupError):
+            return None
+    return np.concatenate(codes)
 
 
-def answer(q: tuple) -> dict:
-    kind = q[0]
-    if kind == "which class":
-        v = q[1]
-        idx = _idx(v)
-        y = v["class_id"][idx]
-        return {k: _run(classify, x, y, k) for k, x in _feature_sets(v, idx).items()}
-    if kind == "which grid value":  # from weights (classes mixed); name: the stored array
-        v, name = q[1], q[2]
-        idx = _idx(v)
-        y = grid_labels(v[name][idx], stored_grids(v.attrs["spec"])[name])
-        if (y < 0).any():
-            raise ValueError(f"stored {name} values outside the spec's {name} grid")
-        return {k: _run(classify, x, y, k) for k, x in _feature_sets(v, idx).items()}
-    if kind == "own accuracy":
-        v, metric = q[1], q[2]
-        idx = _idx(v)
-        y = v[metric][idx].astype(np.float64)
-        return {k: _run(regress, x, y, k)
-                for k, x in _feature_sets(v, idx, loss=False).items()}
-    if kind == "modified vs original":
-        a, b = q[1], q[2]
-        out = {}
-        for k, name in enumerate(a.class_names):
-            ia, ib = _idx(a, classes=name), _idx(b, classes=b.class_names[k])
-            fa, fb = _feature_sets(a, ia), _feature_sets(b, ib)
-            y = np.r_[np.zeros(len(ia)), np.ones(len(ib))].astype(int)
-            out[f"{name} vs {b.class_names[k]}"] = {
-                f: _run(classify, np.concatenate([fa[f], fb[f]]), y, f) for f in fa}
-        return out
-    if kind == "backdoored vs clean":
-        c, b = q[1], q[2]
-        ic, ib = _idx(c), _idx(b)
-        fc, fb = _feature_sets(c, ic), _feature_sets(b, ib)
-        y = np.r_[np.zeros(len(ic)), np.ones(len(ib))].astype(int)
-        return {f: _run(auroc, np.concatenate([fc[f], fb[f]]), y, f) for f in fc}
-    if kind == "which dataset":
-        vs = q[1]
-        feats = [_feature_sets(v, _idx(v)) for v in vs]
-        y = np.concatenate([np.full(len(_idx(v)), i) for i, v in enumerate(vs)])
-        return {f: _run(classify, np.concatenate([fs[f] for fs in feats]), y, f)
-                for f in feats[0]}
-    raise ValueError(kind)
+def _split(q: Question, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(test [k], keep [n], how)``: the held-out rows among the ``keep`` rows of ``q``.
+    The stores' canonical split where they define one (train + val fit, test scores, ood
+    left out) and it holds every label on both sides; else the analysis's own."""
+    codes = _store_codes(q.parts)
+    if codes is not None:
+        keep = codes != OOD
+        test, y = codes[keep] == TEST, q.y[keep]
+        groups = ([y == k for k in np.unique(q.y)] if q.metric != "r2"
+                  else [np.ones(len(y), bool)])
+        if test.sum() >= 2 and all((test & g).any() and (~test & g).sum() >= 2
+                                   for g in groups):
+            return test, keep, "the stores' canonical split (train + val fit, test scores)"
+    key = np.concatenate([i for _, i in q.parts])
+    strat = strata(q.y) if q.metric == "r2" else q.y
+    return (own_split(strat, key, seed), np.ones(len(q.y), bool),
+            f"own (seed {seed}, {TEST_SHARE:.0%} of each label held out)")
 
 
-def _title(q: tuple) -> str:
-    if q[0] == "which grid value":
-        return f"which {q[2].replace('_', ' ')} — {_short(q[1])}"
-    if q[0] in ("which class", "own accuracy"):
-        return f"{q[0]} — {_short(q[1])}" + (f" ({q[2]})" if q[0] == "own accuracy" else "")
-    if q[0] == "which dataset":
-        return "which dataset — " + ", ".join(_short(v) for v in q[1])
-    return f"{q[0]} — {_short(q[1])} vs {_short(q[2])}"
+def answer(q: Question, ctx: Context) -> dict:
+    """Test-set numbers of every family, the controls beside them, and a headline."""
+    test, keep, how = _split(q, ctx.seed)
+    y = q.y[keep]
+
+    def fit(x: np.ndarray, model: str = "linear", homo: bool = False, **kw) -> dict:
+        return fit_score(q.metric, x[keep], y, test, model=model, homogeneous=homo,
+                         seed=ctx.seed, **kw)
+
+    res = split_info(q.metric, y, test, how)
+    if q.labels is not None:
+        res["labels"] = q.labels
+    conf = q.metric == "accuracy"
+    res["families"] = {name: fit(x, model, homo, confusion=conf)
+                       for name, (x, model, homo) in families(q.parts).items()}
+    controls = {}
+    nw = [non_weight_fields(v, i, q.drop) for v, i in q.parts]
+    names = [n for n in nw[0][1] if all(n in f for _, f in nw)]
+    x = np.concatenate([xi[:, [f.index(n) for n in names]] for xi, f in nw])
+    controls["non-weight fields"] = {**fit(x), "fields": names}
+    image = any(v.attrs.get("task") == "image" for v, _ in q.parts)
+    if image and ctx.region is not None:
+        x = np.concatenate([region_features(_weights(v, i)["weights"], v.layout, ctx.region)
+                            for v, i in q.parts])
+        controls["trigger region alone"] = fit(x)
+    removed = ctx.removed()
+    if image and len(removed):
+        for name, (x, model, homo) in families(q.parts, removed).items():
+            controls[f"{name} without them"] = fit(x, model, homo)
+        res["removed"] = {"what": ctx.removed_name(), "pixels": [int(p) for p in removed]}
+    res["controls"] = controls
+    res["headline"] = headline(res)
+    return res
 
 
-def _fmt(r: dict) -> str:
-    for key in ("accuracy", "auroc", "r2"):
-        if key in r:
-            lo, hi = r["ci95"]
-            return (f"{key} {r[key]:.3f} [{lo:.3f}, {hi:.3f}] (chance {r['chance']:.3f}, "
-                    f"n={r['n']}, {r['folds']} folds)")
-    return json.dumps(r)
+def _num(r: dict, metric: str) -> str:
+    lo, hi = r["ci95"]
+    return f"{r[metric]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def headline(res: dict) -> str:
+    """The best family's number with the controls that qualify it, in words."""
+    m, fams, ctl = res["metric"], res["families"], res["controls"]
+    best = max(fams, key=lambda f: fams[f][m])
+    v = fams[best][m]
+    text = (f"{m} {_num(fams[best], m)} from {best} (chance {res['chance']:.3f}, majority "
+            f"{res['majority']:.3f}, {res['n_test']} test networks)")
+    nw = ctl["non-weight fields"][m]
+    text += f"; non-weight fields alone {nw:.3f}"
+    if fams[best]["ci95"][0] <= res["chance"]:
+        return text + " — its interval reaches chance: no feature family is shown to beat it"
+    if nw >= v - SAME:
+        text += (" — as high: training length / learning rate / final loss answer this "
+                 "without the weights")
+    if "trigger region alone" in ctl:
+        alone = ctl["trigger region alone"][m]
+        text += f"; the trigger region's first-layer weights alone {alone:.3f}"
+    without = {k: r for k, r in ctl.items() if k.endswith(" without them")}
+    if without:
+        wb = max(without, key=lambda k: without[k][m])
+        wv, what = without[wb][m], res["removed"]["what"]
+        fam = wb[: -len(" without them")]
+        if wv >= v - SAME:
+            text += f"; holds without {what} ({wv:.3f} from {fam})"
+        else:
+            text += (f"; rests on {what}: without them the best is {wv:.3f} (from {fam})")
+    return text
 
 
 def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
-    """PCA of weights by class, and t-SNE of their top 50 principal components on a random
-    subset of at most ``TSNE_MAX`` networks; loss curves per class; DS4 histograms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import StandardScaler
-
+    """Per store: PCA/t-SNE of weights by class, loss curves, learnt-share bars; across
+    the DS4 stores: clean-accuracy and attack-success histograms."""
     files = []
     for v in views:
         idx = _idx(v)
-        if len(idx) < 3:
-            continue
-        x = StandardScaler().fit_transform(_feature_sets(v, idx, loss=False)["weights"])
-        cls = v["class_id"][idx]
-        pcs = PCA(min(50, *x.shape), random_state=seed).fit_transform(x)
-        del x
-        embs = [("PCA", pcs[:, :2], np.arange(len(idx)))]
-        if len(idx) > 10:
-            sub = np.sort(np.random.default_rng(seed).permutation(len(idx))[:TSNE_MAX])
-            embs.append(("t-SNE of 50 PCs", TSNE(2, perplexity=min(30, len(sub) // 4),
-                                               random_state=seed).fit_transform(pcs[sub]), sub))
-        fig, axes = plt.subplots(1, len(embs), figsize=(6 * len(embs), 5))
-        for ax, (name, e, rows) in zip(np.atleast_1d(axes), embs):
-            for k, cname in enumerate(v.class_names):
-                m = cls[rows] == k
-                if m.any():
-                    ax.scatter(e[m, 0], e[m, 1], s=12 if len(rows) < 500 else 3,
-                               label=cname)
-            ax.set_title(f"{name} of weights — {_short(v)}")
-        np.atleast_1d(axes)[0].legend(fontsize=7)
-        f = out / f"embedding_{_short(v)}.png"
-        fig.tight_layout()
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
-
-        # the first attempt only: later epochs of a store with restarts hold the few
-        # restarted networks, whose medians would show as a jump
-        hist = read_rows(v.group["history/val_loss"], idx)[:, :first_attempt_epochs(v)]
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for k, cname in enumerate(v.class_names):
-            h = hist[cls == k]
-            if len(h) == 0 or np.isnan(h).all():
-                continue
-            with warnings.catch_warnings():  # epochs no network of the class reached
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(h, 0)
-                lo, hi = np.nanpercentile(h, 25, 0), np.nanpercentile(h, 75, 0)
-            ep = np.arange(1, len(med) + 1)
-            ax.plot(ep, med, label=cname)
-            ax.fill_between(ep, lo, hi, alpha=0.2)
-        ax.set_yscale("log")
-        restarts = hist.shape[1] < v.group["history/val_loss"].shape[1]
-        ax.set_xlabel("epoch of the first attempt" if restarts else "epoch")
-        ax.set_ylabel("validation loss (median, IQR)")
-        ax.set_title(f"loss curves per class — {_short(v)}")
-        ax.legend(fontsize=7)
-        f = out / f"loss_curves_{_short(v)}.png"
-        fig.tight_layout()
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
-    img = [v for v in views if v.attrs.get("task") == "image" and len(_idx(v))]
+        if len(idx) >= 3:
+            files.append(_plots.embedding(v, idx, _weights(v, idx)["weights"], out, seed))
+            files.append(_plots.loss_curves(v, idx, out))
+        files.append(_plots.learnt_bars(v, out))
+    img = [v for v in views if task_of(v.attrs).images and len(_idx(v))]
     if img:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for v in img:
-            idx = _idx(v)
-            axes[0].hist(v["clean_accuracy"][idx], bins=20, alpha=0.6, label=_short(v))
-            axes[1].hist(v["attack_success_rate"][idx], bins=20, range=(0, 1), alpha=0.6,
-                         label=_short(v))
-        axes[0].set_title("clean test accuracy")
-        axes[1].set_title("attack success rate")
-        axes[1].legend(fontsize=7)
-        f = out / "ds4_histograms.png"
-        fig.tight_layout()
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f.name)
+        files.append(_plots.ds4_histograms(img, _idx, out))
     return files
 
 
+def load_native() -> None:
+    """Loads every BLAS / OpenMP library the analysis will use (NumPy's and SciPy's BLAS,
+    scikit-learn's OpenMP), so that ``threadpool_limits`` pins them all: it only reaches
+    libraries already loaded, and one loaded later runs on every core (measured: the first
+    HistGradientBoosting fit of a process on 2 busy cores took 14 s instead of 0.2 s)."""
+    import scipy.linalg  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.manifold  # noqa: F401
+
+
+def thread_record() -> dict:
+    """The BLAS / OpenMP libraries loaded and their thread counts (under the pin)."""
+    from threadpoolctl import threadpool_info
+
+    libs = sorted({(i["user_api"], i["internal_api"], i["num_threads"])
+                   for i in threadpool_info()})
+    return {"limit": THREADS, "libraries": [
+        {"user_api": u, "internal_api": a, "num_threads": n} for u, a, n in libs]}
+
+
 def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
-            progress: bool = True, sample: int | None = DEFAULT_SAMPLE, seed: int = 0) -> dict:
+            progress: bool = True, sample: int | None = DEFAULT_SAMPLE, seed: int = 0,
+            learnt_only: bool = False, plots: bool = True) -> dict:
     """Opens the stores, answers what they can answer, writes the report. Returns metrics.
 
     ``sample``: analyse at most this many finished networks per class (drawn at random with
-    ``seed``; ``None``: all). Features are computed once per store and batch by batch, so
-    memory is about ``2 x sample x classes x n_params x 4`` bytes per store.
+    ``seed``; ``None``: all). ``learnt_only``: only networks that learnt (``Store.learnt``).
+    ``plots=False``: no figures. BLAS/OpenMP run on ``THREADS`` thread(s) throughout
+    (threadpoolctl), recorded in the report, so the numbers do not depend on the machine.
     """
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
+    load_native()
     _SAMPLE.clear()
     _FEATURES.clear()
     try:
-        return _analyze(paths, out_dir, progress, sample, seed, tqdm)
+        with threadpool_limits(limits=THREADS):
+            return _analyze(paths, out_dir, progress, sample, seed, tqdm, learnt_only, plots)
     finally:  # free the features; the next call starts afresh
         _SAMPLE.clear()
         _FEATURES.clear()
 
 
-def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm) -> dict:
+def _slug(title: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", title).strip("_")[:80]
 
+
+def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm,
+             learnt_only: bool = False, want_plots: bool = True) -> dict:
     notes, views = [], []
     for p in paths:
         try:
@@ -292,13 +412,20 @@ def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm
         if pending:
             notes.append(f"{p}: half-written ({pending} networks pending); using the {done} "
                          "finished networks only")
-        if done == 0:
-            notes.append(f"{p}: no finished networks; skipped")
+        idx = select(v, sample=sample, seed=seed, learnt_only=learnt_only)
+        if learnt_only:
+            notes.append(f"{p}: learnt networks only ({len(select(v, learnt_only=True))} of "
+                         f"{done} finished; learnt = {v.learnt_description()})")
+        if len(idx) == 0:
+            notes.append(f"{p}: no {'learnt' if learnt_only else 'finished'} networks; "
+                         "skipped")
             continue
-        _SAMPLE[str(v.path)] = idx = select(v, sample=sample, seed=seed)
-        if len(idx) < done:
-            notes.append(f"{p}: analysing a random sample of {len(idx)} of its {done} "
-                         f"finished networks (at most {sample} per class, seed {seed})")
+        _SAMPLE[str(v.path)] = idx
+        avail = len(select(v, learnt_only=learnt_only))
+        if len(idx) < avail:
+            notes.append(f"{p}: analysing a random sample of {len(idx)} of its {avail} "
+                         f"{'learnt' if learnt_only else 'finished'} networks (at most "
+                         f"{sample} per class, seed {seed})")
         views.append(v)
     qs = plan_questions(views)
     if not qs:
@@ -306,37 +433,70 @@ def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm
                             "give a store with finished networks"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    ctx = _context(views, seed)
     metrics = {"stores": [str(v.path) for v in views], "notes": notes,
-               "sample_per_class": sample, "seed": seed, "questions": {}}
+               "sample_per_class": sample, "seed": seed, "learnt_only": learnt_only,
+               "threads": thread_record(), "questions": {}}
+    figures: dict[str, str] = {}
     for q in tqdm(qs, desc="questions", disable=not progress):
         try:
-            metrics["questions"][_title(q)] = answer(q)
+            res = answer(q, ctx)
         except ValueError as e:
-            metrics["questions"][_title(q)] = {"skipped": str(e)}
-    metrics["plots"] = plots(views, out, seed)
+            res = {"skipped": str(e)}
+        metrics["questions"][q.title] = res
+        if want_plots and "families" in res and q.metric == "accuracy":
+            best = max(res["families"], key=lambda f: res["families"][f]["accuracy"])
+            figures[q.title] = _plots.confusion(
+                res["families"][best]["confusion"], res["labels"],
+                f"{q.title}\n{best}, test split", out / f"confusion_{_slug(q.title)}.png")
+    metrics["plots"] = (plots(views, out, seed) if want_plots else []) + list(figures.values())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (out / "report.md").write_text(render(metrics, figures))
+    return metrics
+
+
+def _row(name: str, r: dict, m: str) -> str:
+    return f"| {name} | {r[m]:.3f} | [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] |"
+
+
+def render(metrics: dict, figures: dict[str, str]) -> str:
+    """report.md from the metrics: per question the headline, the families and controls
+    side by side, its figure."""
+    th = metrics["threads"]
     lines = ["# mlds-jax analysis report", "", "Stores: " + ", ".join(
         f"`{p}`" for p in metrics["stores"]), ""]
-    lines += [f"- note: {n}" for n in notes] + ([""] if notes else [])
-    lines += ["Every number is cross-validated (stratified folds); the interval is a 95% "
-              "normal approximation over folds. Chance = majority share (accuracy), 0.5 "
-              "(AUROC), 0 (R²). The loss-only baseline uses final losses, epochs and the "
-              "validation-loss curve; it can be strong for reasons other than the weights "
-              "(a harder task, or poisoned samples in the training loss), so compare weight "
-              "features against it, not only against chance.", ""]
+    lines += [f"- note: {n}" for n in metrics["notes"]] + ([""] if metrics["notes"] else [])
+    lines += [
+        "Every number is measured on held-out test networks (the stores' test split where "
+        f"they define one, else {TEST_SHARE:.0%} of each label, drawn with the seed): the "
+        "classifier never saw them. The interval is a 95% bootstrap over the test set "
+        f"({BOOTSTRAP} resamples), clipped to the metric's range. Chance = uniform guessing; "
+        "majority = the training set's most common label (R²: its mean) on the test set. "
+        f"Fewer than {MIN_TEST} test networks gives a warning. Controls: the same classifier "
+        "on the non-weight fields alone (epochs, restarts, learning rate, final losses); for "
+        "DS4, the trigger region's first-layer weights alone, and each family without them "
+        "and without the pixels dead in clean networks.",
+        "", f"BLAS/OpenMP threads pinned to {th['limit']} (threadpoolctl): " + ", ".join(
+            f"{x['internal_api']} {x['num_threads']}" for x in th["libraries"]) + ".", ""]
     for title, res in metrics["questions"].items():
         lines += [f"## {title}", ""]
         if "skipped" in res:
             lines += [f"skipped: {res['skipped']}", ""]
             continue
-        nested = all(isinstance(r, dict) and not {"accuracy", "auroc", "r2"} & set(r)
-                     for r in res.values())
-        groups = res.items() if nested else [("", res)]
-        for sub, rs in groups:
-            if sub:
-                lines.append(f"**{sub}**")
-            lines += [f"- {feat}: {_fmt(r)}" for feat, r in rs.items()]
-            lines.append("")
-    lines += ["## Plots", ""] + [f"![{f}]({f})" for f in metrics["plots"]]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    return metrics
+        m = res["metric"]
+        lines += [f"**{res['headline']}**", "",
+                  f"n = {res['n_train']} train + {res['n_test']} test; split: {res['split']}."]
+        if "warning" in res:
+            lines.append(f"Warning: {res['warning']}.")
+        lines += ["", f"| feature family | {m} | 95% interval |", "|---|---|---|"]
+        lines += [_row(f, r, m) for f, r in res["families"].items()]
+        lines += [_row(f"control: {c}", r, m) for c, r in res["controls"].items()]
+        lines.append("")
+        if "removed" in res:
+            lines += [f"\"Without them\": first-layer weights of {res['removed']['what']} "
+                      "set to 0 in every network.", ""]
+        if title in figures:
+            lines += [f"![{figures[title]}]({figures[title]})", ""]
+    lines += ["## Plots", ""] + [f"![{f}]({f})" for f in metrics["plots"]
+                                 if f not in figures.values()]
+    return "\n".join(lines) + "\n"

@@ -24,24 +24,37 @@ from mlds_jax.store import StoreWriter  # noqa: E402
 
 
 def test_planted_class_difference_is_found(tmp_path):
-    synthetic_store(tmp_path / "planted.zarr", planted=0.5)
+    synthetic_store(tmp_path / "planted.zarr", planted=0.5, per_class=12)
     m = analyze([tmp_path / "planted.zarr"], tmp_path / "out", progress=False)
     res = m["questions"]["which class — planted.zarr"]
-    assert res["weights"]["accuracy"] > 0.95
-    assert res["canonical weights"]["accuracy"] > 0.95
-    # identical loss curves everywhere: the loss baseline is at chance
-    assert res["loss only (baseline)"]["accuracy"] < 0.4
-    assert (tmp_path / "out" / "report.md").read_text().startswith("# mlds-jax analysis")
-    assert (tmp_path / "out" / "embedding_planted.zarr.png").stat().st_size > 1000
+    assert res["families"]["canonical weights"]["accuracy"] == 1.0
+    # identical loss curves and epochs everywhere: the non-weight control is at chance
+    assert res["controls"]["non-weight fields"]["accuracy"] <= 0.4
+    assert res["controls"]["non-weight fields"]["fields"] == [
+        "epochs", "restarts", "learning_rate", "final_train_loss", "final_val_loss"]
+    # held out: the store's canonical test split (Store.split), else 3 of each class's 12
+    assert res["n_train"] + res["n_test"] == 60 and res["n_test"] >= 10
+    assert res["headline"].startswith("accuracy 1.000 [1.000, 1.000] from canonical weights")
+    conf = np.array(res["families"]["canonical weights"]["confusion"])
+    assert conf.shape == (5, 5) and np.trace(conf) == conf.sum() == res["n_test"]
+    assert conf.sum(1).min() >= 2  # every class in the test set
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.startswith("# mlds-jax analysis") and "| layer statistics + HGB |" in report
+    for f in ("embedding_planted.zarr.png", "learnt_planted.zarr.png",
+              "confusion_which_class_planted.zarr.png"):
+        assert (tmp_path / "out" / f).stat().st_size > 1000, f
 
 
 def test_one_distribution_gives_chance(tmp_path):
-    synthetic_store(tmp_path / "null.zarr", planted=0.0)
-    m = analyze([tmp_path / "null.zarr"], tmp_path / "out", progress=False)
+    synthetic_store(tmp_path / "null.zarr", planted=0.0, per_class=12)
+    m = analyze([tmp_path / "null.zarr"], tmp_path / "out", progress=False, plots=False)
     res = m["questions"]["which class — null.zarr"]
-    for feat in ("weights", "layer statistics"):
-        assert res[feat]["accuracy"] < 0.4, (feat, res[feat])  # chance is 0.2
-    assert res["weights"]["chance"] == pytest.approx(0.2)
+    for feat in ("canonical weights", "layer statistics"):
+        assert res["families"][feat]["accuracy"] < 0.5, (feat, res)  # chance is 0.2
+    assert res["chance"] == pytest.approx(0.2) and res["majority"] == pytest.approx(0.2)
+    assert "interval reaches chance" in res["headline"]
+    assert res["warning"] == (f"only {res['n_test']} test networks (< 30): the interval is "
+                              "wide; read the number as indicative")
 
 
 def _random_network(seed):
@@ -99,7 +112,7 @@ def test_bad_inputs_give_clear_messages(tmp_path, capsys):
     assert len(err) == 1 and "no such store" in err[0]
     # a half-written store is analysed on its finished networks, with a note
     synthetic_store(tmp_path / "half.zarr", planted=0.3, complete=False)
-    m = analyze([tmp_path / "half.zarr"], tmp_path / "o", progress=False)
+    m = analyze([tmp_path / "half.zarr"], tmp_path / "o", progress=False, plots=False)
     assert any("half-written (60 networks pending)" in n for n in m["notes"])
     # a store with nothing finished: nothing to answer
     spec = tiny_ds1(per_class=2)
