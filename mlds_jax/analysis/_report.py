@@ -36,7 +36,7 @@ from mlds_jax.analysis._stats import (
     strata,
 )
 from mlds_jax.errors import MLDSError, StoreError
-from mlds_jax.spec import SEQUENCE, grid_labels, stored_grids, task_of
+from mlds_jax.spec import grid_labels, stored_grids
 from mlds_jax.store import PENDING, StoreView, check_output_path, open_store
 
 
@@ -156,7 +156,7 @@ class Context:
 
 
 def _context(views: list[StoreView], seed: int) -> Context:
-    img = [v for v in views if task_of(v.attrs).images]
+    img = [v for v in views if v.attrs.get("task") == "image"]
     ctx = Context(seed=seed)
     regions = [(v, trigger_pixels(v.attrs["spec"])) for v in img]
     regions = [(v, r) for v, r in regions if r is not None]
@@ -172,8 +172,8 @@ def _context(views: list[StoreView], seed: int) -> Context:
 
 
 def plan_questions(views: list[StoreView]) -> list[Question]:
-    seq = [v for v in views if task_of(v.attrs) is SEQUENCE]
-    img = [v for v in views if task_of(v.attrs).images]
+    seq = [v for v in views if v.attrs.get("task", "sequence") == "sequence"]
+    img = [v for v in views if v.attrs.get("task") == "image"]
     qs = []
     for v in seq:
         if len(v.class_names) >= 2:
@@ -342,7 +342,7 @@ def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
             files.append(_plots.embedding(v, idx, _weights(v, idx)["weights"], out, seed))
             files.append(_plots.loss_curves(v, idx, out))
         files.append(_plots.learnt_bars(v, out))
-    img = [v for v in views if task_of(v.attrs).images and len(_idx(v))]
+    img = [v for v in views if v.attrs.get("task") == "image" and len(_idx(v))]
     if img:
         files.append(_plots.ds4_histograms(img, _idx, out))
     return files
