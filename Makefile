@@ -11,7 +11,7 @@ DEMO_OUT       ?= demo/ds1.zarr
 DEMO_PER_CLASS ?= 32
 DEMO_EPOCHS    ?= 100
 
-.PHONY: demo test lint api bench clean venv
+.PHONY: demo test lint api bench bench-recipes clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.throughput --quick
+
+# Whole runs at the default recipes, rendered by `make bench` as the full-recipe rows: DS1
+# (30 GRUs, every network to its own stop, restarts included; networks per core-hour and the
+# projected DS1-100 / DS1-10000) and DS4 (16 networks, 20 epochs); tens of minutes on 2 cores.
+bench-recipes: $(STAMP)
+	$(BIN)/python -m benchmarks.recipes --ds1-per-class 6 --ds4-n 16
 
 clean:
 	rm -rf demo

@@ -7,8 +7,9 @@
 # numcodecs, donfig, google-crc32c), which no part here needs (the trainers do not write
 # stores); to carry them anyway, put their cp312 manylinux wheels in .whl/ (see
 # docs/scaling.md) and they are installed to /tmp/mlds-site first.
-# Parts, each under its own time limit (cut to what is left of GPU_SH_BUDGET_S, 470 s), so a
-# slow part cannot starve the rest and whatever a part wrote survives its limit:
+# Parts, each under its own time limit (cut to what is left of GPU_SH_BUDGET_S, 470 s; 3600
+# for a smoke run), so a slow part cannot starve the rest and whatever a part wrote survives
+# its limit; GPU_SH_PARTS="sweep recipes-ds1" runs only those:
 #   recipes-ds4  benchmarks.recipes: ds4("MNISTclean", 4096), all 20 epochs, one timed run
 #   throughput   benchmarks.throughput --quick --workloads gru: the PyTorch peers (one at a
 #                time, vmap ensemble, hand-batched ensemble, torch.compile) and the bulk
@@ -22,7 +23,8 @@ set -u
 out=${1:-gpu-out}
 mkdir -p "$out"
 smoke=${GPU_SH_SMOKE:-0}
-budget=${GPU_SH_BUDGET_S:-470}
+if [ "$smoke" = 1 ]; then budget=${GPU_SH_BUDGET_S:-3600}; else budget=${GPU_SH_BUDGET_S:-470}; fi
+parts=${GPU_SH_PARTS:-recipes-ds4 throughput sweep recipes-ds1}  # a rerun may name fewer
 start=$SECONDS
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
@@ -37,6 +39,7 @@ fi
 part() {
   local name=$1 limit=$2 left t0 rc
   shift 2
+  case " $parts " in *" $name "*) ;; *) return ;; esac
   left=$((budget - (SECONDS - start)))
   ((limit > left)) && limit=$left
   if ((limit < 10)); then

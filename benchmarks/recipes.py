@@ -74,7 +74,7 @@ def ds1_rate(per_class: int, segment_epochs: int = 50, **overrides) -> dict:
     t0 = time.perf_counter()
     runner.train(inputs, 1)  # compiles every piece; one epoch an attempt
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     chunks = runner.split(inputs)
     states = runner.init(chunks)
     while True:
@@ -87,16 +87,21 @@ def ds1_rate(per_class: int, segment_epochs: int = 50, **overrides) -> dict:
             break
     res = concat_rows(runner.finish(chunks, states), n)
     secs = time.perf_counter() - t0
+    cpu_secs = time.process_time() - cpu0  # every thread of this process
     epochs = np.asarray(res.epochs)
     n_chunks = len(chunks)
     devices = len(runner.devices)
-    cores = min(devices, n_chunks) if jax.default_backend() == "cpu" else 1
+    on_cpu = jax.default_backend() == "cpu"
+    cores = min(devices, n_chunks) if on_cpu else 1
     extra = "".join(f", {k}={v}" for k, v in sorted(overrides.items()))
     return {"recipe": f"ds1 per_class={per_class}{extra}", "networks": n, "block": n,
             "seconds": secs, "compile_s": compile_s,
             "networks_per_hour": n * 3600 / secs, "chunk_width": trainer.width,
             "devices": devices, "cores": cores,
-            "networks_per_core_hour": n * 3600 / (secs * cores),
+            # on a CPU: per core-hour of CPU time this process used (robust to other jobs
+            # sharing the cores, which stretch the wall-clock time); else per device-hour
+            "cpu_seconds": cpu_secs if on_cpu else None,
+            "networks_per_core_hour": n * 3600 / (cpu_secs if on_cpu else secs),
             "epochs_max": int(epochs.max()), "epochs_mean": float(epochs.mean()),
             "epochs": epochs.tolist(),
             "class_id": np.asarray(inputs.class_id).tolist(),
@@ -132,14 +137,20 @@ def project_ds1(run: dict, per_class: int, draws: int = 200, seed: int = 0) -> f
     Model: a chunk lasts as long as its longest network (its while loop runs until every
     network has stopped), chunks of one device run one after another and devices in
     parallel, so a block's time is (seconds per chunk-epoch) x (the busiest device's sum of
-    chunk maxima). The seconds per chunk-epoch come from the measured run; the networks of
-    the projected run (grouped by class, as the dataset indexes them) draw their epochs
-    from the measured networks of their class (``draws`` bootstrap draws, mean)."""
+    chunk maxima). The seconds per chunk-epoch come from the measured run: on a CPU from the
+    CPU time it used over every chunk's maxima (one core per device, so the projection is
+    for an otherwise idle machine however loaded the measured one was), else from its wall
+    time over the busiest device's sum. The networks of the projected run (grouped by
+    class, as the dataset indexes them) draw their epochs from the measured networks of
+    their class (``draws`` bootstrap draws, mean)."""
     epochs = np.asarray(run["epochs"], float)
     cls = np.asarray(run["class_id"])
     width, devices = run["chunk_width"], run["devices"]
-    measured = _device_epochs(_chunk_max(epochs, width)[None], devices)[0]
-    per_chunk_epoch = run["seconds"] / max(measured, 1.0)
+    maxima = _chunk_max(epochs, width)
+    if run.get("cpu_seconds") is not None:
+        per_chunk_epoch = run["cpu_seconds"] / max(maxima.sum(), 1.0)
+    else:
+        per_chunk_epoch = run["seconds"] / max(_device_epochs(maxima[None], devices)[0], 1.0)
     n_classes = int(cls.max()) + 1
     rng = np.random.default_rng(seed)
     drawn = np.concatenate(

@@ -168,7 +168,7 @@ def plan(quick: bool, accelerator: bool = False,
             for kind in ("torch_ensemble", "torch_batched"):
                 cases[w] += [{"kind": kind, "workload": w, "n": n, "seconds": secs}
                              for n in func_n]
-                if every:
+                if not quick or accelerator or kind == "torch_ensemble" and every:
                     cases[w] += [{"kind": kind, "workload": w, "n": n, "seconds": secs,
                                   "compile": True} for n in func_n[:1]]
                 if accelerator:
@@ -178,10 +178,12 @@ def plan(quick: bool, accelerator: bool = False,
                     cases[w].append({"kind": kind, "workload": w, "n": func_n[0],
                                      "seconds": secs, "threads": 1})
                 # the CPU ensemble as the bulk trainer runs: one 1-thread process per core,
-                # each with its share of the networks (plain and compiled)
+                # each with its share of the networks (plain and compiled; a quick run
+                # compiles the hand-batched one only, the faster of the two compiled)
+                compiled = every and (not quick or kind == "torch_batched")
                 cases[w] += [{"kind": kind, "workload": w, "n": func_n[0], "seconds": secs,
                               "procs": True, "compile": c}
-                             for c in ((False, True) if every else (False,))]
+                             for c in ((False, True) if compiled else (False,))]
     cases["gru"].append({"kind": "gru_single", "steps": 8, "epochs": 4 if quick else 16,
                          "repeats": reps})
     for n in bulk_n if accelerator else bulk_n[:2]:  # CPU: blocks are chunked anyway
@@ -418,7 +420,12 @@ def render(all_results: list[dict]) -> str:
         m = res["machine"]
         lines += [f"## {m['device']} ({m['backend']}) — {m['cpu']}, {m['cores']} cores",
                   "",
-                  f"{m['date']}, mode `{res['mode']}`, jax {m['jax']}, torch "
+                  f"{m['date']}, mode `{res['mode']}`"
+                  + (f", tables {', '.join(res['workloads'])} only" if res.get("workloads")
+                     else "")
+                  + (f", medians of {res['rounds']} interleaved rounds"
+                     if res.get("rounds", 1) > 1 else "")
+                  + f", jax {m['jax']}, torch "
                   f"{m.get('torch', 'not installed')}, Python {m['python']}. Matmul peak: "
                   f"{res['peak_gflops']:.0f} GFLOP/s (JAX {res['jax_peak']:.0f}, torch "
                   f"{res.get('torch_peak') or float('nan'):.0f}). Whole run: "
@@ -486,8 +493,10 @@ def render_recipes(all_recipes: list[dict]) -> str:
              "an attempt at 600 epochs and restarts a stuck network up to twice, so a block "
              "may last up to 1,800 epochs). DS4: MNIST-shaped random images "
              "(no download on a benchmark machine), every epoch of the recipe trained in one "
-             "timed run; nothing is extrapolated. Per core-hour: on a CPU, networks per hour "
-             "over the cores the block's chunks could use (one JAX CPU device per core).", "",
+             "timed run; nothing is extrapolated. Per core-hour: on a CPU, networks per hour of "
+             "the CPU time the run used (every thread; unlike its wall-clock rate, not "
+             "stretched by other jobs sharing the cores); on an accelerator, per device-hour.",
+             "",
              "| device | recipe | networks in block | block seconds | compile s | "
              "networks per hour | per core-hour |", "|---|---|---|---|---|---|---|"]
     projected = []
@@ -512,11 +521,12 @@ def render_recipes(all_recipes: list[dict]) -> str:
                     f"longest {r['epochs_max']} epochs, {r.get('restarts', 0)} restarts, "
                     f"{100 * r.get('learnt', float('nan')):.0f}% learnt): {sizes}.")
     if projected:
-        lines += ["", "Projected whole DS1 runs on the same machine (`benchmarks.recipes."
-                  "project_ds1`: a chunk lasts as long as its longest network, chunks of a "
-                  "device run in turn and devices in parallel; the seconds per chunk-epoch "
-                  "are the measured run's, and each projected network draws its epochs from "
-                  "the measured networks of its class, mean of 200 draws; a projection, not a "
+        lines += ["", "Projected whole DS1 runs on the same machine, otherwise idle "
+                  "(`benchmarks.recipes.project_ds1`: a chunk lasts as long as its longest "
+                  "network, chunks of a device run in turn and devices, one per core, in "
+                  "parallel; the seconds per chunk-epoch are the measured run's — on a CPU "
+                  "its CPU time — and each projected network draws its epochs from the "
+                  "measured networks of its class, mean of 200 draws; a projection, not a "
                   "measurement):", "", *projected]
     return "\n".join(lines) + "\n"
 
@@ -592,7 +602,7 @@ def main(argv=None) -> int:
     from mlds_jax.coord import usable_cores
 
     n_proc = usable_cores()  # PyTorch processes per case: as many as the bulk rows' devices
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick or args.smoke else 3)
     results["rounds"] = rounds
     planned = plan(args.quick, accelerator, kernels)
     if args.workloads:
@@ -618,6 +628,9 @@ def main(argv=None) -> int:
     summarise(results)
     slug = re.sub(r"[^a-z0-9]+", "-", f"{results['machine']['backend']}-"
                   f"{results['machine']['device']}-{results['machine']['cores']}c".lower())
+    if args.workloads:  # a run of some tables only: its own file, its own section
+        results["workloads"] = sorted(planned)
+        slug += "-" + "-".join(results["workloads"])
     path = args.out or RESULTS / f"{slug}.json"
     if args.smoke and args.out is None:
         path = Path(os.devnull)

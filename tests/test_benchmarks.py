@@ -209,6 +209,9 @@ def test_ds1_projection_follows_chunks_and_devices():
     # class 0 always draws 10 or 2, class 1 4 or 3: chunk maxima are 10 or 2 and 4 or 3
     big = recipes.project_ds1(run, 200, draws=50)
     assert 100 * 2 + 100 * 3 <= big <= 100 * 10 + 100 * 4
+    # on a CPU the CPU time is spread over every chunk's maximum, devices one per core
+    cpu = {**run, "devices": 2, "seconds": 99.0, "cpu_seconds": 14.0}
+    assert recipes.project_ds1(cpu, 2, draws=50) <= 10.0  # the busiest of 2 devices
     # two devices run chunks side by side: the busiest device's sum
     assert recipes._device_epochs(np.array([[5.0, 1.0, 2.0]]), 2)[0] == 7.0
     assert recipes._chunk_max(np.array([1.0, 5.0, 2.0]), 2).tolist() == [5.0, 2.0]
