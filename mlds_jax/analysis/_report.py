@@ -110,13 +110,14 @@ PROBE = "probe outputs"
 def families(parts: list[tuple[StoreView, np.ndarray]], zero: np.ndarray | None = None
              ) -> dict[str, tuple[np.ndarray, str, bool]]:
     """Feature family -> ``(x [n, features], model, homogeneous)`` for the networks of
-    ``parts`` stacked in order; probe outputs where every store has ``probe/outputs`` (and
-    no pixels are zeroed: a probe's outputs are not weights to zero)."""
+    ``parts`` stacked in order; probe outputs (the outputs on the store's fixed probe
+    inputs at its last snapshot) where every store has ``probe/outputs`` and no pixels are
+    zeroed (a probe's outputs are not weights to zero)."""
     sets = [_weights(v, i, zero) for v, i in parts]
     out = {name: (np.concatenate([s[src] for s in sets]), model, homo)
            for name, (src, model, homo) in FAMILIES.items()}
     if zero is None and all("probe/outputs" in v.group for v, _ in parts):
-        x = np.concatenate([read_rows(v.group["probe/outputs"], i).reshape(len(i), -1)
+        x = np.concatenate([read_rows(v.group["probe/outputs"], i)[:, -1].reshape(len(i), -1)
                             for v, i in parts]).astype(np.float64)
         out[PROBE] = (np.nan_to_num(x), "linear", False)
     return out

@@ -167,3 +167,21 @@ def test_report_is_identical_under_1_and_2_blas_threads(tmp_path):
     assert m["threads"]["limit"] == 1
     assert {x["num_threads"] for x in m["threads"]["libraries"]} == {1}
     assert {x["user_api"] for x in m["threads"]["libraries"]} == {"blas", "openmp"}
+
+
+def test_probe_outputs_are_a_family_where_the_store_has_them(tmp_path):
+    """A store with ``probe/outputs`` ``[network, snapshot, probe, ...]``: the family reads
+    the last snapshot (planted: class k's outputs on probe k are high there, and only
+    there)."""
+    v = synthetic_store(tmp_path / "s.zarr", planted=0.0, per_class=8)
+    rng = np.random.default_rng(0)
+    out = rng.normal(0, 1, (40, 2, 5, 3)).astype(np.float32)
+    out[np.arange(40), 1, v["class_id"], :] += 10
+    g = zarr.open_group(str(tmp_path / "s.zarr"), mode="r+")
+    g.create_array("probe/outputs", data=out)
+    m = analyze([v.path], tmp_path / "out", progress=False, plots=False)
+    fams = m["questions"]["which class — s.zarr"]["families"]
+    assert list(fams) == ["canonical weights", "layer statistics", "layer statistics + HGB",
+                          "probe outputs"]
+    assert fams["probe outputs"]["accuracy"] == 1.0
+    assert fams["canonical weights"]["accuracy"] < 0.8  # nothing planted in the weights

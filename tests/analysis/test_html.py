@@ -51,3 +51,27 @@ def test_report_page_renders_in_a_browser(tmp_path, capsys):
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], check=True,
                          capture_output=True, text=True, timeout=120).stdout
     assert "<table>" in dom and "ParityMachine" in dom
+
+
+def test_each_section_holds_its_own_figures(tmp_path):
+    """Per-store figures sit in their store's section; the DS4 histograms, which span
+    stores, in 'Across the stores'; the overall row gives the store's learnt share."""
+    import re
+
+    from analysis_stores import ds4_store
+
+    c = ds4_store(tmp_path / "clean.zarr", "MNISTclean", 12, seed=1)
+    ds4_store(tmp_path / "bad.zarr", "MNISTbadnet_alpha10", 12, seed=2)
+    page = tmp_path / "status.html"
+    assert main(["report", "--html", str(page), str(tmp_path / "clean.zarr"),
+                 str(tmp_path / "bad.zarr")]) == 0
+    sections = page.read_text().split("<section>")[1:]
+    caps = [re.findall(r"<figcaption>([^<]+)</figcaption>", s) for s in sections]
+    assert caps[0] == ["embedding_clean.zarr.png", "loss_curves_clean.zarr.png",
+                       "learnt_clean.zarr.png"]
+    assert caps[1] == ["embedding_bad.zarr.png", "loss_curves_bad.zarr.png",
+                       "learnt_bad.zarr.png"]
+    assert "<h2>Across the stores</h2>" in sections[2] and caps[2] == ["ds4_histograms.png"]
+    overall = re.search(r'<tr class="total">.*?</tr>', sections[0]).group(0)
+    share = c.learnt().sum() / 12
+    assert overall.endswith(f"<td>{100 * share:.1f}%</td></tr>"), overall
