@@ -23,6 +23,8 @@ from mlds_jax.spec import (
     DatasetSpec,
     ImageDatasetSpec,
     network_poison_fractions,
+    network_seeds,
+    network_splits,
     spec_grids,
 )
 from mlds_jax.store import (
@@ -91,7 +93,8 @@ def provenance() -> dict[str, Any]:
 
 def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
     """The per-network arrays known before training (class, replicate, key, learning rate;
-    with a poison fraction grid, each network's fraction)."""
+    with a poison fraction grid, each network's fraction; the seeds the spec sets; every
+    named split as ``splits/<name>``)."""
     idx = np.arange(spec.n_networks)
     cls, rep = network_index_parts(spec, idx)
     inputs = network_inputs(spec, idx)
@@ -102,6 +105,8 @@ def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
         "learning_rate": np.asarray(inputs.learning_rate, np.float32),
         **({"poison_fraction": network_poison_fractions(spec, rep)}
            if "poison_fraction" in spec_grids(spec) else {}),
+        **network_seeds(spec, rep),  # only the seeds the spec sets
+        **{f"splits/{k}": v for k, v in network_splits(spec, idx).items()},
     }
 
 

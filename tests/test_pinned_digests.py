@@ -36,6 +36,8 @@ PLANNED = {
         "machines/next_state": "710432200c93a8d3",
         "machines/output": "6c0afc6a40036b28",
         "replicate": "57544fe0501b0345",
+        "splits/canonical": "e6648b3ce3947cff",
+        "splits/held_out_replicates": "e6648b3ce3947cff",
     },
     "ds4": {
         "spec_digest": "12d05393ec55b0863455d24d71c405f8574643ada0d64bca6bd129228623cb90",
@@ -43,6 +45,8 @@ PLANNED = {
         "key": "48fec48d9b02eb01",
         "learning_rate": "a5f51b3625748687",
         "replicate": "7491a9a4fe0b0457",
+        "splits/canonical": "390fd6120cc83ca9",
+        "splits/held_out_replicates": "390fd6120cc83ca9",
     },
 }
 _DS1_COMMON = {

@@ -40,7 +40,15 @@ from mlds_jax.spec._recipes import (
     ds4,
     get_recipe,
 )
+from mlds_jax.spec._seeds import SEED_ARRAYS, SEED_FIELDS, network_seeds
 from mlds_jax.spec._select import select_spec, with_overrides
+from mlds_jax.spec._splits import (
+    SPLIT_CODES,
+    SPLIT_DESCRIPTIONS,
+    network_split,
+    network_splits,
+    split_names,
+)
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -53,6 +61,10 @@ __all__ = [
     "DS4_WIDTHS",
     "PLANNED_SIZES",
     "RECIPES",
+    "SEED_ARRAYS",
+    "SEED_FIELDS",
+    "SPLIT_CODES",
+    "SPLIT_DESCRIPTIONS",
     "SPEC_VERSION",
     "AutomataSpec",
     "CatalogueEntry",
@@ -72,6 +84,9 @@ __all__ = [
     "network_grid_index",
     "network_learning_rates",
     "network_poison_fractions",
+    "network_seeds",
+    "network_split",
+    "network_splits",
     "spec_grids",
     "stored_attempts",
     "stored_epoch_cap",
@@ -79,5 +94,6 @@ __all__ = [
     "learnt_flag",
     "load_spec_file",
     "select_spec",
+    "split_names",
     "with_overrides",
 ]

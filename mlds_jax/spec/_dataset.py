@@ -16,6 +16,7 @@ from typing import Any
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._grid import check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_BIT_ACCURACY, learnt_flag
+from mlds_jax.spec._seeds import SEED_FIELDS, check_seed_grid, drop_unset_seeds
 
 # Version of the spec's dict form (``to_dict``), stored with every store.
 SPEC_VERSION = 1
@@ -303,6 +304,12 @@ class DatasetSpec:
 
     ``learnt_bit_accuracy``: the validation bit accuracy at which a network counts as having
     learnt its machine (stored per network as ``learnt``); ``None``: 0.99.
+
+    ``init_seeds`` / ``order_seeds``: grids of initialisation and data-order seeds (replicate
+    ``r`` takes ``seeds[r % len(seeds)]``, stored per network as ``init_seed`` /
+    ``order_seed``); a set one replaces the digest as the source of the network's initial
+    weights / of its training data and batch order, so zoos can be paired (see
+    ``mlds_jax.spec._seeds``). ``None`` (default): left out of the dict, digests unchanged.
     """
 
     name: str
@@ -314,6 +321,8 @@ class DatasetSpec:
     automata: AutomataSpec | None = None
     version: int = SPEC_VERSION
     learnt_bit_accuracy: float | None = None
+    init_seeds: tuple[int, ...] | None = None
+    order_seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "DatasetSpec.name",
@@ -327,6 +336,10 @@ class DatasetSpec:
                and 0 <= self.seed < 2**32, "DatasetSpec.seed",
                "an integer in [0, 2**32)", self.seed)
         _check(isinstance(self.model, GRUSpec), "DatasetSpec.model", "a GRUSpec", self.model)
+        for f in SEED_FIELDS:
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, check_seed_grid(getattr(self, f),
+                                                            f"DatasetSpec.{f}"))
         _check(isinstance(self.train, TrainSpec), "DatasetSpec.train", "a TrainSpec", self.train)
         unknown = [n for n, _ in self.train.class_learning_rates or () if n not in self.classes]
         _check(not unknown, "TrainSpec.class_learning_rates", "names among the dataset's "
@@ -375,8 +388,9 @@ class DatasetSpec:
         return learnt_flag(self.learnt_thresholds, metrics)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists; an unset grid is left out)."""
-        return drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self))))
+        """Plain JSON-able dict (tuples become lists; an unset grid or seeds are left out)."""
+        return drop_unset_seeds(drop_unset_grid(json.loads(json.dumps(
+            dataclasses.asdict(self)))))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetSpec:

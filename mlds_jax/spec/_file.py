@@ -29,6 +29,16 @@ A dense-network (DS4-style) zoo names its task::
 
     [train]              # defaults are DenseTrainSpec's: Adam 0.001, batch 128, 20 epochs
     epochs = 20
+
+Either kind may make seeds a zoo dimension (top-level keys, before any table; omit them for
+keys drawn from the spec's digest, as before). Replicate ``r`` takes ``init_seeds[r % len]``
+and ``order_seeds[r % len]``; a network's initial weights come from its init seed alone, its
+data order (DS1-DS3: also its sequences) from its order seed alone, so zoos with the same
+seeds are paired network by network (``mlds_jax.spec._seeds``; stored as ``init_seed`` and
+``order_seed``)::
+
+    init_seeds = [0, 0, 0, 0, 1, 1, 1, 1]   # two initialisations, each ...
+    order_seeds = [0, 1, 2, 3]              # ... trained on four data orders
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from mlds_jax.spec._dataset import (
 )
 from mlds_jax.spec._grid import check_fraction_grid, check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_CLEAN_ACCURACY, learnt_flag
+from mlds_jax.spec._seeds import SEED_FIELDS, check_seed_grid, drop_unset_seeds
 
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
 POISON_KINDS = ("badnet", "badnetv2")
@@ -123,6 +124,13 @@ class ImageDatasetSpec:
     is at least ``learnt_clean_accuracy`` (``None``: 0.9 on digits and MNIST, 0.8 on
     FashionMNIST and KMNIST) and, in a poisoned dataset, its backdoor took (attack success
     rate at least ``asr_threshold``).
+
+    ``init_seeds`` / ``order_seeds``: grids of initialisation and batch-order seeds (network
+    ``i`` takes ``seeds[i % len(seeds)]``, stored per network as ``init_seed`` /
+    ``order_seed``); a set one replaces the digest as the source of the initial weights / of
+    the batch order, so clean and poisoned zoos can be paired (``mlds_jax.spec._seeds``; the
+    poisoned samples stay drawn from the network's own key). ``None`` (default): left out of
+    the dict, digests unchanged.
     """
 
     name: str
@@ -136,10 +144,16 @@ class ImageDatasetSpec:
     seed: int = 0
     version: int = SPEC_VERSION
     learnt_clean_accuracy: float | None = None
+    init_seeds: tuple[int, ...] | None = None
+    order_seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "ImageDatasetSpec.name",
                "a non-empty string", self.name)
+        for f in SEED_FIELDS:
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, check_seed_grid(getattr(self, f),
+                                                            f"ImageDatasetSpec.{f}"))
         _check(self.image_set in IMAGE_SETS, "ImageDatasetSpec.image_set",
                f"one of {IMAGE_SETS}", self.image_set)
         _pos_int("ImageDatasetSpec.n_networks", self.n_networks)
@@ -207,7 +221,7 @@ class ImageDatasetSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists; an unset grid is left out)."""
-        d = drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self))))
+        d = drop_unset_seeds(drop_unset_grid(json.loads(json.dumps(dataclasses.asdict(self)))))
         for key in ("poison", "eval_trigger"):
             if d.get(key) is not None and d[key].get("fraction_grid", 0) is None:
                 del d[key]["fraction_grid"]

@@ -209,6 +209,47 @@ class Store(StoreView):
         i = self._check_index(i)
         return build_flax(self.task, self.spec, self.tensors(i))
 
+    # -- splits and regeneration -----------------------------------------------------------
+    def split_names(self) -> list[str]:
+        """The named splits of this store's networks (``canonical`` first)."""
+        if "splits" in self.attrs:
+            return list(self.attrs["splits"]["names"])
+        from mlds_jax.spec import split_names
+
+        return list(split_names(self.spec))
+
+    def split(self, name: str = "canonical") -> np.ndarray:
+        """int8 ``[network]``: split ``name``'s code per network (0 train, 1 val, 2 test,
+        3 ood; :meth:`split_names` lists the names). The stored ``splits/<name>`` array; a
+        store written before splits were stored gets them computed from its spec (the same
+        pure function of spec and index, ``mlds_jax.spec.network_split``)."""
+        names = self.split_names()
+        if name not in names:
+            raise KeyError(f"{self.path}: no split {name!r}; this store has {names}")
+        if f"splits/{name}" in self.group:
+            return np.asarray(self.group[f"splits/{name}"][...])
+        from mlds_jax.spec import network_split
+
+        return network_split(self.spec, name, np.arange(self.n_networks))
+
+    def initial_params(self, i: int, data_dir: str | os.PathLike | None = None
+                       ) -> np.ndarray:
+        """float32 ``[n_params]``: network ``i``'s weights before training, rebuilt bit for
+        bit from its row (``regenerate(i, epoch=0)``)."""
+        return self.regenerate(i, epoch=0, data_dir=data_dir)
+
+    def regenerate(self, i: int, epoch: int | None = None,
+                   data_dir: str | os.PathLike | None = None) -> np.ndarray:
+        """float32 ``[n_params]``: network ``i`` retrained from its row, bit for bit, on the
+        backend that made the store (another backend or GRU kernel raises
+        :class:`~mlds_jax.errors.StoreError`): ``epoch=None`` its final weights (equal to
+        ``params(i)``), ``epoch=e`` its weights after ``e`` epochs (over every attempt; a
+        network that stopped before ``e`` keeps its final ones). Trains one chunk of the
+        store's width for ``e`` epochs; ``data_dir`` as for ``generate`` (DS4)."""
+        from mlds_jax.store._regenerate import regenerate_params
+
+        return regenerate_params(self, self._check_index(i), epoch, data_dir)
+
     # -- which networks learnt -------------------------------------------------------------
     @functools.cached_property
     def learnt_thresholds(self) -> dict[str, float]:
@@ -274,7 +315,12 @@ class Store(StoreView):
 
             tables = stack_tables(build_machines(spec))
             ns, out = tables[0][c], tables[1][c]
-        key = jax.numpy.asarray(np.asarray(g["key"][i], np.uint32))
+        key = np.asarray(g["key"][i], np.uint32)
+        if "order_seed" in g:  # the spec's order seed, not the key, drew its sequences
+            from mlds_jax.train import ORDER_SEED_DOMAIN, seed_roots
+
+            key = seed_roots([int(g["order_seed"][i])], ORDER_SEED_DOMAIN)[0]
+        key = jax.numpy.asarray(key)
         x, y = make_sequences(jax.random.fold_in(key, VAL_DATA), jax.numpy.asarray(ns),
                               jax.numpy.asarray(out), spec.train.n_val, spec.train.seq_len,
                               spec.model.input_size, spec.model.output_size)
@@ -306,7 +352,8 @@ class Store(StoreView):
         Dims ``network``, ``parameter``, ``epoch``, ``key_word``; coordinates ``network``
         (index), ``epoch`` (1-based: the value after that epoch), ``class_name`` (per network,
         variable-length strings) and ``class``; the histories are ``train_loss_history`` /
-        ``val_loss_history`` ``[network, epoch]``. ``class_id`` and ``status`` carry CF
+        ``val_loss_history`` ``[network, epoch]``; the named splits ``split_<name>``
+        ``[network]``. ``class_id`` and ``status`` carry CF
         ``flag_values``/``flag_meanings``; every attribute is netCDF-safe (nested values as
         JSON text), so ``to_xarray().to_netcdf(path)`` writes. Nothing but ``class_id`` (for
         the coordinate) is read until a value is used.
@@ -327,6 +374,9 @@ class Store(StoreView):
         if "machines" in self.group:
             mach = xr.open_dataset(src, group="machines", **kw)
             ds = ds.merge(mach.rename({n: f"machine_{n}" for n in mach.data_vars}))
+        if "splits" in self.group:  # the named splits, as split_<name> [network]
+            spl = xr.open_dataset(src, group="splits", **kw)
+            ds = ds.merge(spl.rename({n: f"split_{n}" for n in spl.data_vars}))
         names = np.asarray(self.class_names, dtype=object)
         ds = ds.assign_coords(network=np.arange(self.n_networks),
                               class_name=("network", names[np.asarray(self.group["class_id"])]))

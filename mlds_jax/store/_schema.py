@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from mlds_jax.spec import SPLIT_DESCRIPTIONS
+
 FORMAT = "mlds-jax-store"
 # 1: the first layout; 2: adds the per-network ``learnt`` flag and the root attribute
 # ``learnt_thresholds``; 3: adds DS1-DS3's per-network ``restarts`` count. Older stores still
@@ -68,6 +70,33 @@ GRID_ARRAYS = {
 }
 
 
+# Per-network arrays fixed before training that only some stores hold (added without a new
+# format version, like GRID_ARRAYS): each network's seeds, where the spec sets
+# ``init_seeds`` / ``order_seeds``, and the named splits ``splits/<name>``, where the root
+# attribute ``splits`` lists them (stores written before have none: ``Store.split`` then
+# computes them from the spec).
+SEED_ARRAY_SCHEMA = {
+    "init_seed": ("int64", -1, "the seed the network's initial weights were drawn from "
+                  "(its value of the spec's init_seeds)"),
+    "order_seed": ("int64", -1, "the seed the network's data order was drawn from (its value "
+                   "of the spec's order_seeds)"),
+}
+SPLIT_PREFIX = "splits/"
+
+
+def optional_planned(attrs: dict) -> tuple[str, ...]:
+    """The optional planned arrays (seeds, splits) of a store with root ``attrs``."""
+    spec = attrs.get("spec") or {}
+    seeds = [a for f, a in (("init_seeds", "init_seed"), ("order_seeds", "order_seed"))
+             if spec.get(f) is not None]
+    return (*seeds, *(SPLIT_PREFIX + n for n in (attrs.get("splits") or {}).get("names", {})))
+
+
+def is_planned(name: str) -> bool:
+    """Whether array ``name`` is fixed before training (rewritable from the spec)."""
+    return name in PLANNED or name in SEED_ARRAY_SCHEMA or name.startswith(SPLIT_PREFIX)
+
+
 def task_metrics(task: str, format_version: int = FORMAT_VERSION
                  ) -> list[tuple[str, str, float | int | bool, str]]:
     """The metric arrays of a ``task`` store of ``format_version`` (name, dtype, fill,
@@ -77,16 +106,24 @@ def task_metrics(task: str, format_version: int = FORMAT_VERSION
 
 
 def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
-                       format_version: int = FORMAT_VERSION, grids: Sequence[str] = ()
-                       ) -> list[tuple[ArraySchema, tuple]]:
+                       format_version: int = FORMAT_VERSION, grids: Sequence[str] = (),
+                       optional: Sequence[str] = ()) -> list[tuple[ArraySchema, tuple]]:
     """Every array of a store and its trailing shape (after the ``network`` axis).
     ``grids``: the names of the store's grids (its root attribute ``grid``), which add the
-    :data:`GRID_ARRAYS` they name."""
+    :data:`GRID_ARRAYS` they name; ``optional``: its seed and split arrays
+    (:func:`optional_planned`)."""
     nan = float("nan")
     metrics = [(ArraySchema(n, dt, ("network",), fill, desc), ())
                for n, dt, fill, desc in task_metrics(task, format_version)]
     metrics += [(ArraySchema(n, dt, ("network",), fill, desc), ())
                 for n, (dt, fill, desc) in GRID_ARRAYS.items() if n in grids]
+    metrics += [(ArraySchema(n, SEED_ARRAY_SCHEMA[n][0], ("network",), SEED_ARRAY_SCHEMA[n][1],
+                             SEED_ARRAY_SCHEMA[n][2]), ())
+                for n in optional if n in SEED_ARRAY_SCHEMA]
+    metrics += [(ArraySchema(n, "int8", ("network",), -1, "split code (attribute 'codes': "
+                             "0 train, 1 val, 2 test, 3 ood): " + SPLIT_DESCRIPTIONS.get(
+                                 n.removeprefix(SPLIT_PREFIX), "")), ())
+                for n in optional if n.startswith(SPLIT_PREFIX)]
     return [
         (ArraySchema("params", "float32", ("network", "parameter"), nan,
                      "flat parameters; split with the 'layout' attribute"), (n_params,)),

@@ -30,8 +30,9 @@ from mlds_jax.store._schema import (
     DONE,
     FAILED,
     PENDING,
-    PLANNED,
     TASK_METRICS,
+    is_planned,
+    optional_planned,
     per_network_arrays,
 )
 
@@ -133,7 +134,8 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
     arrays = {}
     version = int(a.get("format_version", 1))
     grids = tuple(a.get("grid") or ())  # grid values stored per network (e.g. poison_fraction)
-    for schema, trailing in per_network_arrays(n_params, epochs, task, version, grids):
+    for schema, trailing in per_network_arrays(n_params, epochs, task, version, grids,
+                                               optional_planned(a)):
         arr = _open_array(g, schema.name, check)
         if arr is None:
             continue
@@ -153,7 +155,7 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
     for name, arr in arrays.items():
         def on_error(coords, key, e, name=name):
             why = f"{key}: unreadable chunk ({_one_line(e)})"
-            if name in PLANNED:
+            if is_planned(name):
                 check.rewritable.setdefault(name, []).append(why)
             else:
                 check.damage(int(coords[0]), why)

@@ -23,7 +23,7 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError, StoreExistsError
-from mlds_jax.spec import DatasetSpec, spec_grids
+from mlds_jax.spec import SPLIT_CODES, SPLIT_DESCRIPTIONS, DatasetSpec, spec_grids
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
@@ -32,8 +32,10 @@ from mlds_jax.store._schema import (
     PENDING,
     PLANNED,
     ROOT_ATTR,
+    SPLIT_PREFIX,
     STATUS_CODES,
     chunk_compressors,
+    is_planned,
     per_network_arrays,
     results_map,
 )
@@ -181,8 +183,11 @@ class StoreWriter:
         tmp = p.parent / f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
             root = zarr.open_group(str(tmp), mode="w-")
+            optional = tuple(name for name in planned if is_planned(name)
+                             and name not in PLANNED)  # the spec's seeds, the splits
             for schema, trailing in per_network_arrays(n_params, spec.train.epoch_cap, task,
-                                                       grids=tuple(spec_grids(spec))):
+                                                       grids=tuple(spec_grids(spec)),
+                                                       optional=optional):
                 arr = root.create_array(
                     schema.name,
                     shape=(n, *trailing),
@@ -193,8 +198,10 @@ class StoreWriter:
                     dimension_names=list(schema.dims),
                     attributes={"description": schema.description},
                 )
-                if schema.name in PLANNED:
+                if is_planned(schema.name):
                     arr[...] = planned[schema.name]
+                if schema.name.startswith(SPLIT_PREFIX):
+                    arr.attrs["codes"] = SPLIT_CODES
             for name, table in tables.items():  # e.g. the machines' tables, per class
                 arr = root.create_array(f"machines/{name}", shape=table.shape,
                                         dtype=table.dtype, fill_value=0,
@@ -220,6 +227,11 @@ class StoreWriter:
                 # hyper-parameter grids (field -> values; each network's value is stored in
                 # the array of the field's name); only present when the spec has one
                 **({"grid": grids} if (grids := spec_grids(spec)) else {}),
+                # the named splits of the networks (arrays splits/<name>; Store.split)
+                **({"splits": {"codes": SPLIT_CODES, "names": {
+                    n.removeprefix(SPLIT_PREFIX): SPLIT_DESCRIPTIONS[n.removeprefix(
+                        SPLIT_PREFIX)] for n in optional if n.startswith(SPLIT_PREFIX)}}}
+                   if any(n.startswith(SPLIT_PREFIX) for n in optional) else {}),
                 **provenance,
             }
             os.rename(tmp, p)  # atomic on one filesystem: a path holds all of it or nothing

@@ -18,6 +18,8 @@ from mlds_jax.train._bulk import (
 from mlds_jax.train._image_train import ImageTrainResult, make_image_parts, poison_mask
 from mlds_jax.train._keys import (
     INIT,
+    INIT_SEED_DOMAIN,
+    ORDER_SEED_DOMAIN,
     RESTART,
     SHUFFLE,
     TRAIN_DATA,
@@ -27,6 +29,8 @@ from mlds_jax.train._keys import (
     network_index_parts,
     network_inputs,
     network_keys,
+    network_roots,
+    seed_roots,
 )
 from mlds_jax.train._runner import (
     ACCEL_WIDTH,
@@ -50,6 +54,8 @@ from mlds_jax.train._task import (
 
 __all__ = [
     "INIT",
+    "INIT_SEED_DOMAIN",
+    "ORDER_SEED_DOMAIN",
     "RESTART",
     "SHUFFLE",
     "TRAIN_DATA",
@@ -82,8 +88,10 @@ __all__ = [
     "network_index_parts",
     "network_inputs",
     "network_keys",
+    "network_roots",
     "pad_rows",
     "poison_mask",
+    "seed_roots",
     "sequence_loss",
     "task_parts",
     "task_width",

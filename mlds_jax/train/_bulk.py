@@ -149,7 +149,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         each; a fresh-data class draws it from ``(key, epoch)``, every other class from its
         key alone; the address cells follow the curriculum stage of ``attempt_epoch`` (the
         epoch counted from the start of the network's current attempt)."""
-        key = jax.random.fold_in(inputs.key, TRAIN_DATA)
+        key = jax.random.fold_in(inputs.order_root, TRAIN_DATA)
         if fresh_table is not None and epoch is not None:
             key = jnp.where(jnp.asarray(fresh_table)[inputs.class_id],
                             jax.random.fold_in(key, epoch), key)
@@ -162,12 +162,12 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
 
     def val_data(inputs: NetworkInputs):
         """The validation set, ``[n_val, time, bits]`` each (fair inputs, from the key)."""
-        return make_sequences(jax.random.fold_in(inputs.key, VAL_DATA),
+        return make_sequences(jax.random.fold_in(inputs.order_root, VAL_DATA),
                               next_state[inputs.class_id], output[inputs.class_id],
                               t.n_val, t.seq_len, in_bits, out_bits)
 
     def init(inputs: NetworkInputs) -> _Carry:
-        params = init_gru(init_key(inputs.key), m)
+        params = init_gru(init_key(inputs.init_root), m)
         opt_state = network_optimiser(inputs, decay).init(params)
         nan_hist = jnp.full((t.epoch_cap,), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
@@ -182,7 +182,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         restart = (active_epoch(c) == t.max_epochs) & ~c.stopped & ~c.failed & (
             c.restarts < t.max_restarts) & ~spec.is_learnt({"val_bit_accuracy": acc})
         restarts = c.restarts + restart.astype(jnp.int32)
-        fresh = init_gru(init_key(inputs.key, restarts), m)
+        fresh = init_gru(init_key(inputs.init_root, restarts), m)
         fresh_opt = network_optimiser(inputs, decay).init(fresh)
         pick = functools.partial(jax.tree_util.tree_map,
                                  lambda a, b: jnp.where(restart, a, b))
@@ -193,7 +193,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         x_va, y_va = val_data(inputs)
         # drawn once per segment unless the set changes between epochs
         fixed = None if per_epoch_data else train_data(inputs)
-        shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
+        shuffle_key = jax.random.fold_in(inputs.order_root, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.epoch_cap)
 
         def epoch_body(c: _Carry) -> _Carry:

@@ -97,7 +97,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         return mask, jnp.where(mask, (data.train_y + 1) % N_LABELS, data.train_y)
 
     def init(inputs: NetworkInputs, data) -> _ImageCarry:
-        params = init_mlp(jax.random.fold_in(inputs.key, INIT), widths)
+        params = init_mlp(jax.random.fold_in(inputs.init_root, INIT), widths)
         opt_state = network_optimiser(inputs).init(params)
         nan_hist = jnp.full((t.epochs,), jnp.nan, jnp.float32)
         return _ImageCarry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
@@ -105,7 +105,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
 
     def segment(inputs: NetworkInputs, data, c: _ImageCarry, n_epochs) -> _ImageCarry:
         mask, labels = poison(inputs, data)
-        shuffle_key = jax.random.fold_in(inputs.key, SHUFFLE)
+        shuffle_key = jax.random.fold_in(inputs.order_root, SHUFFLE)
         limit = jnp.minimum(c.epoch + n_epochs, t.epochs)
         # a poisoned sample's image in epoch e is row i of placement e mod placements
         n_place = data.train_trig.shape[0]
