@@ -91,6 +91,10 @@ class Store(StoreView):
         """The networks in index order (``len(store)`` of them), as :meth:`network`."""
         return (self.network(i) for i in range(self.n_networks))
 
+    def __contains__(self, name: object) -> bool:
+        """``"learnt" in store``: whether the store has that array (as ``store[name]``)."""
+        return isinstance(name, str) and name in self.group
+
     def indices(self, idx: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
         """int64 ``[k]``: network indices for an int, a slice, an integer array (negative
         counts from the end) or a bool mask ``[n_networks]``; an out-of-range one raises

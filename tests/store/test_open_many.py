@@ -20,6 +20,8 @@ def test_len_repr_iteration_and_params_of_many(store):
     assert repr(store) == (f"Store({str(store.path)!r}, ds1, 10 networks, 5 classes, "
                            "4364 params)")
     nets = list(store)
+    assert "learnt" in store and "history/val_loss" in store and "nope" not in store
+    assert 3 not in store  # membership is by array name, never by building networks
     assert [n.index for n in nets] == list(range(10))
     np.testing.assert_array_equal(np.asarray(nets[7].params), store.params(7))
     rows = store.params(np.arange(8))
