@@ -32,12 +32,13 @@ from mlds_jax.analysis._canonical import (
     permute_gru_units,
 )
 from mlds_jax.errors import StoreError
+from mlds_jax.spec import SPLIT_CODES
 from mlds_jax.store import DONE, Store, open_store
 
 VIEWS = ("flat", "tensors")
 AUGMENTS = (None, "permute")
 SNAPSHOTS = "snapshots/params"  # [network, snapshot, parameter], where a store has them
-SPLIT_PARTS = ("train", "val", "test", "ood")  # the codes 0..3 of Store.split(scheme)
+SPLIT_PARTS = tuple(sorted(SPLIT_CODES, key=SPLIT_CODES.get))  # train val test ood: codes 0-3
 
 
 def random_permutation(t: dict[str, np.ndarray], rng: np.random.Generator
@@ -130,7 +131,7 @@ class NetworkDataset:
             if not hasattr(s, "split"):
                 raise StoreError(f"{s.path}: split={split!r} needs Store.split (this "
                                  "mlds-jax version has no splits)")
-            rows = np.flatnonzero(s.split(split_by) == SPLIT_PARTS.index(split))
+            rows = np.flatnonzero(s.split(split_by) == SPLIT_CODES[split])
         if only_done:
             rows = rows[s["status"][rows] == DONE]
         return rows.astype(np.int64)

@@ -73,3 +73,22 @@ def test_bad_arguments_are_one_line_errors(stores):
         NetworkDataset(a, view="wide")
     with pytest.raises(IndexError, match=r"item 20 outside \[0, 20\)"):
         NetworkDataset(a)[20]
+
+
+def test_dataloader_over_a_split_yields_that_splits_networks_bit_for_bit(tmp_path):
+    torch = pytest.importorskip("torch")
+    s = synthetic_store(tmp_path / "s.zarr", 1.0, per_class=10)  # one block of 10 per class
+    codes = s.split("canonical")
+    for part, code, size in (("train", 0, 40), ("val", 1, 5), ("test", 2, 5)):
+        ds = NetworkDataset(s, split=part, target="val_bit_accuracy")
+        assert len(ds) == size  # 8 / 1 / 1 of every 10 replicates, in every class
+        np.testing.assert_array_equal(ds.network_index, np.flatnonzero(codes == code))
+        seen = []
+        for batch in torch.utils.data.DataLoader(ds, batch_size=16):
+            for j, i in enumerate(batch["network"].tolist()):
+                np.testing.assert_array_equal(batch["weights"][j].numpy(), s.params(i))
+                assert batch["target"][j].numpy() == s["val_bit_accuracy"][i]
+                seen.append(i)
+        assert seen == ds.network_index.tolist()
+    with pytest.raises(ValueError, match="split='training'"):
+        NetworkDataset(s, split="training")
