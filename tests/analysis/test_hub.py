@@ -71,3 +71,19 @@ def test_export_refuses_an_output_inside_a_store_and_no_format(stores, capsys):
     assert "inside" in capsys.readouterr().err
     assert main(["export", str(a.path)]) == 2
     assert "--parquet OUT" in capsys.readouterr().err
+
+
+def test_export_hf_writes_one_file_set_per_canonical_part(tmp_path):
+    s = synthetic_store(tmp_path / "s.zarr", 1.0, per_class=10)
+    assert main(["export", "--hf", str(tmp_path / "hf"), str(s.path)]) == 0
+    names = sorted(p.name for p in (tmp_path / "hf" / "data").iterdir())
+    assert names == ["test-00000-of-00001.parquet", "train-00000-of-00001.parquet",
+                     "val-00000-of-00001.parquet"]
+    codes = s.split("canonical")
+    for part, code in (("train", 0), ("val", 1), ("test", 2)):
+        t = pq.read_table(tmp_path / "hf" / "data" / f"{part}-00000-of-00001.parquet")
+        np.testing.assert_array_equal(t.column("network").to_numpy(),
+                                      np.flatnonzero(codes == code))
+        assert set(t.column("split").to_pylist()) == {part}
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "  - split: val\n    path: data/val-*.parquet" in card
