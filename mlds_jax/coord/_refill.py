@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mlds_jax.coord._plan import block_indices
-from mlds_jax.coord._run import Sink, pending_blocks
+from mlds_jax.coord._run import BAR_FORMAT, Sink, pending_blocks
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.train import ChunkRunner, concat_rows, network_inputs
 
@@ -78,7 +78,7 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     buffers: dict[int, dict[int, dict]] = {b: {} for b in todo}
     pool = runner.padded(pool_size)
     bar = tqdm(total=len(queue), unit="net", desc=f"{spec.name} networks (refill)",
-               disable=not progress, smoothing=0.0)
+               disable=not progress, smoothing=0.0, bar_format=BAR_FORMAT)
     t0, trained, segments = time.perf_counter(), 0, 0
     checkpoints = None
     if checkpoint_every:

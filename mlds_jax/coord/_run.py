@@ -68,6 +68,11 @@ def pending_blocks(sink: Sink, n_networks: int, process_index: int = 0,
     return mine, [b for b in mine if b not in done]
 
 
+# One rate on the bar: the postfix's networks per second of this run (tqdm's own s/net is left
+# out: beside it, two rates in two units read as two numbers for one thing).
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
 def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: bool = True,
                process_index: int = 0, process_count: int = 1,
                checkpoint_every: int | None = None, checkpoint_dir=None
@@ -86,7 +91,7 @@ def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: 
     total = sum(block_indices(b, n, bs)[1] for b in mine)
     already = total - sum(block_indices(b, n, bs)[1] for b in todo)
     bar = tqdm(total=total, initial=already, unit="net", desc=f"{spec.name} networks",
-               disable=not progress, smoothing=0.0)
+               disable=not progress, smoothing=0.0, bar_format=BAR_FORMAT)
     t0, trained = time.perf_counter(), 0
 
     checkpoints = None
