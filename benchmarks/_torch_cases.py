@@ -26,15 +26,20 @@ def _sync():
         torch.cuda.synchronize()
 
 
+TIMED_CPU_S: list[float] = []
+"""CPU seconds (this process, every thread) of each :func:`_timed` loop, in order."""
+
+
 def _timed(step, seconds: float, min_steps: int = 3) -> tuple[int, float]:
     for _ in range(2):
         step()
     _sync()
-    t0, n = time.perf_counter(), 0
+    t0, cpu0, n = time.perf_counter(), time.process_time(), 0
     while n < min_steps or time.perf_counter() - t0 < seconds:
         step()
         n += 1
     _sync()
+    TIMED_CPU_S.append(time.process_time() - cpu0)
     return n, time.perf_counter() - t0
 
 

@@ -51,6 +51,8 @@ def _child(case: dict) -> dict:
             out = {"gflops": tc.torch_matmul_peak(case["seconds"])}
         else:
             raise ValueError(kind)
+        if tc.TIMED_CPU_S and kind != "torch_peak":
+            out["cpu_seconds"] = tc.TIMED_CPU_S[-1]
         if torch.cuda.is_available():
             out["device_peak_bytes"] = int(torch.cuda.max_memory_allocated())
     else:
@@ -122,6 +124,8 @@ def run_processes(case: dict, n_proc: int) -> dict:
             "network_steps": sum(r["network_steps"] for r in rs),
             "seconds": max(r["seconds"] for r in rs),
             "n_models": sum(r.get("n_models", 1) for r in rs),
+            "cpu_seconds": (sum(r["cpu_seconds"] for r in rs)
+                            if all("cpu_seconds" in r for r in rs) else None),
             "compile_s": max((r["compile_s"] for r in rs if "compile_s" in r), default=None),
             "peak_rss_mb": sum(r["peak_rss_mb"] for r in rs)}
 
@@ -346,6 +350,8 @@ def summarise(results: dict) -> dict:
             if "error" in r:
                 continue
             r["steps_per_s"] = r["network_steps"] / r["seconds"]
+            if r.get("cpu_seconds"):
+                r["steps_per_cpu_s"] = r["network_steps"] / r["cpu_seconds"]
             r["gflops"] = r["steps_per_s"] * flops[w] / 1e9
             r["pct_peak"] = 100 * r["gflops"] / peak
         results.setdefault("flops_per_step", {})[w] = flops[w]
@@ -370,6 +376,20 @@ def summarise(results: dict) -> dict:
                           ("vs_torch_procs", best("torch_procs"))):
             if bulk and ref:
                 ratios.setdefault(w, {})[name] = bulk / ref
+        # the same per CPU-second of the process(es), where recorded: what a quiet machine
+        # gives per busy core, little changed by other jobs sharing the cores
+        cpu = [r for r in ok if r.get("steps_per_cpu_s")]
+        bulk_cpu = max((r["steps_per_cpu_s"] for r in cpu if r["kind"] in (
+            "gru_bulk", "mlp_bulk") and not r.get("label") and not r.get("shared_order")),
+            default=None)
+        peers_cpu = [r for r in cpu if r["kind"] in PEERS]
+        if bulk_cpu and peers_cpu:
+            top_cpu = max(peers_cpu, key=lambda r: r["steps_per_cpu_s"])
+            results.setdefault("best_peer_per_cpu_s", {})[w] = {
+                "label": _label(top_cpu), "n_models": top_cpu["n_models"],
+                "steps_per_cpu_s": top_cpu["steps_per_cpu_s"]}
+            ratios.setdefault(w, {})["vs_best_peer_per_cpu_s"] = (
+                bulk_cpu / top_cpu["steps_per_cpu_s"])
         if bulk:
             ratios.setdefault(w, {})["bulk_best_pct_peak"] = (
                 100 * bulk * flops[w] / 1e9 / peak)
@@ -386,8 +406,14 @@ def _ratio_line(res: dict, w: str) -> str:
         parts.append(f"best peer: {top['label']} (N = {top['n_models']}, "
                      f"{top['steps_per_s']:,.0f} network-steps/s); **bulk / best peer: "
                      f"{rat['vs_best_peer']:.2f}×**")
+    top_cpu = res.get("best_peer_per_cpu_s", {}).get(w)
+    if top_cpu:
+        parts.append(f"per CPU-second, best peer: {top_cpu['label']} (N = "
+                     f"{top_cpu['n_models']}, {top_cpu['steps_per_cpu_s']:,.0f}); **bulk / "
+                     f"best peer per CPU-second: {rat['vs_best_peer_per_cpu_s']:.2f}×**")
     parts += [f"{k.replace('_', ' ')}: {v:.2f}{'%' if 'pct' in k else '×'}"
-              for k, v in rat.items() if k != "vs_best_peer" and k != "vs_torch_func_best"]
+              for k, v in rat.items()
+              if k not in ("vs_best_peer", "vs_torch_func_best", "vs_best_peer_per_cpu_s")]
     if not any(r["kind"] == "torch_ensemble" for r in res["cases"][w]):
         parts.append("this run predates the ensemble peer, so its best peer is weaker than "
                      "the strongest simple PyTorch method")
@@ -456,14 +482,15 @@ def render(all_results: list[dict]) -> str:
             if w in UNRECORDED_WIDTHS:  # a dense table names the widths its run measured
                 net = "-".join(map(str, res.get("widths", UNRECORDED_WIDTHS)[w]))
                 title = f"{title.split(',')[0]} ({net}),{title.split(',', 1)[1]}"
+            cpu_col = any(r.get("steps_per_cpu_s") for r in res["cases"][w])
             lines += [f"### {title}", "",
                       "| method | N | network-steps/s | GFLOP/s | % peak | compile s | "
-                      "peak RSS MB | XLA temp MB |",
-                      "|---|---|---|---|---|---|---|---|"]
+                      "peak RSS MB | XLA temp MB |" + (" per CPU-second |" if cpu_col else ""),
+                      "|---|---|---|---|---|---|---|---|" + ("---|" if cpu_col else "")]
             for r in res["cases"][w]:
                 if "error" in r:
                     lines.append(f"| {_label(r)} | {r.get('n', 1)} | error: {r['error']} "
-                                 "| | | | | |")
+                                 "| | | | | |" + (" |" if cpu_col else ""))
                     continue
                 temp = r.get("xla_temp_bytes")
                 comp = r.get("compile_s")
@@ -471,7 +498,9 @@ def render(all_results: list[dict]) -> str:
                     f"| {_label(r)} | {r['n_models']} | {r['steps_per_s']:,.0f} | "
                     f"{r['gflops']:.1f} | {r['pct_peak']:.1f}% | "
                     f"{'–' if comp is None else f'{comp:.1f}'} | {r['peak_rss_mb']:.0f} | "
-                    f"{'–' if temp is None else f'{temp / 2**20:.0f}'} |")
+                    f"{'–' if temp is None else f'{temp / 2**20:.0f}'} |"
+                    + (f" {r['steps_per_cpu_s']:,.0f} |" if r.get("steps_per_cpu_s") else
+                       " – |" if cpu_col else ""))
             lines += ["", _ratio_line(res, w), ""]
     return "\n".join(lines) + "\n"
 

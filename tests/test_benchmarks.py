@@ -252,3 +252,19 @@ def test_smoke_plan_keeps_every_path_once_at_a_tiny_size():
                                           "gru_bulk"}
     assert all(c.get("n", 1) <= 4 and c["seconds"] <= 0.2 for c in cases)
     assert {c.get("gru_kernel") for c in cases if c["kind"] == "gru_bulk"} == {"xla", "fused"}
+
+
+def test_rates_per_cpu_second_name_their_own_best_peer():
+    res = {"peak_gflops": 100.0, "jax_peak": 100.0, "torch_peak": 90.0, "mode": "quick",
+           "wall_s": 1.0, "machine": {"cpu": "X", "cores": 2, "date": "d", "jax": "j",
+                                      "python": "p", "backend": "cpu", "device": "cpu"},
+           "cases": {"gru": [_row("torch_batched", 64, 40.0, cpu_seconds=0.5),
+                             _row("torch_ensemble", 64, 50.0, cpu_seconds=2.0),
+                             _row("gru_bulk", 64, 120.0, cpu_seconds=0.5)]}}
+    tp.summarise(res)
+    assert res["ratios"]["gru"]["vs_best_peer"] == 120.0 / 50.0
+    assert res["ratios"]["gru"]["vs_best_peer_per_cpu_s"] == 240.0 / 80.0
+    text = tp.render([res])
+    assert "per CPU-second, best peer: PyTorch hand-batched ensemble" in text
+    assert "**bulk / best peer per CPU-second: 3.00×**" in text
+    assert text.count("| 240 |") == 1  # the bulk row's per-CPU-second column
