@@ -91,10 +91,11 @@ def loss_curves(view: StoreView, idx: np.ndarray, out: Path) -> str:
     ax.set_yscale("log")
     restarts = hist.shape[1] < view.group["history/val_loss"].shape[1]
     ax.set_xlabel("epoch of the first attempt" if restarts else "epoch")
-    ax.set_ylabel(f"{loss_label(view)} (median, IQR; stopped networks' last value kept)")
+    ax.set_ylabel(f"{loss_label(view)} (median, IQR)")
     share.set_ylabel("share still training (dotted)")
     share.set_ylim(0, 1.05)
-    ax.set_title(f"loss curves per class — {store_name(view)}")
+    ax.set_title(f"loss curves per class — {store_name(view)}\n(a stopped network's last "
+                 "value carried forward)", fontsize=10)
     ax.legend(fontsize=7)
     return _save(fig, out / f"loss_curves_{store_name(view)}.png")
 

@@ -123,6 +123,13 @@ def families(parts: list[tuple[StoreView, np.ndarray]], zero: np.ndarray | None 
     return out
 
 
+# Class pairs asked on their own: DS1's two machines that differ only in the output's
+# polarity (the real "which machine" question once Parity's own learning rate and
+# EightBit's failures to learn are set aside).
+HARD_PAIRS = (("SingleDirectMachine", "SingleInvertMachine"),
+              ("SingleDirectModified", "SingleInvertModified"))
+
+
 @dataclasses.dataclass
 class Question:
     """One question: networks ``parts`` (store, indices) stacked, their labels ``y``."""
@@ -181,6 +188,12 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
             idx = _idx(v)
             qs.append(Question(f"which class — {_short(v)}", "accuracy", [(v, idx)],
                                v["class_id"][idx], list(v.class_names)))
+        for a, b in HARD_PAIRS:  # the pair that "which class" averages away
+            if a in v.class_names and b in v.class_names and len(v.class_names) > 2:
+                idx = _idx(v, classes=[a, b])
+                y = (v["class_id"][idx] == v.class_names.index(b)).astype(int)
+                qs.append(Question(f"{a} vs {b} — {_short(v)}", "auroc", [(v, idx)], y,
+                                   [a, b]))
         idx = _idx(v)
         qs.append(Question(f"own accuracy — {_short(v)} (val_bit_accuracy)", "r2",
                            [(v, idx)], v["val_bit_accuracy"][idx].astype(np.float64)))

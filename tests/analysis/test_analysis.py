@@ -38,6 +38,10 @@ def test_planted_class_difference_is_found(tmp_path):
     conf = np.array(res["families"]["canonical weights"]["confusion"])
     assert conf.shape == (5, 5) and np.trace(conf) == conf.sum() == res["n_test"]
     assert conf.sum(1).min() >= 2  # every class in the test set
+    pair = m["questions"]["SingleDirectMachine vs SingleInvertMachine — planted.zarr"]
+    assert pair["families"]["canonical weights"]["auroc"] == 1.0
+    assert pair["n_train"] + pair["n_test"] == 24 and pair["labels"] == [
+        "SingleDirectMachine", "SingleInvertMachine"]
     report = (tmp_path / "out" / "report.md").read_text()
     assert report.startswith("# mlds-jax analysis") and "| layer statistics + HGB |" in report
     for f in ("embedding_planted.zarr.png", "learnt_planted.zarr.png",
