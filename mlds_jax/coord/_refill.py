@@ -117,6 +117,8 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     if idle.size and queue:
         chunks, states, queue = _refill(spec, runner, slot_net, idle, queue, chunks, states)
     since_save = 0
+    # the first segment compiles the chunk program (tens of seconds): say so at once
+    bar.set_postfix_str(f"compiling, then {epochs_per_segment}-epoch segments")
     while (slot_net >= 0).any():
         states = runner.segment(chunks, states, epochs_per_segment)
         segments += 1
