@@ -169,7 +169,12 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
         raise StoreExistsError(f"{out}: exists; merge writes a new store - choose another OUT")
     check_output_path(out, parts)  # never inside a part
     with writer_lock(out):  # one merge per output
-        return _merge(out, parts)
+        result = _merge(out, parts)
+        if not result["pending_blocks"]:  # complete: CF attributes, card, consolidation
+            from mlds_jax.store import finish_store
+
+            finish_store(out)
+        return result
 
 
 def _merge(out: Path, parts: list[str | os.PathLike]) -> dict[str, Any]:

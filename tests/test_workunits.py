@@ -53,6 +53,9 @@ def test_merge_of_two_halves_equals_the_whole_run(stores, tmp_path, capsys):
     out = tmp_path / "merged.zarr"
     assert main(["merge", str(out), str(stores / "part0.zarr"), str(stores / "part1.zarr")]) == 0
     assert "merged 4 finished blocks" in capsys.readouterr().out
+    # complete, so finished like a generate run: the card and consolidated metadata
+    assert "## Learnt shares" in zarr.open_group(str(out), mode="r").attrs["card"]
+    assert "consolidated_metadata" in (out / "zarr.json").read_text()
     assert verify(out) == []
     a, b = open_store(out), open_store(stores / "whole.zarr")
     for name in ("status", "params", "epochs", "history/val_loss", "val_bit_accuracy"):
