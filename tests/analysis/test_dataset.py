@@ -92,3 +92,18 @@ def test_dataloader_over_a_split_yields_that_splits_networks_bit_for_bit(tmp_pat
         assert seen == ds.network_index.tolist()
     with pytest.raises(ValueError, match="split='training'"):
         NetworkDataset(s, split="training")
+
+
+def test_snapshots_come_with_their_network(tmp_path):
+    import zarr
+
+    s = synthetic_store(tmp_path / "s.zarr", 1.0, per_class=2)
+    rng = np.random.default_rng(0)
+    snaps = rng.normal(size=(10, 3, 4364)).astype(np.float32)  # [network, snapshot, param]
+    g = zarr.open_group(str(s.path), mode="r+")
+    g.create_array("snapshots/params", data=snaps, chunks=(1, 3, 4364))
+    ds = NetworkDataset(s.path, snapshots=True, target=None)
+    np.testing.assert_array_equal(ds[7]["snapshots"], snaps[7])
+    (batch,) = list(ds.batches(10))
+    np.testing.assert_array_equal(batch["snapshots"], snaps)
+    assert "target" not in batch
