@@ -44,8 +44,19 @@ class AnalysisError(MLDSError, ValueError):
     """Nothing could be analysed (the message says why)."""
 
 
+def check_sample(sample: int | None, seed: int = 0) -> None:
+    """Refuses a per-class sample size that is not a positive integer (None: all) and a
+    seed that is not an integer >= 0."""
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 1):
+        raise AnalysisError(f"`sample`: expected a positive number of networks per class "
+                            f"(or None: all of them), got {sample!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise AnalysisError(f"`seed`: expected an integer >= 0, got {seed!r}")
+
+
 def _short(view: StoreView) -> str:
-    return Path(view.path).name
+    return _plots.store_name(view)  # unique among the stores analysed together
 
 
 def _base(name: str) -> str:
@@ -327,9 +338,9 @@ def headline(res: dict) -> str:
     nw = ctl["non-weight fields"][m]
     text += f"; non-weight fields alone {nw:.3f}"
     if fams[best]["ci95"][0] <= res["chance"]:
-        return text + " — its interval reaches chance: no feature family is shown to beat it"
+        return text + " — its interval does not clear chance: no feature family is shown to beat it"
     if nw >= v - SAME:
-        text += (" — as high: training length / learning rate / final loss answer this "
+        text += (" — as high or higher: training length / learning rate / final loss answer this "
                  "without the weights")
     if "trigger region alone" in ctl:
         alone = ctl["trigger region alone"][m]
@@ -398,15 +409,18 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
     from tqdm.auto import tqdm
 
     check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
+    check_sample(sample, seed)
     load_native()
     _SAMPLE.clear()
     _FEATURES.clear()
+    _plots.LABELS.update(_plots.distinct_labels(paths))
     try:
         with threadpool_limits(limits=THREADS):
             return _analyze(paths, out_dir, progress, sample, seed, tqdm, learnt_only, plots)
     finally:  # free the features; the next call starts afresh
         _SAMPLE.clear()
         _FEATURES.clear()
+        _plots.LABELS.clear()
 
 
 def _slug(title: str) -> str:

@@ -56,7 +56,7 @@ def test_one_distribution_gives_chance(tmp_path):
     for feat in ("canonical weights", "layer statistics"):
         assert res["families"][feat]["accuracy"] < 0.5, (feat, res)  # chance is 0.2
     assert res["chance"] == pytest.approx(0.2) and res["majority"] == pytest.approx(0.2)
-    assert "interval reaches chance" in res["headline"]
+    assert "interval does not clear chance" in res["headline"]
     assert res["warning"] == (f"only {res['n_test']} test networks (< 30): the interval is "
                               "wide; read the number as indicative")
 
