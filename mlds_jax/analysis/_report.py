@@ -44,19 +44,8 @@ class AnalysisError(MLDSError, ValueError):
     """Nothing could be analysed (the message says why)."""
 
 
-def check_sample(sample: int | None, seed: int = 0) -> None:
-    """Refuses a per-class sample size that is not a positive integer (None: all) and a
-    seed that is not an integer >= 0."""
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
-                               or sample < 1):
-        raise AnalysisError(f"`sample`: expected a positive number of networks per class "
-                            f"(or None: all of them), got {sample!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise AnalysisError(f"`seed`: expected an integer >= 0, got {seed!r}")
-
-
 def _short(view: StoreView) -> str:
-    return _plots.store_name(view)  # unique among the stores analysed together
+    return Path(view.path).name
 
 
 def _base(name: str) -> str:
@@ -409,18 +398,15 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
     from tqdm.auto import tqdm
 
     check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
-    check_sample(sample, seed)
     load_native()
     _SAMPLE.clear()
     _FEATURES.clear()
-    _plots.LABELS.update(_plots.distinct_labels(paths))
     try:
         with threadpool_limits(limits=THREADS):
             return _analyze(paths, out_dir, progress, sample, seed, tqdm, learnt_only, plots)
     finally:  # free the features; the next call starts afresh
         _SAMPLE.clear()
         _FEATURES.clear()
-        _plots.LABELS.clear()
 
 
 def _slug(title: str) -> str:
