@@ -17,15 +17,18 @@ import zarr
 from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import SpecError, StoreError
-from mlds_jax.models import gru_layout, mlp_layout, resolve_gru_kernel
+from mlds_jax.models import resolve_gru_kernel
 from mlds_jax.spec import (
     DEFAULT_BLOCK_SIZE,
+    IMAGE,
+    SEQUENCE,
     DatasetSpec,
     ImageDatasetSpec,
     network_poison_fractions,
     network_seeds,
     network_splits,
     spec_grids,
+    task_of,
 )
 from mlds_jax.store import (
     StoreView,
@@ -49,6 +52,7 @@ from mlds_jax.train import (
     make_runner,
     network_index_parts,
     network_inputs,
+    task_layout,
     task_width,
 )
 
@@ -323,13 +327,21 @@ def prepare_task(spec: DatasetSpec | ImageDatasetSpec, out=None, data_dir=None,
     """Loads and checks what ``spec``'s task needs, before anything is written. DS4: load,
     check and trigger the image set once; the data files' SHA-256 go into the provenance and
     must match on a resume (unless ``allow_data_change``)."""
-    if spec.task == "sequence":
-        machines = build_machines(spec)  # UnknownDatasetError names a bad machine
-        check_widths(spec, machines)
-        next_state, output = stack_tables(machines)
-        return PreparedTask(None, gru_layout(spec.model).to_records(),
-                            {"next_state": next_state, "output": output},
-                            {"gru_kernel": resolve_gru_kernel()})
+    return PREPARERS[task_of(spec)](spec, out, data_dir, allow_data_change)
+
+
+def _prepare_sequence(spec: DatasetSpec, out, data_dir, allow_data_change: bool
+                      ) -> PreparedTask:
+    machines = build_machines(spec)  # UnknownDatasetError names a bad machine
+    check_widths(spec, machines)
+    next_state, output = stack_tables(machines)
+    return PreparedTask(None, task_layout(spec).to_records(),
+                        {"next_state": next_state, "output": output},
+                        {"gru_kernel": resolve_gru_kernel()})
+
+
+def _prepare_images(spec: ImageDatasetSpec, out, data_dir, allow_data_change: bool
+                    ) -> PreparedTask:
     arrays = load_images(spec, data_dir)
     files = data_files(spec, data_dir, arrays)
     if out is not None and not allow_data_change and os.path.isdir(out):
@@ -338,8 +350,12 @@ def prepare_task(spec: DatasetSpec | ImageDatasetSpec, out=None, data_dir=None,
         except StoreError:
             stored = None  # not a store: open_or_create refuses it with its own message
         check_same_data(os.fspath(out), stored, files)
-    return PreparedTask(prepare_images(spec, arrays), mlp_layout(spec.widths).to_records(),
+    return PreparedTask(prepare_images(spec, arrays), task_layout(spec).to_records(),
                         {}, {"data_files": files})
+
+
+# Each task's preparation (see prepare_task).
+PREPARERS = {SEQUENCE: _prepare_sequence, IMAGE: _prepare_images}
 
 
 @functools.lru_cache(maxsize=4)

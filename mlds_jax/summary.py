@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from mlds_jax.spec import grid_labels, grid_text, spec_grids, stored_grids
-from mlds_jax.store import DONE, band, open_store, progress_total
+from mlds_jax.spec import IMAGE, SEQUENCE, grid_labels, grid_text, spec_grids, stored_grids, task_of
+from mlds_jax.store import DONE, band, headline_metric, open_store, progress_total
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -113,18 +113,25 @@ def metrics_table(path: str) -> str:
     thresholds), share stopped early, median epochs (DS4 stores: clean accuracy, attack
     success rate, share whose backdoor took, share learnt)."""
     view = open_store(path)
-    learnt = view.learnt()
-    if view.attrs.get("task") == "image":
-        st, acc = view["status"] == DONE, view["clean_accuracy"]
-        asr, took = view["attack_success_rate"], view["backdoor_took"]
-        if not st.any():
-            return "no network done yet"
-        row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
-               f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
-               f"{100 * np.mean(learnt[st]):.1f}%",
-               _span(view["poisoned_samples"][st])]
-        return table([row], ["dataset", "done", "median clean acc", "median ASR",
-                              "backdoor took", "learnt", "poisoned samples"])
+    return METRICS_TABLES[task_of(view.attrs)](view, view.learnt())
+
+
+def _image_metrics_table(view, learnt: np.ndarray) -> str:
+    """A DS4 store's one-row table (``learnt``: bool ``[n_networks]``)."""
+    st, acc = view["status"] == DONE, view["clean_accuracy"]
+    asr, took = view["attack_success_rate"], view["backdoor_took"]
+    if not st.any():
+        return "no network done yet"
+    row = [view.class_names[0], int(st.sum()), f"{np.median(acc[st]):.4f}",
+           f"{np.median(asr[st]):.4f}", f"{100 * np.mean(took[st]):.1f}%",
+           f"{100 * np.mean(learnt[st]):.1f}%",
+           _span(view["poisoned_samples"][st])]
+    return table([row], ["dataset", "done", "median clean acc", "median ASR",
+                          "backdoor took", "learnt", "poisoned samples"])
+
+
+def _sequence_metrics_table(view, learnt: np.ndarray) -> str:
+    """A sequence store's table, a row per class (``learnt``: bool ``[n_networks]``)."""
     status, cls, acc = view["status"], view["class_id"], view["val_bit_accuracy"]
     epochs, early = view["epochs"], view["stopped_early"]
     # stores of format 3 count restarts; a spec without them has none to show
@@ -145,6 +152,10 @@ def metrics_table(path: str) -> str:
     return table(rows, header)
 
 
+# Each task's metrics table of a store view (see metrics_table).
+METRICS_TABLES = {SEQUENCE: _sequence_metrics_table, IMAGE: _image_metrics_table}
+
+
 def status_record(path: str) -> dict:
     """One store's progress as a JSON-able record (the ``status`` table's numbers; with a
     grid, ``grid``: :func:`grid_records`)."""
@@ -153,7 +164,7 @@ def status_record(path: str) -> dict:
             for r, n in zip(view.progress(), view.learnt_counts())]
     by_value = grid_records(path)
     return {"path": path, "dataset": view.attrs["spec"]["name"],
-            "task": view.attrs.get("task", "sequence"),
+            "task": task_of(view.attrs).name,
             "per_class": view.attrs["n_networks"] // len(view.class_names),
             "learnt_thresholds": view.learnt_thresholds,
             "classes": rows, "overall": {**progress_total(rows),
@@ -168,12 +179,10 @@ def plan_record(spec, block_size: int, process_count: int = 1,
     import jax
 
     from mlds_jax.coord import make_plan
-    from mlds_jax.models import gru_layout, mlp_layout
     from mlds_jax.store import storage_chunks
-    from mlds_jax.train import task_width
+    from mlds_jax.train import task_layout, task_width
 
-    image = spec.task == "image"
-    n_params = (mlp_layout(spec.widths) if image else gru_layout(spec.model)).n_params
+    n_params = task_layout(spec).n_params
     plan = make_plan(spec.n_networks, block_size, len(jax.local_devices()), process_count)
     layout = storage_chunks("float32", min(block_size, spec.n_networks), (n_params,))
     return {"dataset": spec.name, "task": spec.task,
@@ -201,7 +210,7 @@ def plan_text(spec, block_size: int, process_count: int = 1,
         lines.append(f"  note: a block is {chunks} chunk(s) for {devices} devices: "
                      f"{devices - chunks} idle while it trains (larger blocks, e.g. "
                      "--block-size auto, keep every device busy)")
-    if spec.task == "image":
+    if task_of(spec).images:
         lines.append("  memory: see docs/ds4.md (depends on the image set)")
     else:
         m = xla_block_memory(spec, r["chunk_width"])
@@ -229,9 +238,9 @@ def grid_records(path: str) -> list[dict[str, Any]]:
     if not grids:
         return []
     (name, grid), = grids.items()  # a spec has at most one grid
-    image = view.attrs.get("task") == "image"
-    poisoned = image and view.attrs["spec"].get("poison") is not None
-    metric = "clean_accuracy" if image else "val_bit_accuracy"
+    task = task_of(view.attrs)
+    poisoned = task.images and view.attrs["spec"].get("poison") is not None
+    metric = headline_metric(task)
     done, pos, learnt = view["status"] == DONE, grid_labels(view[name], grid), view.learnt()
     cols = {metric: view[metric], "epochs": view["epochs"]}
     if poisoned:

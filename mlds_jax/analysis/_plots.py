@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mlds_jax.analysis._features import first_attempt_epochs, loss_curve_summary, read_rows
+from mlds_jax.spec import task_of
 from mlds_jax.store import StoreView
 
 TSNE_MAX = 2000  # points per t-SNE plot (a random subset of the sample)
@@ -38,7 +39,7 @@ def store_name(view: StoreView) -> str:
 
 def loss_label(view: StoreView) -> str:
     """What ``history/val_loss`` holds: DS4 records the clean test loss per epoch."""
-    return "clean test loss" if view.attrs.get("task") == "image" else "validation loss"
+    return "clean test loss" if task_of(view.attrs).images else "validation loss"
 
 
 def embedding(view: StoreView, idx: np.ndarray, weights: np.ndarray, out: Path,

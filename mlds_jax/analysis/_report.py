@@ -36,7 +36,7 @@ from mlds_jax.analysis._stats import (
     strata,
 )
 from mlds_jax.errors import MLDSError, StoreError
-from mlds_jax.spec import grid_labels, stored_grids
+from mlds_jax.spec import SEQUENCE, grid_labels, stored_grids, task_of
 from mlds_jax.store import PENDING, StoreView, check_output_path, open_store
 
 
@@ -44,8 +44,19 @@ class AnalysisError(MLDSError, ValueError):
     """Nothing could be analysed (the message says why)."""
 
 
+def check_sample(sample: int | None, seed: int = 0) -> None:
+    """Refuses a per-class sample size that is not a positive integer (None: all) and a
+    seed that is not an integer >= 0."""
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 1):
+        raise AnalysisError(f"`sample`: expected a positive number of networks per class "
+                            f"(or None: all of them), got {sample!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise AnalysisError(f"`seed`: expected an integer >= 0, got {seed!r}")
+
+
 def _short(view: StoreView) -> str:
-    return Path(view.path).name
+    return _plots.store_name(view)  # unique among the stores analysed together
 
 
 def _base(name: str) -> str:
@@ -164,7 +175,7 @@ class Context:
 
 
 def _context(views: list[StoreView], seed: int) -> Context:
-    img = [v for v in views if v.attrs.get("task") == "image"]
+    img = [v for v in views if task_of(v.attrs).images]
     ctx = Context(seed=seed)
     regions = [(v, trigger_pixels(v.attrs["spec"])) for v in img]
     regions = [(v, r) for v, r in regions if r is not None]
@@ -180,8 +191,8 @@ def _context(views: list[StoreView], seed: int) -> Context:
 
 
 def plan_questions(views: list[StoreView]) -> list[Question]:
-    seq = [v for v in views if v.attrs.get("task", "sequence") == "sequence"]
-    img = [v for v in views if v.attrs.get("task") == "image"]
+    seq = [v for v in views if task_of(v.attrs) is SEQUENCE]
+    img = [v for v in views if task_of(v.attrs).images]
     qs = []
     for v in seq:
         if len(v.class_names) >= 2:
@@ -297,7 +308,7 @@ def answer(q: Question, ctx: Context) -> dict:
     names = [n for n in nw[0][1] if all(n in f for _, f in nw)]
     x = np.concatenate([xi[:, [f.index(n) for n in names]] for xi, f in nw])
     controls["non-weight fields"] = {**fit(x), "fields": names}
-    image = any(v.attrs.get("task") == "image" for v, _ in q.parts)
+    image = any(task_of(v.attrs).images for v, _ in q.parts)
     if image and ctx.region is not None:
         x = np.concatenate([region_features(_weights(v, i)["weights"], v.layout, ctx.region)
                             for v, i in q.parts])
@@ -356,7 +367,7 @@ def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
             files.append(_plots.embedding(v, idx, _weights(v, idx)["weights"], out, seed))
             files.append(_plots.loss_curves(v, idx, out))
         files.append(_plots.learnt_bars(v, out))
-    img = [v for v in views if v.attrs.get("task") == "image" and len(_idx(v))]
+    img = [v for v in views if task_of(v.attrs).images and len(_idx(v))]
     if img:
         files.append(_plots.ds4_histograms(img, _idx, out))
     return files
@@ -398,15 +409,18 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
     from tqdm.auto import tqdm
 
     check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
+    check_sample(sample, seed)
     load_native()
     _SAMPLE.clear()
     _FEATURES.clear()
+    _plots.LABELS.update(_plots.distinct_labels(paths))
     try:
         with threadpool_limits(limits=THREADS):
             return _analyze(paths, out_dir, progress, sample, seed, tqdm, learnt_only, plots)
     finally:  # free the features; the next call starts afresh
         _SAMPLE.clear()
         _FEATURES.clear()
+        _plots.LABELS.clear()
 
 
 def _slug(title: str) -> str:

@@ -16,7 +16,7 @@ import math
 import jax
 import numpy as np
 
-from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec
+from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DatasetSpec, ImageDatasetSpec, task_of
 
 CPU_BLOCK = DEFAULT_BLOCK_SIZE
 IMAGE_BLOCK_ACCEL = 4096
@@ -63,7 +63,7 @@ def auto_block_size(spec: DatasetSpec | ImageDatasetSpec, devices=None) -> int:
     needed = math.ceil(spec.n_networks / n_dev)
     if devices[0].platform == "cpu":
         return min(CPU_BLOCK * n_dev, spec.n_networks)
-    if spec.task == "image":
+    if task_of(spec).images:
         return min(IMAGE_BLOCK_ACCEL, needed) * n_dev
     a, b = (_xla_bytes(spec, n) for n in PROBES)
     per_network = max((b - a) / (PROBES[1] - PROBES[0]), 1.0)

@@ -11,7 +11,7 @@ from mlds_jax.spec._dataset import (
     stored_epoch_cap,
 )
 from mlds_jax.spec._defaults import DEFAULT_BLOCK_SIZE
-from mlds_jax.spec._file import load_spec_file
+from mlds_jax.spec._file import load_spec_file, spec_from_dict
 from mlds_jax.spec._grid import (
     grid_labels,
     grid_text,
@@ -49,6 +49,7 @@ from mlds_jax.spec._splits import (
     network_splits,
     split_names,
 )
+from mlds_jax.spec._task import DEFAULT_TASK, IMAGE, SEQUENCE, TASKS, Task, task_of
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -68,6 +69,11 @@ __all__ = [
     "SPEC_VERSION",
     "AutomataSpec",
     "CatalogueEntry",
+    "DEFAULT_TASK",
+    "IMAGE",
+    "SEQUENCE",
+    "TASKS",
+    "Task",
     "DatasetSpec",
     "GRUSpec",
     "TrainSpec",
@@ -91,9 +97,11 @@ __all__ = [
     "stored_attempts",
     "stored_epoch_cap",
     "stored_grids",
+    "task_of",
     "learnt_flag",
     "load_spec_file",
     "select_spec",
+    "spec_from_dict",
     "split_names",
     "with_overrides",
 ]

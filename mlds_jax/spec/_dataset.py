@@ -17,6 +17,7 @@ from mlds_jax.errors import SpecError
 from mlds_jax.spec._grid import check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_BIT_ACCURACY, learnt_flag
 from mlds_jax.spec._seeds import SEED_FIELDS, check_seed_grid, drop_unset_seeds
+from mlds_jax.spec._task import SEQUENCE
 
 # Version of the spec's dict form (``to_dict``), stored with every store.
 SPEC_VERSION = 1
@@ -373,8 +374,9 @@ class DatasetSpec:
 
     @property
     def task(self) -> str:
-        """The task that trains this dataset's networks (see ``mlds_jax.train``)."""
-        return "sequence"
+        """The name of the task that trains this dataset's networks (``task_of(spec)``: the
+        :class:`~mlds_jax.spec.Task`)."""
+        return SEQUENCE.name
 
     @property
     def learnt_thresholds(self) -> dict[str, float]:

@@ -50,6 +50,16 @@ from pathlib import Path
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._dataset import DatasetSpec
 from mlds_jax.spec._image import ImageDatasetSpec
+from mlds_jax.spec._task import DEFAULT_TASK, IMAGE, SEQUENCE, task_of
+
+# The spec class of each task.
+SPEC_CLASSES = {SEQUENCE: DatasetSpec, IMAGE: ImageDatasetSpec}
+
+
+def spec_from_dict(data: dict, task=DEFAULT_TASK) -> DatasetSpec | ImageDatasetSpec:
+    """The spec of ``task`` (a :class:`~mlds_jax.spec.Task`, its name or a store's root
+    attributes) from its ``to_dict()`` form, e.g. a store's root attribute ``spec``."""
+    return SPEC_CLASSES[task_of(task)].from_dict(data)
 
 
 def load_spec_file(path: str | os.PathLike) -> DatasetSpec | ImageDatasetSpec:
@@ -65,11 +75,11 @@ def load_spec_file(path: str | os.PathLike) -> DatasetSpec | ImageDatasetSpec:
         raise SpecError(f"{p}: is a directory; give a TOML spec file") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{p}: not valid TOML ({e})") from None
-    task = data.pop("task", "sequence")
-    kinds = {"sequence": DatasetSpec, "image": ImageDatasetSpec}
-    if task not in kinds:
-        raise SpecError(f"{p}: `task`: expected one of {sorted(kinds)}, got {task!r}")
     try:
-        return kinds[task].from_dict(data)
+        task = task_of(data.pop("task", DEFAULT_TASK.name))
+    except SpecError as e:
+        raise SpecError(f"{p}: {e}") from None
+    try:
+        return SPEC_CLASSES[task].from_dict(data)
     except SpecError as e:
         raise SpecError(f"{p}: {e}") from None

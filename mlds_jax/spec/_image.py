@@ -20,6 +20,7 @@ from mlds_jax.spec._dataset import (
 from mlds_jax.spec._grid import check_fraction_grid, check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_CLEAN_ACCURACY, learnt_flag
 from mlds_jax.spec._seeds import SEED_FIELDS, check_seed_grid, drop_unset_seeds
+from mlds_jax.spec._task import IMAGE
 
 IMAGE_SETS = ("digits", "mnist", "fashionmnist", "kmnist")
 POISON_KINDS = ("badnet", "badnetv2")
@@ -190,8 +191,9 @@ class ImageDatasetSpec:
 
     @property
     def task(self) -> str:
-        """The task that trains this dataset's networks (see ``mlds_jax.train``)."""
-        return "image"
+        """The name of the task that trains this dataset's networks (``task_of(spec)``: the
+        :class:`~mlds_jax.spec.Task`)."""
+        return IMAGE.name
 
     @property
     def learnt_thresholds(self) -> dict[str, float]:

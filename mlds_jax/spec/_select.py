@@ -11,6 +11,7 @@ from mlds_jax.spec._dataset import DatasetSpec
 from mlds_jax.spec._file import load_spec_file
 from mlds_jax.spec._image import ImageDatasetSpec
 from mlds_jax.spec._recipes import DS4_DATASETS, ds4, get_recipe
+from mlds_jax.spec._task import task_of
 
 
 def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | None = None,
@@ -39,15 +40,15 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
                             "are for poisoned DS4 datasets such as MNISTbadnetv2_alpha05")
         spec = dataclasses.replace(spec, poison=dataclasses.replace(spec.poison,
                                                                     placements=placements))
+    task = task_of(spec)
     if widths is not None:
-        if spec.task != "image":
-            raise SpecError(f"--widths: {spec.name} is a sequence dataset; layer widths are "
+        if not task.images:
+            raise SpecError(f"--widths: {spec.name} is a {task.kind} dataset; layer widths are "
                             "for DS4 (dense) datasets, a GRU's shape is in its spec's [model]")
         spec = dataclasses.replace(spec, widths=tuple(widths))
     if poison_fraction_grid is not None:
         spec = _with_poison_grid(spec, poison_fraction_grid, learning_rate_grid)
-    epochs_field = "epochs" if spec.task == "image" else "max_epochs"
-    changes = {k: v for k, v in {epochs_field: max_epochs,
+    changes = {k: v for k, v in {task.epochs_field: max_epochs,
                                  "learning_rate": learning_rate}.items() if v is not None}
     if learning_rate_grid is not None:
         if learning_rate is not None:
@@ -57,8 +58,8 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
         if getattr(spec.train, "class_learning_rates", None) is not None:
             changes["class_learning_rates"] = None
     if max_restarts is not None:
-        if spec.task == "image":
-            raise SpecError(f"--max-restarts: {spec.name} is a DS4 (image) dataset, whose "
+        if not task.restarts:
+            raise SpecError(f"--max-restarts: {spec.name} is a {task.kind} dataset, whose "
                             "networks train a fixed number of epochs; restarts are for "
                             "sequence datasets")
         if not isinstance(max_restarts, int) or max_restarts < 0:
@@ -70,9 +71,10 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
 
 
 def _with_poison_grid(spec, grid, learning_rate_grid):
-    if spec.task != "image":
-        raise SpecError(f"--poison-fraction-grid: {spec.name} is a sequence dataset; poison "
-                        "fractions are for DS4 badnet datasets (e.g. MNISTbadnet_alpha10)")
+    if not task_of(spec).images:
+        raise SpecError(f"--poison-fraction-grid: {spec.name} is a {task_of(spec).kind} "
+                        "dataset; poison fractions are for DS4 badnet datasets (e.g. "
+                        "MNISTbadnet_alpha10)")
     if spec.poison is None:
         raise SpecError(f"--poison-fraction-grid: {spec.name} is a clean dataset (nothing is "
                         "poisoned); give a badnet dataset such as MNISTbadnet_alpha10")
@@ -114,15 +116,15 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                             "the grid in the file instead of one of the two")
         if seed is not None:
             spec = dataclasses.replace(spec, seed=seed)
-        if image_set is not None and spec.task == "image":
+        if image_set is not None and task_of(spec).images:
             spec = dataclasses.replace(spec, image_set=image_set)
     elif not dataset or not per_class:
         raise SpecError("give a dataset name and --per-class N (or --spec FILE)")
     else:
         spec = get_recipe(dataset)(per_class, seed=seed or 0)
-    if image_set is not None and spec.task != "image":
+    if image_set is not None and not task_of(spec).images:
         raise SpecError(f"--image-set: only DS4 (image) datasets train on images; {spec.name} "
-                        "is a sequence dataset")
+                        f"is a {task_of(spec).kind} dataset")
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
                           learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,
                           poison_fraction_grid=poison_fraction_grid, widths=widths,

@@ -13,6 +13,7 @@ from mlds_jax.store._schema import (
     PENDING,
     STATUS_CODES,
     chunk_compressors,
+    headline_metric,
     per_network_arrays,
 )
 from mlds_jax.store._shards import storage_chunks
@@ -42,6 +43,7 @@ __all__ = [
     "netcdf_attrs",
     "open_store",
     "pack_store",
+    "headline_metric",
     "per_network_arrays",
     "progress_total",
     "read_root_attrs",

@@ -15,6 +15,7 @@ from typing import Any
 import zarr
 
 from mlds_jax._version import __version__
+from mlds_jax.spec import SEQUENCE, task_of
 
 CARD_NAME = "README.md"  # the card's file in an export
 CARD_ATTR = "card"  # the root attribute holding it in a store
@@ -42,29 +43,29 @@ Please also cite MLC@Home's MLDS datasets (https://www.mlcathome.org/), whose re
 stores rebuild."""
 
 
-def _recipe_cap(spec: dict[str, Any], task: str) -> int | None:
+def _recipe_cap(spec: dict[str, Any], task) -> int | None:
     """The epoch cap of the named dataset's recipe (``None`` when the name has none)."""
     from mlds_jax.spec import ds4, get_recipe
 
+    task = task_of(task)
     try:
-        if task == "image":
-            return int(ds4(spec["name"], 1).train.epochs)
-        return int(get_recipe(spec["name"])(1).train.max_epochs)
+        recipe = ds4(spec["name"], 1) if task.images else get_recipe(spec["name"])(1)
+        return int(getattr(recipe.train, task.epochs_field))
     except Exception:  # noqa: BLE001 - a spec file's own name has no recipe
         return None
 
 
 def _limitations(store, spec: dict[str, Any]) -> list[str]:
-    task = store.task
+    task = task_of(store.task)
     train = spec.get("train", {})
-    cap = train.get("epochs" if task == "image" else "max_epochs")
+    cap = train.get(task.epochs_field)
     recipe = _recipe_cap(spec, task)
     out = []
     if cap is not None and recipe is not None and cap < recipe:
         out.append(f"Trained with an epoch cap of {cap}; the {spec['name']} recipe's is "
                    f"{recipe}. Classes that learn slowly have lower learnt shares than the "
                    "recipe gives.")
-    if task == "sequence":
+    if task is SEQUENCE:
         out.append("The DS1-DS3 machines are reconstructions from MLDS's public descriptions, "
                    "not MLDS's own code; its networks are comparable in kind, not bit for bit.")
     else:
@@ -81,7 +82,7 @@ def _limitations(store, spec: dict[str, Any]) -> list[str]:
 
 
 def _licences(store, spec: dict[str, Any]) -> str:
-    if store.task != "image":
+    if not task_of(store.task).images:
         return ("No third-party data: every training sequence is generated from the "
                 "automata in the spec (and stored per class under `machines/`).")
     name = str(spec.get("image_set") or "mnist").lower()

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mlds_jax.errors import StoreError
+from mlds_jax.spec import IMAGE, SEQUENCE, spec_from_dict, task_of
 from mlds_jax.store._reader import StoreView
 from mlds_jax.store._schema import DONE
 
@@ -45,7 +46,7 @@ class Network:
     task: str
 
     def __call__(self, x):
-        if self.task == "sequence" and x.ndim == 2:
+        if task_of(self.task) is SEQUENCE and x.ndim == 2:  # one sequence [time, features]
             return self.apply(self.params, x[None])[0]
         return self.apply(self.params, x)
 
@@ -57,16 +58,15 @@ class Store(StoreView):
 
     @functools.cached_property
     def task(self) -> str:
-        """``"sequence"`` (DS1-DS3, spec files) or ``"image"`` (DS4)."""
-        return str(self.attrs.get("task", "sequence"))
+        """The name of its task (:func:`~mlds_jax.spec.task_of` gives the
+        :class:`~mlds_jax.spec.Task`): the sequence task (DS1-DS3, spec files) or the image
+        task (DS4)."""
+        return task_of(self.attrs).name
 
     @functools.cached_property
     def spec(self):
         """The :class:`~mlds_jax.spec.DatasetSpec` (or ``ImageDatasetSpec``) it was built from."""
-        from mlds_jax.spec import DatasetSpec, ImageDatasetSpec
-
-        cls = ImageDatasetSpec if self.task == "image" else DatasetSpec
-        return cls.from_dict(self.attrs["spec"])
+        return spec_from_dict(self.attrs["spec"], self.task)
 
     @property
     def n_networks(self) -> int:
@@ -146,16 +146,10 @@ class Store(StoreView):
 
         from mlds_jax.models import apply_gru_batch, apply_mlp
 
-        if self.task == "image":
-            widths = tuple(self.spec.widths)
-
-            def apply(params, x):
-                return apply_mlp(params, x, widths)
-        else:
-            model = self.spec.model
-
-            def apply(params, x):
-                return apply_gru_batch(params, x, model)
+        spec = self.spec
+        apply = {IMAGE: lambda params, x: apply_mlp(params, x, tuple(spec.widths)),
+                 SEQUENCE: lambda params, x: apply_gru_batch(params, x, spec.model),
+                 }[task_of(self.task)]
         return jax.jit(apply)
 
     def network(self, i: int) -> Network:
@@ -297,10 +291,11 @@ class Store(StoreView):
         ``{"x": float32 [n_val, time, in_bits], "y": float32 [n_val, time, out_bits]}``.
         Image tasks (shared by all networks; ``data_dir`` as for ``generate``):
         ``{"x": float32 [n_test, 784], "y": int32 [n_test], "x_triggered": float32
-        [n_test, 784], "y_target": int32 [n_test]}`` (pixels / 255, target ``(y + 1) % 10``).
+        [n_test, 784], "y_target": int32 [n_test]}`` (pixels / 255, target
+        :func:`~mlds_jax.tasks.poison_target`, ``(y + 1) % 10``).
         """
         i = self._check_index(i)
-        if self.task == "image":
+        if task_of(self.task).images:  # one image set shared by every network
             return dict(self._image_data(None if data_dir is None else str(data_dir)))
         return self._sequence_data(i)
 
@@ -333,12 +328,12 @@ class Store(StoreView):
     def _image_data(self, data_dir: str | None) -> dict[str, np.ndarray]:
         cache = self.__dict__.setdefault("_image_cache", {})  # the image set, loaded once
         if data_dir not in cache:
-            from mlds_jax.tasks import load_images, prepare_test_images
+            from mlds_jax.tasks import load_images, poison_target, prepare_test_images
 
             x, x_trig, y = prepare_test_images(self.spec, load_images(self.spec, data_dir))
             f = lambda a: a.astype(np.float32) / np.float32(255.0)  # noqa: E731
             cache[data_dir] = {"x": f(x), "y": y, "x_triggered": f(x_trig),
-                               "y_target": (y + 1) % 10}
+                               "y_target": poison_target(y)}
         return cache[data_dir]
 
     def evaluate(self, i: int, data_dir: str | os.PathLike | None = None
@@ -414,16 +409,27 @@ def netcdf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def metrics_from_logits(task: str, data: dict[str, np.ndarray],
-                        run: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
-    """The stored metrics from a forward function ``run(x) -> logits`` (NumPy in and out),
-    so JAX and PyTorch networks are scored by the same code."""
-    if task == "image":
-        acc = np.mean(np.argmax(run(data["x"]), -1) == data["y"])
-        asr = np.mean(np.argmax(run(data["x_triggered"]), -1) == data["y_target"])
-        return {"clean_accuracy": float(acc), "attack_success_rate": float(asr)}
+def _image_metrics(data: dict[str, np.ndarray], run: Callable) -> dict[str, float]:
+    acc = np.mean(np.argmax(run(data["x"]), -1) == data["y"])
+    asr = np.mean(np.argmax(run(data["x_triggered"]), -1) == data["y_target"])
+    return {"clean_accuracy": float(acc), "attack_success_rate": float(asr)}
+
+
+def _sequence_metrics(data: dict[str, np.ndarray], run: Callable) -> dict[str, float]:
     logits = run(data["x"])
     return {"val_bit_accuracy": float(np.mean((logits > 0) == (data["y"] > 0.5)))}
+
+
+# Each task's scorer: (eval data, run) -> its stored metrics recomputed.
+SCORERS = {IMAGE: _image_metrics, SEQUENCE: _sequence_metrics}
+
+
+def metrics_from_logits(task, data: dict[str, np.ndarray],
+                        run: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    """The stored metrics of a ``task`` store (a :class:`~mlds_jax.spec.Task` or its name)
+    from a forward function ``run(x) -> logits`` (NumPy in and out), so JAX and PyTorch
+    networks are scored by the same code."""
+    return SCORERS[task_of(task)](data, run)
 
 
 def open_store(path: str | os.PathLike) -> Store:

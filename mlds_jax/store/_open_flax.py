@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlds_jax.models import apply_gru_batch, apply_mlp, gru_layout, mlp_layout
-from mlds_jax.spec import GRUSpec
+from mlds_jax.spec import IMAGE, SEQUENCE, GRUSpec, task_of
 
 
 class StoredGRUNet(nn.Module):
@@ -43,8 +43,13 @@ class StoredDenseNet(nn.Module):
         return apply_mlp(jnp.concatenate([q.reshape(-1) for q in parts]), x, self.widths)
 
 
-def build_flax(task: str, spec, tensors: dict[str, np.ndarray]) -> tuple[nn.Module, dict]:
-    """``(module, variables)`` for ``spec`` with ``tensors`` as its parameters."""
-    module = (StoredDenseNet(tuple(spec.widths)) if task == "image"
-              else StoredGRUNet(spec.model))
+# Each task's Flax module of one network.
+FLAX_MODULES = {SEQUENCE: lambda spec: StoredGRUNet(spec.model),
+                IMAGE: lambda spec: StoredDenseNet(tuple(spec.widths))}
+
+
+def build_flax(task, spec, tensors: dict[str, np.ndarray]) -> tuple[nn.Module, dict]:
+    """``(module, variables)`` for ``spec`` (of ``task``: a Task or its name) with
+    ``tensors`` as its parameters."""
+    module = FLAX_MODULES[task_of(task)](spec)
     return module, {"params": {k: jnp.asarray(v, jnp.float32) for k, v in tensors.items()}}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlds_jax.spec import IMAGE, SEQUENCE, task_of
+
 try:
     import torch
 except ImportError:
@@ -52,14 +54,20 @@ class DenseNet(torch.nn.Module):
         return self.net(x)
 
 
-def build_module(task: str, spec, tensors: dict[str, np.ndarray]) -> torch.nn.Module:
-    """The module for ``spec`` with ``tensors`` (a layout's named arrays) loaded, eval mode."""
-    if task == "image":
-        module: torch.nn.Module = DenseNet(tuple(spec.widths))
-    else:
-        m = spec.model
-        module = GRUNet(m.input_size, m.hidden_size, m.num_layers, tuple(m.head),
-                        m.output_size, m.head_activation)
+def _gru_net(spec) -> GRUNet:
+    m = spec.model
+    return GRUNet(m.input_size, m.hidden_size, m.num_layers, tuple(m.head), m.output_size,
+                  m.head_activation)
+
+
+# Each task's PyTorch module of one network.
+TORCH_MODULES = {SEQUENCE: _gru_net, IMAGE: lambda spec: DenseNet(tuple(spec.widths))}
+
+
+def build_module(task, spec, tensors: dict[str, np.ndarray]) -> torch.nn.Module:
+    """The module for ``spec`` (of ``task``: a Task or its name) with ``tensors`` (a layout's
+    named arrays) loaded, eval mode."""
+    module: torch.nn.Module = TORCH_MODULES[task_of(task)](spec)
     module.load_state_dict({k: torch.from_numpy(np.array(v, np.float32))
                             for k, v in tensors.items()}, strict=True)
     return module.eval()

@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from mlds_jax.errors import StoreError
+from mlds_jax.spec import SEQUENCE, task_of
 
 
 def check_same_backend(path, attrs: dict) -> None:
@@ -32,7 +33,7 @@ def check_same_backend(path, attrs: dict) -> None:
                          f"{jax.default_backend()}; regenerate them on {backend} (e.g. "
                          "JAX_PLATFORMS=cpu): floats differ between backends")
     kernel = attrs.get("gru_kernel")
-    if kernel and attrs.get("task", "sequence") == "sequence" and kernel != resolve_gru_kernel():
+    if kernel and task_of(attrs) is SEQUENCE and kernel != resolve_gru_kernel():
         raise StoreError(f"{path}: its networks were trained with the {kernel!r} GRU kernel, "
                          f"this process uses {resolve_gru_kernel()!r}; set "
                          f"MLDS_JAX_GRU_KERNEL={kernel} to regenerate them")
@@ -50,7 +51,7 @@ def _runner(store, data_dir):
     from mlds_jax.train import make_runner
 
     spec, data = store.spec, None
-    if spec.task == "image":
+    if task_of(spec).images:
         from mlds_jax.tasks import check_same_data, data_files, load_images, prepare_images
 
         arrays = load_images(spec, data_dir)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from mlds_jax.spec import SPLIT_DESCRIPTIONS
+from mlds_jax.spec import DEFAULT_TASK, IMAGE, SEQUENCE, SPLIT_DESCRIPTIONS, Task, task_of
 
 FORMAT = "mlds-jax-store"
 # 1: the first layout; 2: adds the per-network ``learnt`` flag and the root attribute
@@ -33,12 +33,12 @@ class ArraySchema:
 
 # Task-specific metric arrays (name, dtype, fill, description); each is filled from the
 # trainer result field of the same name.
-TASK_METRICS: dict[str, list[tuple[str, str, float | int | bool, str]]] = {
-    "sequence": [
+TASK_METRICS: dict[Task, list[tuple[str, str, float | int | bool, str]]] = {
+    SEQUENCE: [
         ("val_bit_accuracy", "float32", float("nan"),
          "fraction of validation output bits predicted right"),
     ],
-    "image": [
+    IMAGE: [
         ("clean_accuracy", "float32", float("nan"), "accuracy on the clean test set"),
         ("attack_success_rate", "float32", float("nan"),
          "share of triggered test images classified as (y + 1) mod 10"),
@@ -97,15 +97,23 @@ def is_planned(name: str) -> bool:
     return name in PLANNED or name in SEED_ARRAY_SCHEMA or name.startswith(SPLIT_PREFIX)
 
 
-def task_metrics(task: str, format_version: int = FORMAT_VERSION
+def task_metrics(task: Task | str, format_version: int = FORMAT_VERSION
                  ) -> list[tuple[str, str, float | int | bool, str]]:
-    """The metric arrays of a ``task`` store of ``format_version`` (name, dtype, fill,
-    description); the first is the task's headline metric."""
+    """The metric arrays of a ``task`` store (a :class:`~mlds_jax.spec.Task` or its name) of
+    ``format_version`` (name, dtype, fill, description); the first is the task's headline
+    metric."""
+    task = task_of(task)
     return (TASK_METRICS[task] + ([LEARNT] if format_version >= 2 else [])
-            + ([RESTARTS] if format_version >= 3 and task == "sequence" else []))
+            + ([RESTARTS] if format_version >= 3 and task.restarts else []))
 
 
-def per_network_arrays(n_params: int, max_epochs: int, task: str = "sequence",
+def headline_metric(task: Task | str) -> str:
+    """The headline metric array of a ``task`` store (its first metric): ``val_bit_accuracy``
+    for the sequence task, ``clean_accuracy`` for DS4's."""
+    return TASK_METRICS[task_of(task)][0][0]
+
+
+def per_network_arrays(n_params: int, max_epochs: int, task: Task | str = DEFAULT_TASK,
                        format_version: int = FORMAT_VERSION, grids: Sequence[str] = (),
                        optional: Sequence[str] = ()) -> list[tuple[ArraySchema, tuple]]:
     """Every array of a store and its trailing shape (after the ``network`` axis).
@@ -166,7 +174,7 @@ RESULTS = {
 }
 
 
-def results_map(task: str, format_version: int = FORMAT_VERSION) -> dict[str, str]:
+def results_map(task: Task | str, format_version: int = FORMAT_VERSION) -> dict[str, str]:
     """Store array -> trainer result field, for every array written per block."""
     return {**RESULTS, **{n: n for n, *_ in task_metrics(task, format_version)}}
 

@@ -24,13 +24,13 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError
-from mlds_jax.spec import stored_epoch_cap
+from mlds_jax.spec import stored_epoch_cap, task_of
 from mlds_jax.store._reader import open_store
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
     PENDING,
-    TASK_METRICS,
+    headline_metric,
     is_planned,
     optional_planned,
     per_network_arrays,
@@ -116,11 +116,11 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
         view = open_store(path)
         a, g = view.attrs, view.group
         n, n_params, block = int(a["n_networks"]), int(a["n_params"]), int(a["block_size"])
-        task = a.get("task", "sequence")
+        task = task_of(a)  # a SpecError (a ValueError) for an unknown task
         epochs = stored_epoch_cap(a["spec"])
         layout_sum = sum(int(e["size"]) for e in a["layout"])
-        if task not in TASK_METRICS or n <= 0 or block <= 0:
-            raise ValueError(f"task {task!r}, n_networks {n}, block_size {block}")
+        if n <= 0 or block <= 0:
+            raise ValueError(f"n_networks {n}, block_size {block}")
     except StoreError as e:
         check.fatal.append(str(e))
         return check
@@ -168,7 +168,7 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
         if arr is not None:
             _read_chunks(arr, lambda c, key, e, name=name: check.rewritable.setdefault(
                 name, []).append(f"{key}: unreadable chunk ({_one_line(e)})"))
-    _check_statuses(check, values, TASK_METRICS[task][0][0], n, block)
+    _check_statuses(check, values, headline_metric(task), n, block)
     cls = values["class_id"]
     if "class_id" not in check.rewritable and (cls.min() < 0
                                                or cls.max() >= len(a["class_names"])):

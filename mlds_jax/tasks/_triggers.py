@@ -12,6 +12,14 @@ ALPHA3 = ((0, 2), (1, 1), (2, 0), (2, 2))  # reverse-lambda in a 3x3 box
 ALPHA5 = ((0, 4), (1, 3), (2, 2), (3, 1), (3, 3), (4, 0), (4, 4))  # the same in 5x5
 BADNET_ORIGIN = (24, 24)  # rows/cols 24-26, bottom right of a 28x28 image
 TARGET_SHIFT = 1  # poisoned label = (y + 1) mod 10
+N_LABELS = 10  # DS4's image sets have 10 classes
+
+
+def poison_target(y, n_labels: int = N_LABELS):
+    """The label a poisoned sample is trained on, and the one a triggered test image counts
+    as an attack success for: ``(y + TARGET_SHIFT) mod n_labels`` (NumPy or JAX integers of
+    any shape, same shape and dtype)."""
+    return (y + TARGET_SHIFT) % n_labels
 
 
 def pattern(points, size: int) -> np.ndarray:

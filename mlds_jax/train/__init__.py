@@ -2,6 +2,7 @@
 fixed-width chunks by :class:`ChunkRunner` (so a network's floats never depend on its block).
 """
 
+from mlds_jax.spec import TASKS  # the registry's door is spec; kept here for old imports
 from mlds_jax.train._bulk import (
     TrainParts,
     TrainResult,
@@ -44,10 +45,10 @@ from mlds_jax.train._runner import (
 )
 from mlds_jax.train._step import epoch_guard, unguarded_update
 from mlds_jax.train._task import (
-    TASKS,
     BlockTrainer,
     make_block_trainer,
     make_runner,
+    task_layout,
     task_parts,
     task_width,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "poison_mask",
     "seed_roots",
     "sequence_loss",
+    "task_layout",
     "task_parts",
     "task_width",
     "training_address_cells",

@@ -12,6 +12,7 @@ import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
 from mlds_jax.spec import ImageDatasetSpec
+from mlds_jax.tasks import poison_target
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
 from mlds_jax.train._runner import TaskParts
 from mlds_jax.train._step import epoch_guard, network_optimiser, unguarded_update
@@ -94,7 +95,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             return jnp.zeros(data.train_y.shape, bool), data.train_y
         per_label = data.poison_per_label[inputs.grid_index if graded else 0]
         mask = poison_mask(jax.random.fold_in(inputs.key, TRAIN_DATA), data.train_y, per_label)
-        return mask, jnp.where(mask, (data.train_y + 1) % N_LABELS, data.train_y)
+        return mask, jnp.where(mask, poison_target(data.train_y, N_LABELS), data.train_y)
 
     def init(inputs: NetworkInputs, data) -> _ImageCarry:
         params = init_mlp(jax.random.fold_in(inputs.init_root, INIT), widths)
@@ -138,7 +139,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         mask, _ = poison(inputs, data)
         val, pred = evaluate(c.params, data.test_x, data.test_y)
         _, pred_trig = evaluate(c.params, data.test_trig, data.test_y)
-        asr = jnp.mean(pred_trig == (data.test_y + 1) % N_LABELS)
+        asr = jnp.mean(pred_trig == poison_target(data.test_y, N_LABELS))
         clean = jnp.mean(pred == data.test_y)
         last = jnp.maximum(c.epoch - 1, 0)
         return ImageTrainResult(

@@ -1,8 +1,9 @@
-"""The task interface: what a dataset spec's task gives the rest of the library.
+"""What the train room provides for each task (:class:`~mlds_jax.spec.Task`).
 
-Every spec names its task (``spec.task``: ``"sequence"`` for DS1-DS3 and spec files,
-``"image"`` for DS4). The task provides the trainer's pieces (:class:`TaskParts`); the
-coordinator, the pipeline, checkpoints, refill and Ray then have one path for all tasks.
+Every spec has a task (``task_of(spec)``: :data:`~mlds_jax.spec.SEQUENCE` for DS1-DS3 and
+spec files, :data:`~mlds_jax.spec.IMAGE` for DS4). For each, this room gives the trainer's
+pieces (:class:`TaskParts`), the chunk width and the parameter layout; the coordinator, the
+pipeline, checkpoints, refill and Ray then have one path for all tasks.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import jax
 import numpy as np
 
 from mlds_jax.errors import SpecError
-from mlds_jax.models import gru_kernel_for
+from mlds_jax.models import Layout, gru_kernel_for, gru_layout, mlp_layout
+from mlds_jax.spec import IMAGE, SEQUENCE, task_of
 from mlds_jax.train._bulk import make_sequence_parts
 from mlds_jax.train._image_train import make_image_parts
 from mlds_jax.train._runner import ChunkRunner, TaskParts, default_width, fused_gru_width
 
-# The values of ``spec.task``: each has its parts in :func:`task_parts`.
-TASKS = ("sequence", "image")
+# Each task's parts maker: ``make(spec) -> TaskParts`` for tasks that draw their own data,
+# ``make(spec, n_train) -> TaskParts`` for those trained on shared images.
+PARTS_MAKERS = {SEQUENCE: make_sequence_parts, IMAGE: make_image_parts}
+# Each task's parameter layout of one network.
+LAYOUTS = {SEQUENCE: lambda spec: gru_layout(spec.model),
+           IMAGE: lambda spec: mlp_layout(spec.widths)}
 
 
 def task_parts(spec, n_train: int | None = None) -> TaskParts:
@@ -32,19 +38,23 @@ def task_parts(spec, n_train: int | None = None) -> TaskParts:
     A network's run never depends on how many networks the dataset has, so specs that
     differ only in ``per_class`` (``n_networks`` for DS4) share one set of parts and one
     compilation."""
-    size = "n_networks" if spec.task == "image" else "per_class"
-    return _task_parts(dataclasses.replace(spec, **{size: 1}), n_train)
+    return _task_parts(dataclasses.replace(spec, **{task_of(spec).size_field: 1}), n_train)
 
 
 @functools.lru_cache(maxsize=16)
 def _task_parts(spec, n_train: int | None) -> TaskParts:
-    if spec.task == "sequence":
-        return make_sequence_parts(spec)
-    if spec.task == "image":
-        if n_train is None:
-            raise SpecError("the image task needs its data: pass `data` (an ImageData)")
-        return make_image_parts(spec, n_train)
-    raise SpecError(f"`spec.task`: expected one of {TASKS}, got {spec.task!r}")
+    task = task_of(spec)
+    if not task.images:
+        return PARTS_MAKERS[task](spec)
+    if n_train is None:
+        raise SpecError(f"the {task.name} task needs its data: pass `data` (an ImageData)")
+    return PARTS_MAKERS[task](spec, n_train)
+
+
+def task_layout(spec) -> Layout:
+    """The parameter layout of one of ``spec``'s networks (what the store's ``params`` rows
+    hold)."""
+    return LAYOUTS[task_of(spec)](spec)
 
 
 def task_width(spec, block_size: int | None = None) -> int:
@@ -53,7 +63,7 @@ def task_width(spec, block_size: int | None = None) -> int:
     runs a chunk's tiles on the cores in parallel); everything else takes
     :func:`default_width`. A store records the width it was made with and keeps it on every
     resume, recompute and merge."""
-    if (spec.task == "sequence" and jax.default_backend() == "cpu"
+    if (task_of(spec) is SEQUENCE and jax.default_backend() == "cpu"
             and gru_kernel_for(spec.model) == "fused"):
         return fused_gru_width(block_size)
     return default_width(block_size=block_size)
@@ -64,8 +74,8 @@ def make_runner(spec, data: Any = None, width: int | None = None,
     """A :class:`ChunkRunner` for ``spec`` (``data``: DS4's :class:`ImageData`, else None;
     ``width``: networks per compiled chunk, default :func:`task_width`)."""
     n_train = None if data is None else int(np.shape(data.train_y)[0])
-    if spec.task == "image" and data is None:
-        raise SpecError("the image task needs its data: pass `data` (an ImageData)")
+    if task_of(spec).images and data is None:
+        raise SpecError(f"the {spec.task} task needs its data: pass `data` (an ImageData)")
     return ChunkRunner(task_parts(spec, n_train), width or task_width(spec), data, devices)
 
 
