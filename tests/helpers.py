@@ -76,3 +76,20 @@ def run_python(code: str, *args: str, py_flags: tuple[str, ...] = (), **env: str
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout
+
+
+def kernel_or_skip() -> None:
+    """Loads the fused CPU GRU kernel. Skips only where it cannot be built at all (another
+    backend, no C++ compiler, an unsupported machine), saying why; where it could be built and
+    was not, raises the compiler's error, so kernel tests fail instead of skipping."""
+    import jax
+    import pytest
+
+    from mlds_jax.models import _fused_gru_build as build
+
+    if jax.default_backend() != "cpu":
+        pytest.skip(f"the fused GRU kernel runs on the CPU only (backend: "
+                    f"{jax.default_backend()})")
+    if (reason := build.unavailable_reason()) is not None:
+        pytest.skip(f"the fused CPU GRU kernel cannot be built here: {reason}")
+    build.require_fused_gru()

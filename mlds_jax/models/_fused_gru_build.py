@@ -9,7 +9,11 @@ home directory shared by machines with different instruction sets gets one libra
 of CPU and never loads AVX-512 code on a CPU without it.
 
 When no compiler is found, compilation fails or the platform is not Linux/macOS x86-64 or
-arm64, :func:`load_fused_gru` returns ``None`` and warns once; callers then use the XLA path.
+arm64, :func:`load_fused_gru` returns ``False`` and warns once; callers then use the XLA path.
+:func:`unavailable_reason` says when the kernel cannot be built here at all (no compiler, an
+unsupported machine); :func:`require_fused_gru` loads it or raises :class:`KernelBuildError`
+with the compiler's own message (what the tests use: where a compiler exists, a kernel that
+does not build fails them instead of skipping them).
 """
 
 from __future__ import annotations
@@ -75,15 +79,35 @@ def library_path() -> Path | None:
     return cache_dir() / f"fused_gru-{h.hexdigest()[:16]}.so"
 
 
-def _compile(out: Path) -> None:
+class KernelBuildError(RuntimeError):
+    """A C++ compiler exists but the fused kernel did not build or load (the message holds
+    the command and the end of the compiler's output)."""
+
+
+def unavailable_reason() -> str | None:
+    """Why the fused kernel cannot be built on this machine at all (an unsupported machine,
+    no C++ compiler), or None when it can be (it may still fail to build: see
+    :func:`require_fused_gru`)."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "aarch64", "arm64"):
+        return f"unsupported machine {platform.machine()!r}"
+    if _compiler() is None:
+        return "no C++ compiler (set $CXX or install g++)"
+    return None
+
+
+def _compile(out: Path, source: Path | None = None, flags: tuple[str, ...] | None = None
+             ) -> None:
+    """Compiles ``source`` (default :data:`SOURCE`) with ``flags`` (default :data:`FLAGS`)
+    into ``out`` (atomically); raises :class:`KernelBuildError` when the compiler fails."""
+    source, flags = source or SOURCE, flags or FLAGS
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)  # atomic publish: rename
     os.close(fd)
     try:
-        cmd = [_compiler(), *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", tmp]
+        cmd = [_compiler(), *flags, f"-I{jax.ffi.include_dir()}", str(source), "-o", tmp]
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+            raise KernelBuildError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -100,10 +124,10 @@ def load_fused_gru() -> bool:
         if "ok" in _state:
             return bool(_state["ok"])
         try:
-            if platform.machine().lower() not in ("x86_64", "amd64", "aarch64", "arm64"):
-                raise RuntimeError(f"unsupported machine {platform.machine()!r}")
+            if reason := unavailable_reason():
+                raise RuntimeError(reason)
             path = library_path()
-            if path is None:
+            if path is None:  # the compiler went away since unavailable_reason looked
                 raise RuntimeError("no C++ compiler (set $CXX or install g++)")
             if not path.exists():
                 _compile(path)
@@ -114,7 +138,22 @@ def load_fused_gru() -> bool:
             _state["lib"] = lib
             _state["ok"] = True
         except Exception as e:  # noqa: BLE001 - any failure means: use the XLA path
+            _state["error"] = e
             warnings.warn(f"mlds_jax: fused CPU GRU kernel unavailable, using the XLA GRU "
                           f"({e})", RuntimeWarning, stacklevel=2)
             _state["ok"] = False
         return bool(_state["ok"])
+
+
+def require_fused_gru() -> None:
+    """Loads the kernel (as :func:`load_fused_gru`) or raises: :class:`KernelBuildError` where
+    it could be built (:func:`unavailable_reason` is None) but was not, with the compiler's or
+    loader's message; ``RuntimeError`` with the reason where it cannot be built at all."""
+    if load_fused_gru():
+        return
+    reason = unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"the fused CPU GRU kernel cannot be built here: {reason}")
+    e = _state.get("error")
+    raise KernelBuildError(f"the fused CPU GRU kernel did not build or load: {e}") from (
+        e if isinstance(e, BaseException) else None)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import kernel_or_skip
 
 from mlds_jax.models import (
     GRU_KERNEL_MAX_DIM,
@@ -14,15 +15,19 @@ from mlds_jax.models import (
     fused_gru_layer,
     gru_kernel_for,
     init_gru,
-    load_fused_gru,
     resolve_gru_kernel,
 )
 from mlds_jax.models import _fused_gru_build as build
 from mlds_jax.models._gru import _gru_forward
 from mlds_jax.spec import GRUSpec
 
-needs_kernel = pytest.mark.skipif(jax.default_backend() != "cpu" or not load_fused_gru(),
-                                  reason="fused CPU GRU kernel not built here")
+
+@pytest.fixture
+def kernel():
+    kernel_or_skip()
+
+
+needs_kernel = pytest.mark.usefixtures("kernel")
 
 T, B = 6, 3  # time, batch
 
@@ -125,3 +130,38 @@ def test_without_a_compiler_auto_falls_back_to_xla(monkeypatch, tmp_path):
         assert resolve_gru_kernel("auto") == "xla"
     with pytest.raises(RuntimeError, match="'fused' was asked for but cannot be built"):
         resolve_gru_kernel("fused")
+
+
+BROKEN = "extern \"C\" int MldsGruFwd( { return 0; }\n"  # a syntax error
+
+
+@pytest.mark.skipif(build.unavailable_reason() is not None,
+                    reason=f"no kernel build here: {build.unavailable_reason()}")
+@pytest.mark.parametrize("what", ["source", "flag"])
+def test_a_kernel_that_does_not_build_raises_the_compilers_error(what, tmp_path):
+    source, flags = build.SOURCE, build.FLAGS
+    if what == "source":
+        source = tmp_path / "broken.cc"
+        source.write_text(BROKEN)
+    else:
+        flags = (*flags, "-fno-such-option-mlds")
+    with pytest.raises(build.KernelBuildError, match="failed:") as e:
+        build._compile(tmp_path / "out.so", source, flags)
+    assert ("broken.cc" if what == "source" else "-fno-such-option-mlds") in str(e.value)
+    assert not (tmp_path / "out.so").exists()
+
+
+@pytest.mark.skipif(build.unavailable_reason() is not None or jax.default_backend() != "cpu",
+                    reason="no kernel build here (another backend or no compiler)")
+def test_where_a_compiler_exists_a_broken_build_fails_the_kernel_tests(monkeypatch, tmp_path):
+    """The guard every kernel test runs (``kernel_or_skip``) raises, not skips, when the
+    kernel does not build; ``auto`` still falls back to XLA with a warning."""
+    broken = tmp_path / "broken.cc"
+    broken.write_text(BROKEN)
+    monkeypatch.setattr(build, "_state", {})
+    monkeypatch.setattr(build, "SOURCE", broken)
+    monkeypatch.setenv("MLDS_JAX_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.warns(RuntimeWarning, match="fused CPU GRU kernel unavailable"):
+        assert resolve_gru_kernel("auto") == "xla"
+    with pytest.raises(build.KernelBuildError, match="broken.cc"):
+        kernel_or_skip()
