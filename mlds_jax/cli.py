@@ -361,10 +361,6 @@ def _plan_json(args: argparse.Namespace) -> tuple[dict, int]:
     return plan_record(spec, block, args.process_count, getattr(args, "chunk_width", None)), 0
 
 
-def _info_json(args: argparse.Namespace) -> tuple[dict, int]:
-    return dict(open_store(args.path).attrs), 0
-
-
 def _cmd_list(args: argparse.Namespace) -> int:
     print(catalogue_table())
     return 0

@@ -64,7 +64,7 @@ def describe(e: BaseException, path: str | os.PathLike | None = None) -> str:
     if isinstance(e, MLDSError):
         return _flat(str(e))
     where = f"{os.fspath(path)}: " if path is not None else ""
-    if isinstance(e, OSError) and not isinstance(e, MLDSError):
+    if isinstance(e, OSError):  # an MLDSError that is also an OSError returned above
         name = e.filename or path
         where = f"{os.fspath(name)}: " if name is not None else ""
         fix = _OS_FIXES.get(e.errno or -1, "check the path and the disk")
