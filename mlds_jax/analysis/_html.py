@@ -84,10 +84,11 @@ _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse
 def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
                 plots: bool = True, sample: int | None = 2000, seed: int = 0) -> Path:
     """Writes the status page for ``paths`` to ``out`` (one HTML file) and returns its path."""
-    from mlds_jax.analysis import _report
+    from mlds_jax.analysis import _plots, _report
     from mlds_jax.analysis._features import select
 
     check_output_path(out, paths)  # never inside a store it reads
+    _report.check_sample(sample, seed)
     views = [open_store(p) for p in paths]
     images: dict[str, list[Path]] = {str(v.path): [] for v in views}
     joint: list[Path] = []  # figures of several stores (DS4 histograms)
@@ -97,17 +98,19 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
 
             ready = [v for v in views if len(select(v))]
             _report.load_native()
+            _plots.LABELS.update(_plots.distinct_labels(paths))  # A/s.zarr, B/s.zarr apart
             try:
                 for v in ready:
                     _report._SAMPLE[str(v.path)] = select(v, sample=sample, seed=seed)
                 with threadpool_limits(limits=_report.THREADS):
                     names = _report.plots(ready, Path(tmp), seed)
+                owners = {f"_{_plots.store_name(v)}.png": v for v in ready}
             finally:
                 _report._SAMPLE.clear()
                 _report._FEATURES.clear()
+                _plots.LABELS.clear()
             for name in names:  # a store's own figures end in _<store>.png
-                owner = next((v for v in ready if name.endswith(f"_{Path(v.path).name}.png")),
-                             None)
+                owner = next((v for k, v in owners.items() if name.endswith(k)), None)
                 (images[str(owner.path)] if owner else joint).append(Path(tmp) / name)
         legend = "".join(f"<span style=\"background:{_BAND_COLOURS[b]}\">{html.escape(b)}"
                          "</span>" for b in BANDS)

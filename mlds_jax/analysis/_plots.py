@@ -5,6 +5,7 @@ single store."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +34,25 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
+# Store path -> its name in titles, metrics keys and plot files, unique among the stores of
+# one analyze/report (set by them; else the basename).
+LABELS: dict[str, str] = {}
+
+
+def distinct_labels(paths) -> dict[str, str]:
+    """Each path's shortest tail of folders (joined with ``_``) that no other path shares:
+    ``A/s.zarr`` and ``B/s.zarr`` -> ``A_s.zarr``, ``B_s.zarr`` (so one never overwrites
+    the other's answers or plots)."""
+    parts = {str(Path(p)): Path(os.path.abspath(p)).parts for p in paths}
+    for k in range(1, max((len(v) for v in parts.values()), default=1) + 1):
+        labels = {p: "_".join(x for x in v[-k:] if x != "/") for p, v in parts.items()}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {p: str(i) + "_" + Path(p).name for i, p in enumerate(parts)}
+
+
 def store_name(view: StoreView) -> str:
-    return Path(view.path).name
+    return LABELS.get(str(view.path)) or Path(view.path).name
 
 
 def loss_label(view: StoreView) -> str:
