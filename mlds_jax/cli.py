@@ -129,6 +129,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     print(status_table(args.out))
     print()
     print(metrics_table(args.out))  # (status_table ends with the per-grid-value table)
+    from mlds_jax.store import epoch_cap_note
+
+    if note := epoch_cap_note(view):  # e.g. make demo: 100 epochs where DS1's recipe has 600
+        print(f"note: {note}")
     return 0
 
 

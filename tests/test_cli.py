@@ -26,6 +26,7 @@ def test_generate_status_info(tmp_path, capsys, small_recipe):
     assert main(["generate", "ds1", "--per-class", "2", "--out", str(out), *TINY]) == 0
     text = capsys.readouterr().out
     assert "trained 10 networks" in text
+    assert "note: Trained with an epoch cap of 2; the ds1 recipe's is 4." in text  # the cap
     assert "SingleDirectMachine |       2 |    2 |      0 |  100.0% | 100%" in text
     assert "overall             |      10 |   10 |      0 |  100.0% | 100%" in text
     assert main(["status", str(out)]) == 0

@@ -1,6 +1,6 @@
 """Zarr v3 dataset stores: schema, one-writer-per-chunk writer, reader."""
 
-from mlds_jax.store._card import dataset_card
+from mlds_jax.store._card import dataset_card, epoch_cap_note
 from mlds_jax.store._finish import cf_attributes, consolidate, finish_store
 from mlds_jax.store._lock import writer_lock
 from mlds_jax.store._open import Network, Store, metrics_from_logits, netcdf_attrs, open_store
@@ -38,6 +38,7 @@ __all__ = [
     "chunk_compressors",
     "consolidate",
     "dataset_card",
+    "epoch_cap_note",
     "finish_store",
     "metrics_from_logits",
     "netcdf_attrs",

@@ -55,16 +55,21 @@ def _recipe_cap(spec: dict[str, Any], task) -> int | None:
         return None
 
 
+def epoch_cap_note(store) -> str | None:
+    """What a store's epoch cap means when it is below its recipe's (e.g. ``make demo``'s 100
+    against DS1's 600), else ``None``."""
+    spec, task = store.attrs["spec"], task_of(store.task)
+    cap = spec.get("train", {}).get(task.epochs_field)
+    recipe = _recipe_cap(spec, task)
+    if cap is None or recipe is None or cap >= recipe:
+        return None
+    return (f"Trained with an epoch cap of {cap}; the {spec['name']} recipe's is {recipe}. "
+            "Classes that learn slowly have lower learnt shares than the recipe gives.")
+
+
 def _limitations(store, spec: dict[str, Any]) -> list[str]:
     task = task_of(store.task)
-    train = spec.get("train", {})
-    cap = train.get(task.epochs_field)
-    recipe = _recipe_cap(spec, task)
-    out = []
-    if cap is not None and recipe is not None and cap < recipe:
-        out.append(f"Trained with an epoch cap of {cap}; the {spec['name']} recipe's is "
-                   f"{recipe}. Classes that learn slowly have lower learnt shares than the "
-                   "recipe gives.")
+    out = [note] if (note := epoch_cap_note(store)) else []
     if task is SEQUENCE:
         out.append("The DS1-DS3 machines are reconstructions from MLDS's public descriptions, "
                    "not MLDS's own code; its networks are comparable in kind, not bit for bit.")

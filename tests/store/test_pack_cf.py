@@ -12,7 +12,7 @@ from helpers import synthetic_store
 
 import mlds_jax
 from mlds_jax.cli import main
-from mlds_jax.store import check_pack, finish_store
+from mlds_jax.store import check_pack, epoch_cap_note, finish_store
 
 xr = pytest.importorskip("xarray")
 
@@ -45,6 +45,7 @@ def test_finished_store_has_cf_flags_card_and_opens_in_plain_xarray_quietly(stor
                     "## Source data and licences", "## Citation"):
         assert section in card
     assert "epoch cap of 3; the ds1 recipe's is 600" in card
+    assert epoch_cap_note(store).startswith("Trained with an epoch cap of 3; the ds1 recipe's")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds = xr.open_zarr(store.path)  # consolidated metadata: no warning
