@@ -82,6 +82,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _seeds(option: str):
+    """``--init-seeds`` / ``--order-seeds``: ``A:B`` or ``s1,s2,...`` (checked by the spec)."""
+    def parse(text: str) -> tuple[int, ...]:
+        from mlds_jax.spec import parse_seeds
+
+        try:
+            return parse_seeds(text, option)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{option}: ")) from None
+    return parse
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -137,8 +149,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from mlds_jax.spec import select_spec
+    from mlds_jax.spec import select_spec, with_seeds
 
+    return with_seeds(_select_spec(args, select_spec), args.init_seeds, args.order_seeds)
+
+
+def _select_spec(args: argparse.Namespace, select_spec):
     return select_spec(args.dataset, args.per_class, spec_file=args.spec,
                        image_set=args.image_set, seed=args.seed, max_epochs=args.max_epochs,
                        learning_rate=args.learning_rate,
@@ -424,6 +440,14 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                         "as a zoo dimension: network i is poisoned with the grid's value "
                         "number i mod len(grid) (replaces the dataset's fraction; not with "
                         "--learning-rate-grid)")
+    for which, what in (("init", "initial weights (and restarts)"),
+                        ("order", "batch order (DS1-DS3: also its training and validation "
+                                  "sequences)")):
+        g.add_argument(f"--{which}-seeds", type=_seeds(f"--{which}-seeds"), default=None,
+                       metavar="A:B|S1,S2,...",
+                       help=f"seeds as a zoo dimension: replicate r's {what} come from seed "
+                            f"number r mod len(seeds) alone (not the spec digest), so zoos "
+                            f"with the same seeds pair network by network; A:B is A..B-1")
     g.add_argument("--placements", type=int, default=None, metavar="N",
                    help="DS4 badnetv2: trigger placements per poisoned sample, one shown per "
                         "epoch in turn (default: one per epoch, at most 32; 1: MLDS's fixed "

@@ -40,7 +40,13 @@ from mlds_jax.spec._recipes import (
     ds4,
     get_recipe,
 )
-from mlds_jax.spec._seeds import SEED_ARRAYS, SEED_FIELDS, network_seeds
+from mlds_jax.spec._seeds import (
+    SEED_ARRAYS,
+    SEED_FIELDS,
+    network_seeds,
+    parse_seeds,
+    with_seeds,
+)
 from mlds_jax.spec._select import select_spec, with_overrides
 from mlds_jax.spec._splits import (
     SPLIT_CODES,
@@ -91,6 +97,8 @@ __all__ = [
     "network_learning_rates",
     "network_poison_fractions",
     "network_seeds",
+    "parse_seeds",
+    "with_seeds",
     "network_split",
     "network_splits",
     "spec_grids",

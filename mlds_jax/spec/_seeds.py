@@ -74,3 +74,27 @@ def drop_unset_seeds(d: dict[str, Any]) -> dict[str, Any]:
         if f in d and d[f] is None:
             del d[f]
     return d
+
+
+def parse_seeds(text: str, option: str) -> tuple[int, ...]:
+    """A command line's seed grid: ``A:B`` (the seeds ``A .. B-1``) or ``s1,s2,...``; a
+    one-line :class:`SpecError` naming ``option`` otherwise."""
+    try:
+        if ":" in text:
+            lo, hi = (int(x) for x in text.split(":"))
+            seeds = list(range(lo, hi))
+        else:
+            seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SpecError(f"{option}: expected A:B (seeds A to B-1) or s1,s2,..., got "
+                        f"{text!r}") from None
+    return check_seed_grid(seeds, option)
+
+
+def with_seeds(spec, init_seeds=None, order_seeds=None):
+    """``spec`` with the seed grids that are not ``None`` replaced (validated)."""
+    import dataclasses
+
+    changes = {f: v for f, v in (("init_seeds", init_seeds), ("order_seeds", order_seeds))
+               if v is not None}
+    return dataclasses.replace(spec, **changes) if changes else spec

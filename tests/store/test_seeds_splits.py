@@ -251,3 +251,21 @@ def test_the_splits_are_pinned():
     assert text(ds1(30), "held_out_replicates") == "000033201033000001001000003030"
     seeded = dataclasses.replace(ds1(30), init_seeds=range(30))
     assert text(seeded, "held_out_replicates") == "000033301320000333031300003330"
+
+
+def test_seeds_on_the_command_line(capsys):
+    from mlds_jax.cli import main
+    from mlds_jax.spec import parse_seeds, with_seeds
+
+    assert parse_seeds("2:5", "--init-seeds") == (2, 3, 4)
+    assert parse_seeds("7,7,1", "--order-seeds") == (7, 7, 1)
+    spec = with_seeds(ds4("MNISTclean", 4), order_seeds=(1, 2))
+    assert spec.init_seeds is None and spec.order_seeds == (1, 2)
+    assert with_seeds(spec) is spec
+    assert main(["plan", "MNISTclean", "--per-class", "4", "--image-set", "digits",
+                 "--init-seeds", "0:4", "--order-seeds", "5,6"]) == 0
+    with pytest.raises(SystemExit):
+        main(["plan", "MNISTclean", "--per-class", "4", "--init-seeds", "3:x"])
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.endswith("argument --init-seeds: expected A:B (seeds A to B-1) or s1,s2,..., "
+                        "got '3:x'")
