@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from mlds_jax.errors import SpecError, describe
+from mlds_jax.errors import DataError, SpecError, describe
 from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DS4_DATASETS, grid_text, spec_grids
 from mlds_jax.store import open_store
 from mlds_jax.summary import (
@@ -53,7 +53,10 @@ def _apply_cpu_devices(args: argparse.Namespace) -> None:
         raise SpecError("--cpu-devices: only with --recompute (verify trains nothing "
                         "without it)")
     # a Ray driver trains nothing: one device, so --block-size auto sizes blocks per worker
-    set_cpu_devices(1 if ray else args.cpu_devices)
+    try:
+        set_cpu_devices(1 if ray else args.cpu_devices)
+    except ValueError as e:  # an argument error, not damage of any store
+        raise SpecError(f"--cpu-devices: {e}") from None
 
 
 def _add_cpu_devices_arg(p: argparse.ArgumentParser) -> None:
@@ -288,6 +291,17 @@ def _import_idx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expected(path: str) -> dict | None:
+    """What the stored spec plans for the store at ``path`` (None: its spec does not load,
+    which check_store reports)."""
+    from mlds_jax.pipeline import expected_arrays
+
+    try:
+        return expected_arrays(open_store(path).spec)
+    except Exception:  # noqa: BLE001 - reported by check_store as damage
+        return None
+
+
 def verify_record(path: str, recompute_k: int = 0, seed: int | None = None,
                   data_dir: str | None = None) -> dict:
     """One store's verification (and ``--recompute``) as a JSON-able record; never raises.
@@ -296,7 +310,7 @@ def verify_record(path: str, recompute_k: int = 0, seed: int | None = None,
 
     record = {"path": path, "problems": []}
     try:
-        check = check_store(path)
+        check = check_store(path, _expected(path))
         record["problems"] = list(check.problems)
         damaged = check.fatal or check.damaged or check.rewritable
     except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
@@ -308,6 +322,8 @@ def verify_record(path: str, recompute_k: int = 0, seed: int | None = None,
             r = recompute(path, recompute_k, seed=seed, data_dir=data_dir)
             record.update(recomputed=r["networks"], note=r["note"])
             record["problems"] += [f"recompute: {m}" for m in r["mismatches"]]
+        except (DataError, SpecError):
+            raise  # an argument or data-file problem, not damage: one line, exit 2
         except Exception as e:  # noqa: BLE001 - as above
             record["problems"].append(f"recompute: {describe(e, path)}")
     elif recompute_k:

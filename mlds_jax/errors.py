@@ -73,9 +73,11 @@ def describe(e: BaseException, path: str | os.PathLike | None = None) -> str:
         return (f"{where}out of memory ({_flat(str(e))[:160] or 'MemoryError'}) "
                 "(use a smaller --block-size or --per-class)")
     msg = f"{type(e).__name__}: {_flat(str(e))}" if str(e) else type(e).__name__
-    if path is not None:
+    if path is not None and os.path.isfile(os.path.join(os.fspath(path), "zarr.json")):
         return (f"{where}{msg} (run `mlds-jax verify {os.fspath(path)}` to find damage, "
                 "or add --debug for the traceback)")
+    if path is not None:  # not (yet) a store: nothing to verify
+        return f"{where}{msg} (add --debug for the traceback)"
     return f"{msg} (add --debug for the traceback)"
 
 

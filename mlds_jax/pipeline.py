@@ -16,7 +16,7 @@ import zarr
 
 from mlds_jax._version import __version__
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
-from mlds_jax.errors import SpecError, StoreError
+from mlds_jax.errors import DataError, SpecError, StoreError
 from mlds_jax.models import resolve_gru_kernel
 from mlds_jax.spec import (
     DEFAULT_BLOCK_SIZE,
@@ -112,6 +112,19 @@ def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
         **network_seeds(spec, rep),  # only the seeds the spec sets
         **{f"splits/{k}": v for k, v in network_splits(spec, idx).items()},
     }
+
+
+def expected_arrays(spec: DatasetSpec | ImageDatasetSpec) -> dict[str, Any]:
+    """What a store of ``spec`` holds before any training, for ``verify`` to compare bit for
+    bit (:func:`mlds_jax.store.check_store`'s ``expected``): the :func:`planned_arrays`, the
+    machine tables as ``machines/<name>`` and ``"layout"`` (the layout records as stored)."""
+    import json
+
+    # a task on an image set plans no tables (and its set is not loaded for this)
+    tables = {} if task_of(spec).images else _prepare_sequence(spec, None, None, False).tables
+    layout = json.loads(json.dumps(task_layout(spec).to_records()))  # as stored (JSON)
+    return {**planned_arrays(spec), **{f"machines/{k}": v for k, v in tables.items()},
+            "layout": layout}
 
 
 def check_widths(spec: DatasetSpec, machines) -> None:
@@ -210,9 +223,11 @@ def generate(
         raise SpecError(f"`chunk_width`: expected a positive integer, got {chunk_width!r}")
     from mlds_jax.tasks import data_dir as data_root
 
+    if allow_data_change and not task_of(spec).images:
+        raise SpecError(f"`allow_data_change`: {spec.name} trains on no data files (only DS4 "
+                        "datasets record and check their image files' SHA-256); drop it")
     block_size = resolve_block_size(spec, block_size, chunk_width)
-    # TODO(task): which tasks read a data folder (the registry's data preparation)
-    data_inputs = [data_root(data_dir)] if isinstance(spec, ImageDatasetSpec) else []
+    data_inputs = [data_root(data_dir)] if task_of(spec).images else []  # its image set
     check_output_path(out, data_inputs, resume=True)
     if os.path.isdir(out) and os.path.isfile(os.path.join(out, "zarr.json")):
         try:
@@ -244,6 +259,9 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
         tables=prepared.tables, task=spec.task,
     )
     attrs = read_root_attrs(out)  # the store's own choices win on a resume
+    files = prepared.provenance.get("data_files")
+    if files and not attrs.get("data_files"):  # (allowed) a store made before the record
+        attrs = _record_data_files(out, files)
     width = stored_chunk_width(attrs)
     if chunk_width is not None and chunk_width != width:
         raise SpecError(f"{out}: its networks are trained in chunks of {width} "
@@ -286,6 +304,15 @@ def _finish(out: str | os.PathLike) -> None:
     from mlds_jax.store import finish_store
 
     finish_store(out)
+
+
+def _record_data_files(out, files: dict[str, Any]) -> dict[str, Any]:
+    """Adds the ``data_files`` record (SHA-256 of each image file) to a DS4 store made
+    before stores recorded it; returns the new root attributes."""
+    group = zarr.open_group(str(out), mode="r+", use_consolidated=False)
+    attrs = {**group.attrs["mlds_jax"], "data_files": files}
+    group.attrs["mlds_jax"] = attrs
+    return attrs
 
 
 def stored_chunk_width(attrs: dict[str, Any]) -> int:
@@ -347,6 +374,13 @@ def _prepare_images(spec: ImageDatasetSpec, out, data_dir, allow_data_change: bo
     if out is not None and not allow_data_change and os.path.isdir(out):
         try:
             stored = read_root_attrs(out).get("data_files")
+            if not stored:
+                raise DataError(
+                    f"{out}: records no SHA-256 of the image files it was trained from (made "
+                    "before stores recorded them), so these files cannot be checked against "
+                    "them; if they are the same files, resume once with --allow-data-change: "
+                    "that records their SHA-256 and every later resume checks them (or use a "
+                    "new --out)")
         except StoreError:
             stored = None  # not a store: open_or_create refuses it with its own message
         check_same_data(os.fspath(out), stored, files)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from mlds_jax.errors import StoreError, StoreExistsError
+from mlds_jax.errors import SpecError, StoreError, StoreExistsError
 from mlds_jax.store import (
     DONE,
     FAILED,
@@ -76,7 +76,10 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
     if finished.size == 0:
         raise StoreError(f"{path}: no finished network to recompute")
     if not isinstance(k, int) or k < 1:
-        raise StoreError(f"--recompute: expected a positive number of networks, got {k!r}")
+        raise SpecError(f"`k`: expected a positive number of networks, got {k!r}")
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise SpecError(f"`seed`: expected an integer >= 0 (or None: a fresh choice), got "
+                        f"{seed!r}")
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(finished, size=min(k, finished.size), replace=False))
     data = prepare_task(spec, path, data_dir).data  # DS4: refuses other image files
@@ -186,6 +189,9 @@ def _merge(out: Path, parts: list[str | os.PathLike]) -> dict[str, Any]:
                         "same --chunk-width)") if key == "chunk_width" else ""
                 raise StoreError(f"{p}: its {key} differs from {parts[0]}'s{hint}; only stores "
                                  "of one spec (same block size, chunk width and data) merge")
+    from mlds_jax.pipeline import expected_arrays
+
+    expected = expected_arrays(open_store(parts[0]).spec)  # (every part has its spec)
     owner: dict[int, str] = {}
     by_part: dict[str, list[int]] = {}
     for p in parts:
@@ -194,7 +200,8 @@ def _merge(out: Path, parts: list[str | os.PathLike]) -> dict[str, Any]:
         if partial:
             raise StoreError(f"{p}: block {min(partial)} is partly written (unfinished part); "
                              "finish it with `mlds-jax generate` first")
-        check = check_store(p)  # pending blocks are expected: another part holds them
+        # pending blocks are expected (another part holds them); planned values are not
+        check = check_store(p, expected)
         problems = check.fatal + [w for why in check.rewritable.values() for w in why] + \
             [f"block {b}: {w}" for b, why in sorted(check.damaged.items()) for w in why]
         if problems:

@@ -8,6 +8,7 @@ pristine store where repair is the promise ("repaired"). Stores are built once p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -63,14 +64,21 @@ def _ds4_store(path: Path) -> None:
                                    provenance={"data_files": data_files(spec)})
     rng = np.random.default_rng(0)
     f32 = lambda *s: rng.uniform(0.1, 0.9, s).astype(np.float32)  # noqa: E731
-    for b in range(2):
+    for b in range(2):  # consistent as a trained block is (verify checks the invariants)
+        loss, clean, asr = f32(2, 1), f32(2), f32(2)
         w.write_block(b, {"params": f32(2, layout.n_params), "failed": np.zeros(2, bool),
                           "stopped_early": np.zeros(2, bool), "epochs": np.ones(2, np.int32),
-                          "train_loss": f32(2, 1), "val_loss": f32(2, 1),
-                          "final_train_loss": f32(2), "final_val_loss": f32(2),
-                          "clean_accuracy": f32(2), "attack_success_rate": f32(2),
-                          "backdoor_took": np.zeros(2, bool), "learnt": np.zeros(2, bool),
+                          "train_loss": loss, "val_loss": f32(2, 1),
+                          "final_train_loss": loss[:, 0], "final_val_loss": f32(2),
+                          "clean_accuracy": clean, "attack_success_rate": asr,
+                          "backdoor_took": asr >= np.float32(spec.asr_threshold),
+                          "learnt": np.asarray(spec.is_learnt({
+                              "clean_accuracy": clean, "attack_success_rate": asr})),
                           "poisoned_samples": np.zeros(2, np.int32)})
+    with contextlib.suppress(ImportError):  # finished as generate leaves a complete store
+        from mlds_jax.store import finish_store
+
+        finish_store(path)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +134,7 @@ def zset(store: Path, name: str, sel, value) -> None:
 def edit_json(path: Path, fn: Callable[[dict], None]) -> None:
     d = json.loads(path.read_text())
     fn(d)
-    path.write_text(json.dumps(d))
+    path.write_text(json.dumps(d, indent=2))  # as zarr writes it
 
 
 def dead_pid() -> int:
@@ -373,6 +381,74 @@ def _stored_width(width: int):
     return setup
 
 
+def _invert(name: str, sel: slice) -> Callable[[Path], None]:
+    def damage(s: Path) -> None:
+        g = zarr.open_group(str(s), mode="r+")
+        g[name][sel] = ~g[name][sel]
+    return damage
+
+
+def _swap_keys(s: Path) -> None:
+    """Blocks 0 and 1 swap keys (valid checksums: as a copy that mixed two chunks up)."""
+    g = zarr.open_group(str(s), mode="r+")
+    a, b = g["key"][0:4], g["key"][4:8]
+    g["key"][0:4], g["key"][4:8] = b, a
+
+
+def _root_attr(key: str, fn: Callable[[object], object]) -> Callable[[Path], None]:
+    def damage(s: Path) -> None:
+        def edit(d):
+            attrs = d["attributes"]["mlds_jax"]
+            attrs[key] = fn(attrs[key])
+        edit_json(s / "zarr.json", edit)
+    return damage
+
+
+def _array_attr(array: str, key: str, fn: Callable[[object], object]):
+    return lambda s: edit_json(s / array / "zarr.json", lambda d: d["attributes"].__setitem__(
+        key, fn(d["attributes"][key])))
+
+
+def _merge_damaged(e: Env) -> list[str]:
+    s, other = e.store(), e.tmp / "p1.zarr"
+    shutil.copytree(e.built["s1"], other)
+    zset(s, "class_id", slice(0, 2), 1)  # valid checksums, wrong machine
+    return ["merge", str(e.tmp / "m.zarr"), str(s), str(other)]
+
+
+def _no_data_record(e: Env) -> list[str]:
+    s = e.store("s4")
+    edit_json(s / "zarr.json", lambda d: d["attributes"]["mlds_jax"].pop("data_files"))
+    return [*DS4, str(s)]
+
+
+def _lost_root(cmd: str):
+    def setup(e: Env) -> list[str]:
+        s = e.store()
+        (s / "zarr.json").unlink()
+        return [*DS1, str(s)] if cmd == "generate" else [cmd, str(s)]
+    return setup
+
+
+def _spec_version(e: Env) -> list[str]:
+    p = e.tmp / "zoo.toml"
+    p.write_text('name = "zoo"\nversion = "banana"\nclasses = ["ParityMachine"]\n'
+                 "per_class = 2\n")
+    return ["generate", "--spec", str(p), "--out", str(e.tmp / "o.zarr"), "--quiet"]
+
+
+def _huge_idx(e: Env) -> list[str]:
+    argv = e.mnist()
+    p = e.tmp / "data" / "mnist" / MNIST["train_labels"].name
+    p.write_bytes(b"\x00\x00\x08\x03" + b"\xff\xff\xff\xff" * 3 + b"\x00" * 16)
+    return argv
+
+
+def _edit_table(s: Path) -> None:
+    g = zarr.open_group(str(s), mode="r+")
+    g["machines/output"][0] = 1 - g["machines/output"][0]
+
+
 CASES = [
     # -- 1. DS4 inputs: refused before anything is written, naming the file ----------------
     Case("images float32", _images_as(np.float32), 2, r"train-images.*images are float32"),
@@ -552,6 +628,104 @@ CASES = [
          r"--process-index: expected 0\.\.1, got 2"),
     Case("process index -1", _ds1_opt("--process-index", "-1"), 2,
          r"--process-index: expected 0\.\.0, got -1"),
+    # -- 7. verify checks every array: deleted chunks read as fill values (issue 30) -------
+    Case("verify history deleted", _verify_after(_delete("history/train_loss/c/1/0")), 1,
+         r"block 1: history/train_loss: not finite up to its epochs.* in 4 finished"),
+    Case("verify val loss deleted", _verify_after(_delete("final_val_loss/c/1")), 1,
+         r"block 1: final_val_loss: not finite in 4 finished"),
+    Case("verify train loss deleted", _verify_after(_delete("final_train_loss/c/0")), 1,
+         r"block 0: final_train_loss: not finite in 4 finished"),
+    Case("verify restarts deleted", _verify_after(_delete("restarts/c/2")), 1,
+         r"block 2: restarts: outside 0\.\.the spec's max_restarts in 2 finished"),
+    Case("verify DS4 asr deleted", _verify_after(_delete("attack_success_rate/c/1"), "s4"), 1,
+         r"block 1: attack_success_rate: not finite in 2 finished"),
+    Case("verify DS4 poisoned deleted", _verify_after(_delete("poisoned_samples/c/0"), "s4"),
+         1, r"block 0: poisoned_samples: negative in 2 finished"),
+    Case("verify DS4 backdoor flag", _verify_after(_invert("backdoor_took", slice(2, 4)),
+                                                   "s4"), 1,
+         r"block 1: backdoor_took: disagrees with attack_success_rate"),
+    Case("verify learnt flag", _verify_after(_invert("learnt", slice(4, 8))), 1,
+         r"block 1: learnt: disagrees with the metrics"),
+    Case("verify stopped flag", _verify_after(_invert("stopped_early", slice(0, 4))), 1,
+         r"block 0: stopped_early: disagrees with the stopping rule"),
+    Case("verify epochs over cap", _verify_after(_status_code(1, 99)), 1,
+         r"block 2: epochs: epochs above the spec's epoch cap"),
+    # -- 8. verify compares what the spec decides, bit for bit (issue 30) ------------------
+    Case("verify class_id rewritten", _verify_after(
+        lambda s: zset(s, "class_id", slice(0, 2), 1)), 1,
+        r"class_id: 2 row\(s\) differ from the stored spec's"),
+    Case("verify keys swapped", _verify_after(_swap_keys), 1,
+         r"key: 8 row\(s\) differ from the stored spec's \(first: 0\); a resume refuses"),
+    Case("verify table edited", _verify_after(_edit_table), 1,
+         r"machines/output: 1 row\(s\) differ from the stored spec's"),
+    Case("verify class names reversed", _verify_after(
+        _root_attr("class_names", lambda v: v[::-1])), 1,
+        r"class_names differ from the stored spec's classes"),
+    Case("verify params layout", _verify_after(
+        _array_attr("params", "layout", lambda v: v[::-1])), 1,
+        r"params: attribute layout differs from the root layout"),
+    Case("verify root layout", _verify_after(_root_attr("layout", lambda v: v[::-1])), 1,
+         r"zarr.json: layout differs from the one the stored spec builds"),
+    Case("verify spec digest", _verify_after(_root_attr("spec_digest", lambda v: "0" * 16)),
+         1, r"spec_digest '0000000000000000' is not the stored spec's"),
+    Case("verify status codes", _verify_after(_array_attr(
+        "status", "codes", lambda v: {"pending": 1, "done": 0, "failed": 2})), 1,
+        r"status: attribute codes .* is not"),
+    Case("verify format version", _verify_after(_root_attr("format_version", lambda v: 99)),
+         1, r"format_version 99, expected 1\.\.\d"),
+    # -- 9. a resume repairs what verify names (bit for bit), or refuses (issue 30) --------
+    Case("resume history deleted", _resume_after(_delete("history/train_loss/c/1/0")), 0,
+         r"block 1 .* reset to pending.*history/train_loss", "repaired"),
+    Case("resume val loss deleted", _resume_after(_delete("final_val_loss/c/2")), 0,
+         r"block 2 .* reset to pending.*final_val_loss", "repaired"),
+    Case("resume restarts deleted", _resume_after(_delete("restarts/c/0")), 0,
+         r"block 0 .* reset to pending.*restarts", "repaired"),
+    Case("resume learnt flipped", _resume_after(_invert("learnt", slice(4, 8))), 0,
+         r"block 1 .* reset to pending.*learnt", "repaired"),
+    Case("resume class_id rewritten", _resume_after(
+        lambda s: zset(s, "class_id", slice(0, 2), 1)), 0,
+        r"rewrote class_id from the spec", "repaired"),
+    Case("resume table edited", _resume_after(_edit_table), 0,
+         r"rewrote machines/output from the spec", "repaired"),
+    Case("resume keys swapped", _resume_after(_swap_keys), 2,
+         r"keys differ from the ones this mlds-jax version.*restore the store from a copy"),
+    Case("resume params layout", _resume_after(
+        _array_attr("params", "layout", lambda v: v[::-1])), 2,
+        r"damaged store metadata: params: attribute layout differs"),
+    Case("merge a part that lies", _merge_damaged, 2,
+         r"s1.zarr: does not verify \(class_id: 2 row\(s\) differ from the stored spec's"),
+    # -- 10. data records, arguments and errors that name the cause (issue 30) ------------
+    Case("DS4 no data record", _no_data_record, 2,
+         r"s4.zarr: records no SHA-256 of the image files.*resume once with "
+         r"--allow-data-change: that records"),
+    Case("DS1 allow data change", lambda e: [*DS1, str(e.store()), "--allow-data-change"], 2,
+         r"--allow-data-change: ds1 trains on no data files"),
+    Case("analyze sample -1", lambda e: [
+        "analyze", str(e.store()), "--out", str(e.tmp / "rep"), "--sample", "-1"], 2,
+        r"--sample: expected a positive number of networks per class.*got -1"),
+    Case("report sample -1", lambda e: [
+        "report", str(e.store()), "--html", str(e.tmp / "r.html"), "--sample", "-1"], 2,
+        r"--sample: expected a positive number of networks per class.*got -1"),
+    Case("analyze seed -1", lambda e: [
+        "analyze", str(e.store()), "--out", str(e.tmp / "rep"), "--seed", "-1"], 2,
+        r"--seed: expected an integer >= 0, got -1$"),
+    Case("recompute seed -1", lambda e: [
+        "verify", str(e.store()), "--recompute", "1", "--seed", "-1"], 2,
+        r"--seed: expected an integer >= 0 .*got -1$"),
+    Case("report onto the store", lambda e: [
+        "report", str(e.store()), "--html", str(e.store())], 2, r"--html .*s1.zarr: is the input"),
+    Case("spec version banana", _spec_version, 2,
+         r"DatasetSpec.version.*expected one of \[1\], got 'banana'"),
+    Case("lost root verify", _lost_root("verify"), 1,
+         r"root zarr.json is missing.*restore zarr.json .*from a copy - do not remove it"),
+    Case("lost root resume", _lost_root("generate"), 2,
+         r"s1.zarr: a damaged mlds-jax store: its root zarr.json is missing.*do not remove"),
+    Case("no verify hint for new out", _ds1_opt("--cpu-devices", "1000"), 2,
+         r"^mlds-jax: error: --cpu-devices: .*got 1000$"),
+    Case("IDX header overflow", _huge_idx, 2,
+         r"train-labels.*truncated: shape \(4294967295, 4294967295, 4294967295\)"),
+    Case("resume format version", _resume_after(_root_attr("format_version", lambda v: 99)),
+         2, r"damaged store metadata: zarr.json: format_version 99"),
 ]
 
 
@@ -588,7 +762,7 @@ def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
 
 
 def test_case_count():
-    assert len(CASES) == 87  # 70 before issue 30
+    assert len(CASES) == 128  # 70 before issue 30
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
@@ -596,3 +770,67 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     assert main(["--debug", "status", str(tmp_path / "plain")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().endswith("(no zarr.json)")
+
+
+def test_evaluate_refuses_untrained_networks(built, tmp_path):
+    from mlds_jax.errors import StoreError
+    from mlds_jax.store import open_store
+
+    s = tmp_path / "s.zarr"
+    shutil.copytree(built["s1"], s)
+    zset(s, "status", slice(0, 4), 0)  # block 0 as if never trained
+    zset(s, "status", slice(4, 8), 2)  # block 1 as if diverged
+    store = open_store(s)
+    with pytest.raises(StoreError, match=r"network 1 is pending \(never trained"):
+        store.evaluate(1)
+    with pytest.raises(StoreError, match=r"network 5 is failed \(it diverged"):
+        store.network(5)
+    assert store.network(5, any_status=True).index == 5
+    assert set(store.evaluate(8)) == {"val_bit_accuracy"}
+
+
+def test_generate_from_python_holds_the_policy(built, tmp_path):
+    """pipeline.generate itself takes the lock (keyed by the real path), checks the output
+    path and the chunk padding: a Python caller gets what the CLI gets."""
+    from mlds_jax.errors import OutputPathError, SpecError, StoreError
+    from mlds_jax.pipeline import generate
+    from mlds_jax.store import open_store
+
+    s = tmp_path / "s.zarr"
+    shutil.copytree(built["s1"], s)
+    spec = open_store(s).spec
+    link = tmp_path / "link.zarr"
+    link.symlink_to(s, target_is_directory=True)
+    Path(f"{s}.lock").write_text(json.dumps({"pid": os.getpid(),
+                                             "host": socket.gethostname()}))
+    before = _files(tmp_path)
+    with pytest.raises(StoreError, match=r"s.zarr.lock: .*being written by PID"):
+        generate(spec, link, block_size=4, progress=False)
+    with pytest.raises(OutputPathError, match=r"`out` .*s.zarr/in.zarr: lies inside"):
+        generate(spec, s / "in.zarr", block_size=4, progress=False)
+    with pytest.raises(SpecError, match=r"`chunk_width` 1000000: a compiled chunk"):
+        generate(spec, tmp_path / "new.zarr", block_size=2, chunk_width=1000000,
+                 progress=False)
+    with pytest.raises(SpecError, match=r"`process_index`: expected 0\.\.1, got 2"):
+        generate(spec, tmp_path / "new.zarr", process_index=2, process_count=2)
+    assert _files(tmp_path) == before
+
+
+def test_stores_with_one_basename_keep_apart(built, tmp_path):
+    """analyze A/s.zarr B/s.zarr: each store keeps its own name in titles, metrics keys and
+    plot files (by basename, B overwrote A)."""
+    from mlds_jax.analysis import _plots, _report
+    from mlds_jax.store import open_store
+
+    paths = [tmp_path / "A" / "s.zarr", tmp_path / "B" / "s.zarr"]
+    for p in paths:
+        shutil.copytree(built["s1"], p)
+    assert _plots.distinct_labels([str(p) for p in paths]) == {
+        str(paths[0]): "A_s.zarr", str(paths[1]): "B_s.zarr"}
+    assert _plots.distinct_labels(["x/one.zarr", "y/two.zarr"]) == {
+        "x/one.zarr": "one.zarr", "y/two.zarr": "two.zarr"}  # distinct basenames unchanged
+    _plots.LABELS.update(_plots.distinct_labels([str(p) for p in paths]))
+    try:
+        assert [_report._short(open_store(p)) for p in paths] == ["A_s.zarr", "B_s.zarr"]
+    finally:
+        _plots.LABELS.clear()

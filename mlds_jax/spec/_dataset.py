@@ -21,6 +21,7 @@ from mlds_jax.spec._task import SEQUENCE
 
 # Version of the spec's dict form (``to_dict``), stored with every store.
 SPEC_VERSION = 1
+KNOWN_SPEC_VERSIONS = (1,)  # what a spec file or stored spec may say
 HEAD_ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 
 
@@ -328,6 +329,8 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "DatasetSpec.name",
                "a non-empty string", self.name)
+        _check(self.version in KNOWN_SPEC_VERSIONS and not isinstance(self.version, bool),
+               "DatasetSpec.version", f"one of {list(KNOWN_SPEC_VERSIONS)}", self.version)
         object.__setattr__(self, "classes", tuple(self.classes))
         _check(len(self.classes) > 0, "DatasetSpec.classes", "at least one class", self.classes)
         _check(len(set(self.classes)) == len(self.classes), "DatasetSpec.classes",

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._dataset import (
+    KNOWN_SPEC_VERSIONS,
     SPEC_VERSION,
     _check,
     _is_float32_rate,
@@ -151,6 +152,9 @@ class ImageDatasetSpec:
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "ImageDatasetSpec.name",
                "a non-empty string", self.name)
+        _check(self.version in KNOWN_SPEC_VERSIONS and not isinstance(self.version, bool),
+               "ImageDatasetSpec.version", f"one of {list(KNOWN_SPEC_VERSIONS)}",
+               self.version)
         for f in SEED_FIELDS:
             if getattr(self, f) is not None:
                 object.__setattr__(self, f, check_seed_grid(getattr(self, f),

@@ -89,7 +89,7 @@ class Store(StoreView):
 
     def __iter__(self) -> Iterator[Network]:
         """The networks in index order (``len(store)`` of them), as :meth:`network`."""
-        return (self.network(i) for i in range(self.n_networks))
+        return (self.network(i, any_status=True) for i in range(self.n_networks))
 
     def __contains__(self, name: object) -> bool:
         """``"learnt" in store``: whether the store has that array (as ``store[name]``)."""
@@ -152,12 +152,28 @@ class Store(StoreView):
                  }[task_of(self.task)]
         return jax.jit(apply)
 
-    def network(self, i: int) -> Network:
-        """Network ``i`` as a pure JAX function bound to its stored parameters."""
+    def network(self, i: int, *, any_status: bool = False) -> Network:
+        """Network ``i`` as a pure JAX function bound to its stored parameters. Raises
+        :class:`StoreError` for a network that is not done (pending: never trained; failed:
+        diverged), unless ``any_status``."""
         import jax.numpy as jnp
 
-        i = self._check_index(i)
+        i = self._check_index(i) if any_status else self._check_done(i)
         return Network(i, jnp.asarray(self.params(i)), self.apply, self.task)
+
+    def _check_done(self, i: int) -> int:
+        """``i`` as an index of a done network, or a :class:`StoreError` saying why not."""
+        i = self._check_index(i)
+        status = int(self.group["status"][i])
+        if status != DONE:
+            why = {0: "pending (never trained: its weights are the fill value)",
+                   2: "failed (it diverged; its weights are the last finite ones)"}.get(
+                       status, f"of unknown status {status}")
+            raise StoreError(f"{self.path}: network {i} is {why}; only done networks "
+                             "(status 1) have stored metrics to recompute (network(i, "
+                             "any_status=True) returns its weights anyway)")
+        return i
+
 
     def to_torch(self, i: int):
         """Network ``i`` as a ``torch.nn.Module`` in eval mode (needs PyTorch): the GRU net of
@@ -341,8 +357,9 @@ class Store(StoreView):
         """Recomputes network ``i``'s stored metrics in JAX on :meth:`eval_data`:
         ``val_bit_accuracy`` (sequence tasks) or ``clean_accuracy`` and
         ``attack_success_rate`` (image tasks)."""
+        net = self.network(i)  # (a pending or failed network raises)
         return metrics_from_logits(self.task, self.eval_data(i, data_dir),
-                                   lambda x: np.asarray(self.network(i)(x)))
+                                   lambda x: np.asarray(net(x)))
 
     # -- lazy xarray view -----------------------------------------------------------------
     def to_xarray(self):

@@ -25,6 +25,7 @@ import zarr
 
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import stored_epoch_cap, task_of
+from mlds_jax.store._invariants import check_against_spec, check_invariants
 from mlds_jax.store._reader import open_store
 from mlds_jax.store._schema import (
     DONE,
@@ -108,9 +109,13 @@ def _read_chunks(arr, on_error) -> np.ndarray:
     return out
 
 
-def check_store(path: str | os.PathLike) -> StoreCheck:
+def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreCheck:
     """Reads every chunk of every array of the store at ``path`` and checks the statuses
-    against the data. Never raises for a damaged store: damage is reported in the result."""
+    against the data, each finished network against the invariants of its arrays
+    (``_invariants.INVARIANTS``) and the root and array attributes against the stored spec.
+    ``expected``: array name -> the values the spec plans (``class_id``, ``key``,
+    ``machines/output``...; ``"layout"``: the layout records), compared bit for bit.
+    Never raises for a damaged store: damage is reported in the result."""
     check = StoreCheck(Path(path))
     try:
         view = open_store(path)
@@ -166,9 +171,13 @@ def check_store(path: str | os.PathLike) -> StoreCheck:
     for name in _table_names(g, check):
         arr = _open_array(g, name, check)
         if arr is not None:
-            _read_chunks(arr, lambda c, key, e, name=name: check.rewritable.setdefault(
-                name, []).append(f"{key}: unreadable chunk ({_one_line(e)})"))
+            values[name] = _read_chunks(arr, lambda c, key, e, name=name: check.rewritable
+                                        .setdefault(name, []).append(
+                                            f"{key}: unreadable chunk ({_one_line(e)})"))
     _check_statuses(check, values, headline_metric(task), n, block)
+    check_against_spec(check.fatal, check.rewritable, view, values, expected)
+    if not check.fatal:  # (the stored spec loads)
+        check_invariants(check.damage, values, view.spec, a, n, block, set(check.damaged))
     cls = values["class_id"]
     if "class_id" not in check.rewritable and (cls.min() < 0
                                                or cls.max() >= len(a["class_names"])):
@@ -239,6 +248,9 @@ def verify(path: str | os.PathLike) -> list[str]:
     return check_store(path).problems
 
 
+_DIFFERS = "differ from the stored spec's"  # (check_against_spec's wording)
+
+
 def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
                      tables: dict[str, np.ndarray] | None = None) -> StoreCheck:
     """Before a resume: checks the store like :func:`verify`, then repairs what is exact to
@@ -250,7 +262,8 @@ def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
       and machine tables (``tables``) are rewritten from the spec;
     * metadata damage raises :class:`StoreError` saying how to recover.
     """
-    check = check_store(path)
+    sources = {**planned, **{f"machines/{k}": v for k, v in (tables or {}).items()}}
+    check = check_store(path, sources)
     if check.fatal:
         more = f" (and {len(check.fatal) - 1} more)" if len(check.fatal) > 1 else ""
         raise StoreError(
@@ -259,8 +272,9 @@ def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
             f"(`mlds-jax verify {os.fspath(path)}` lists every problem)")
     if not check.rewritable and not check.damaged:
         return check
+    if any(_DIFFERS in w for w in check.rewritable.get("key", [])):
+        return check  # keys of another derivation, or edited: the writer refuses, naming it
     group = zarr.open_group(str(path), mode="r+")
-    sources = {**planned, **{f"machines/{k}": v for k, v in (tables or {}).items()}}
     for name, why in sorted(check.rewritable.items()):
         if name not in sources:
             raise StoreError(f"{path}: {why[0]}; it cannot be rebuilt here - restore the "

@@ -74,6 +74,17 @@ def _shown(value: Any) -> str:
     return "<missing>" if value is None else repr(value)
 
 
+_LOST_ROOT = ("{p}: a damaged mlds-jax store: its root zarr.json is missing while its arrays "
+              "are there; restore zarr.json (or the whole store) from a copy - do not remove "
+              "it, its arrays hold the trained networks")
+
+
+def _lost_root(p: Path) -> bool:
+    """A store folder that lost only its root ``zarr.json`` (its arrays are there)."""
+    return (p.is_dir() and not (p / "zarr.json").is_file()
+            and (p / "params" / "zarr.json").is_file() and (p / "status" / "zarr.json").is_file())
+
+
 def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
     """The ``mlds_jax`` root attributes of a store, or a :class:`StoreError` saying why not."""
     p = Path(path)
@@ -81,6 +92,8 @@ def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
         raise StoreError(f"{p}: no such store")
     packed = p.is_file() and zipfile.is_zipfile(p)  # a store packed by `mlds-jax pack`
     if not packed and (not p.is_dir() or not (p / "zarr.json").is_file()):
+        if _lost_root(p):
+            raise StoreError(_LOST_ROOT.format(p=p))
         raise StoreError(f"{p}: not a Zarr store (no zarr.json)")
     try:
         if packed:
@@ -132,6 +145,8 @@ class StoreWriter:
         task = task_of(spec if task is None else task).name  # default: the spec's
         p = Path(path)
         if p.exists() or p.is_symlink():
+            if _lost_root(p):  # its arrays hold trained networks: never "remove it"
+                raise StoreError(_LOST_ROOT.format(p=p))
             if not p.is_dir() or not (p / "zarr.json").is_file():
                 kind = "directory" if p.is_dir() else "file"
                 raise StoreExistsError(
@@ -159,7 +174,9 @@ class StoreWriter:
                     f"{p}: its networks' keys differ from the ones this mlds-jax version "
                     f"derives for the same spec (store written by mlds-jax "
                     f"{attrs.get('library_version', '?')}); resuming would mix two "
-                    "derivations - finish it with that version or use a new --out"
+                    "derivations - finish it with that version or use a new --out (if "
+                    "it was made by this version, its key array was edited: restore the "
+                    "store from a copy)"
                 )
             return cls(p, spec, int(attrs["block_size"]), task_of(attrs).name,
                        int(attrs.get("format_version", 1)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -42,7 +43,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated header ({len(raw)} bytes, need {header})")
     shape = tuple(int(x) for x in np.frombuffer(raw, ">u4", ndim, 4))
     dtype = np.dtype(_DTYPES[code])
-    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize  # Python ints: a huge header cannot overflow
     have = len(raw) - header
     if have < need:
         raise DataError(f"{name}: truncated: shape {shape} needs {need} data bytes, "
