@@ -367,9 +367,10 @@ class Store(StoreView):
 
         Dims ``network``, ``parameter``, ``epoch``, ``key_word``; coordinates ``network``
         (index), ``epoch`` (1-based: the value after that epoch), ``class_name`` (per network,
-        variable-length strings) and ``class``; the histories are ``train_loss_history`` /
-        ``val_loss_history`` ``[network, epoch]``; the named splits ``split_<name>``
-        ``[network]``. ``class_id`` and ``status`` carry CF
+        variable-length strings), ``tensor`` (per parameter: its layout tensor's name, e.g.
+        ``ds.params.where(ds.tensor == "fc.0.weight", drop=True)``) and ``class``; the
+        histories are ``train_loss_history`` / ``val_loss_history`` ``[network, epoch]``; the
+        named splits ``split_<name>`` ``[network]``. ``class_id`` and ``status`` carry CF
         ``flag_values``/``flag_meanings``; every attribute is netCDF-safe (nested values as
         JSON text), so ``to_xarray().to_netcdf(path)`` writes. Nothing but ``class_id`` (for
         the coordinate) is read until a value is used.
@@ -400,6 +401,10 @@ class Store(StoreView):
         if "epoch" in ds.dims:
             ds = ds.assign_coords(epoch=("epoch", np.arange(1, ds.sizes["epoch"] + 1),
                                          {"long_name": "epoch (1-based)"}))
+        if "parameter" in ds.dims:  # which layout tensor each flat parameter belongs to
+            tensor = np.repeat(np.asarray([e["name"] for e in self.layout], dtype=object),
+                               [e["size"] for e in self.layout])
+            ds = ds.assign_coords(tensor=("parameter", tensor))
         ds.attrs = netcdf_attrs(ds.attrs)
         for name, var in ds.variables.items():
             var.attrs = netcdf_attrs({**var.attrs, **cf_attributes(self.class_names).get(

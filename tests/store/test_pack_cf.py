@@ -59,6 +59,8 @@ def test_to_xarray_to_netcdf_round_trips(store, tmp_path):
     assert isinstance(ds.attrs["mlds_jax"], str)  # nested attributes as JSON text
     assert json.loads(ds.attrs["mlds_jax"])["spec"]["name"] == "ds1"
     assert list(ds["epoch"].values) == [1, 2, 3]
+    head = ds["params"].isel(network=4).where(ds.tensor == "fc.6.bias", drop=True).values
+    np.testing.assert_array_equal(head, store.tensors(4)["fc.6.bias"])
     ds.to_netcdf(tmp_path / "s.nc")
     back = xr.open_dataset(tmp_path / "s.nc")
     assert set(back.variables) == set(ds.variables)
