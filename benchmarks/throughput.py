@@ -318,13 +318,9 @@ def cpu_busy(seconds: float = 3.0) -> float | None:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        cpu = re.search(r"model name\s*:\s*(.*)", text).group(1)
-    except (OSError, AttributeError):
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    from mlds_jax._provenance import cpu_model
+
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "date": datetime.date.today().isoformat(), "load_start": os.getloadavg()[0],
             "busy_start": cpu_busy()}
     import jax

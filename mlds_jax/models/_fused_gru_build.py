@@ -31,6 +31,8 @@ from pathlib import Path
 
 import jax
 
+from mlds_jax._provenance import cpu_id
+
 SOURCE = Path(__file__).resolve().parent / "csrc" / "fused_gru.cc"
 # -ffp-contract=off: no fused multiply-add, so the rounding is the same whatever vector width
 # the compiler picks for this CPU (the kernel's lanes are networks; see the .cc header).
@@ -51,15 +53,6 @@ def cache_dir() -> Path:
     return Path(base) / "mlds-jax"
 
 
-def _cpu_id() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() + platform.machine()
-    keep = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features"))]
-    return "\n".join(sorted(set(keep)))
-
-
 def _compiler() -> str | None:
     return shutil.which(os.environ.get("CXX", "g++"))
 
@@ -73,7 +66,7 @@ def library_path() -> Path | None:
                              check=False).stdout
     h = hashlib.sha256()
     for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), version.encode(),
-                 jax.__version__.encode(), _cpu_id().encode()):
+                 jax.__version__.encode(), cpu_id().encode()):
         h.update(part)
         h.update(b"\0")
     return cache_dir() / f"fused_gru-{h.hexdigest()[:16]}.so"

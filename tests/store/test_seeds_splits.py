@@ -269,3 +269,17 @@ def test_seeds_on_the_command_line(capsys):
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.endswith("argument --init-seeds: expected A:B (seeds A to B-1) or s1,s2,..., "
                         "got '3:x'")
+
+
+def test_verify_catches_a_changed_split_code(split_stores, tmp_path, capsys):
+    import shutil
+
+    from mlds_jax.cli import main
+
+    p = tmp_path / "changed.zarr"
+    shutil.copytree(split_stores[1]["b4"].path, p)
+    g = zarr.open_group(str(p), mode="r+")
+    g["splits/canonical"][3] = (int(g["splits/canonical"][3]) + 1) % 3
+    assert main(["verify", str(p)]) != 0
+    assert "splits/canonical: 1 row(s) differ from the stored spec's (first: 3)" in \
+        capsys.readouterr().out
