@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import os
-import platform
 from typing import Any, NamedTuple
 
 import jax
-import jaxlib
 import numpy as np
 import zarr
 
-from mlds_jax._version import __version__
+from mlds_jax._provenance import provenance
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import DataError, SpecError, StoreError
 from mlds_jax.models import resolve_gru_kernel
@@ -55,44 +52,6 @@ from mlds_jax.train import (
     task_layout,
     task_width,
 )
-
-
-def cpu_description() -> str:
-    """The CPU's model and widest vector instruction set (what float rounding on XLA:CPU and
-    the fused kernel can depend on), e.g. ``"AMD EPYC (avx512f)"``."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and ":" in line:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and ":" in line:
-                    flags = set(line.split(":", 1)[1].split())
-                if flags and model:
-                    break
-    except OSError:
-        pass
-    isa = next((x for x in ("avx512f", "avx2", "avx", "sse4_2", "neon", "asimd")
-                if x in flags), "unknown")
-    return f"{model} ({isa})"
-
-
-def provenance() -> dict[str, Any]:
-    """Versions and device recorded in a store's root attributes."""
-    dev = jax.devices()[0]
-    return {
-        "library": "mlds-jax",
-        "library_version": __version__,
-        "jax_version": jax.__version__,
-        "jaxlib_version": jaxlib.__version__,
-        "zarr_version": zarr.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "device_kind": dev.device_kind,
-        "platform": dev.platform,
-        "cpu": cpu_description(),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
 
 
 def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:

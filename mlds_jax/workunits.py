@@ -119,7 +119,7 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
         notes.append(f"the store was trained on {backend}, this run used "
                      f"{jax.default_backend()}: bit equality is only promised on the same "
                      "backend and machine")
-    from mlds_jax.pipeline import cpu_description
+    from mlds_jax._provenance import cpu_description
 
     cpu = store.attrs.get("cpu")
     if cpu and cpu != cpu_description():
