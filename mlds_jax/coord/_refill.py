@@ -79,6 +79,8 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     pool = runner.padded(pool_size)
     bar = tqdm(total=len(queue), unit="net", desc=f"{spec.name} networks (refill)",
                disable=not progress, smoothing=0.0, bar_format=BAR_FORMAT)
+    # setting up the pool and the first segment compile (tens of seconds): say so at once
+    bar.set_postfix_str(f"compiling, then {epochs_per_segment}-epoch segments")
     t0, trained, segments = time.perf_counter(), 0, 0
     checkpoints = None
     if checkpoint_every:
@@ -117,8 +119,6 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     if idle.size and queue:
         chunks, states, queue = _refill(spec, runner, slot_net, idle, queue, chunks, states)
     since_save = 0
-    # the first segment compiles the chunk program (tens of seconds): say so at once
-    bar.set_postfix_str(f"compiling, then {epochs_per_segment}-epoch segments")
     while (slot_net >= 0).any():
         states = runner.segment(chunks, states, epochs_per_segment)
         segments += 1
