@@ -197,8 +197,9 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
     for v in seq:
         if len(v.class_names) >= 2:
             idx = _idx(v)
-            qs.append(Question(f"which class — {_short(v)}", "accuracy", [(v, idx)],
-                               v["class_id"][idx], list(v.class_names)))
+            y = v["class_id"][idx]  # the classes present (--learnt-only may drop some)
+            qs.append(Question(f"which class — {_short(v)}", "accuracy", [(v, idx)], y,
+                               [v.class_names[k] for k in np.unique(y)]))
         for a, b in HARD_PAIRS:  # the pair that "which class" averages away
             if a in v.class_names and b in v.class_names and len(v.class_names) > 2:
                 idx = _idx(v, classes=[a, b])
@@ -246,8 +247,8 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
                 if (y < 0).any():
                     raise ValueError(f"stored {name} values outside the spec's {name} grid")
                 qs.append(Question(f"which {name.replace('_', ' ')} — {_short(v)}",
-                                   "accuracy", [(v, idx)], y, [f"{g:g}" for g in grid],
-                                   drop=(name,)))
+                                   "accuracy", [(v, idx)], y,
+                                   [f"{grid[k]:g}" for k in np.unique(y)], drop=(name,)))
     return qs
 
 

@@ -185,3 +185,17 @@ def test_probe_outputs_are_a_family_where_the_store_has_them(tmp_path):
                           "probe outputs"]
     assert fams["probe outputs"]["accuracy"] == 1.0
     assert fams["canonical weights"]["accuracy"] < 0.8  # nothing planted in the weights
+
+
+def test_learnt_only_names_the_classes_left(tmp_path):
+    """A class with no learnt network drops out of --learnt-only's class question: its
+    labels and confusion matrix name the four classes left."""
+    v = synthetic_store(tmp_path / "s.zarr", planted=0.5, per_class=8)
+    g = zarr.open_group(str(tmp_path / "s.zarr"), mode="r+")
+    g["learnt"][:] = v["class_id"] != 1  # EightBitMachine never learnt
+    m = analyze([v.path], tmp_path / "out", progress=False, learnt_only=True)
+    res = m["questions"]["which class — s.zarr"]
+    assert res["labels"] == ["ParityMachine", "SimpleXORMachine", "SingleDirectMachine",
+                             "SingleInvertMachine"]
+    assert np.shape(res["families"]["canonical weights"]["confusion"]) == (4, 4)
+    assert (tmp_path / "out" / "confusion_which_class_s.zarr.png").stat().st_size > 1000
