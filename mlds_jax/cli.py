@@ -97,6 +97,17 @@ def _seeds(option: str):
     return parse
 
 
+def _snapshot_epochs(text: str) -> tuple[int, ...] | str:
+    """``--snapshots``: ``none`` or comma-separated epochs (checked by the spec)."""
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return tuple(int(e) for e in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'none' or epochs such as 0,5,10, got "
+                                         f"{text!r}") from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -164,7 +175,8 @@ def _select_spec(args: argparse.Namespace, select_spec):
                        learning_rate_grid=args.learning_rate_grid,
                        poison_fraction_grid=args.poison_fraction_grid,
                        max_restarts=args.max_restarts, widths=args.widths,
-                       placements=args.placements)
+                       placements=args.placements, snapshot_epochs=args.snapshots,
+                       probes=args.probes)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -468,6 +480,15 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="DS4 badnetv2: trigger placements per poisoned sample, one shown per "
                         "epoch in turn (default: one per epoch, at most 32; 1: MLDS's fixed "
                         "poisoned set)")
+    g.add_argument("--snapshots", type=_snapshot_epochs, default=None,
+                   metavar="none|E1,E2,...",
+                   help="epochs whose weights the store keeps, with each network's outputs "
+                        "on the probe set (default 0,1,2,4,8,... up to the epoch cap; "
+                        "'none': final weights only). Never changes a network; a resumed "
+                        "store keeps what it was begun with")
+    g.add_argument("--probes", type=_non_negative_int, default=None, metavar="K",
+                   help="probe inputs whose outputs are kept at every snapshot (default: 32 "
+                        "sequences; DS4 100 test images, each clean and triggered; 0: none)")
     g.add_argument("--widths", type=_widths, default=None, metavar="784,H1,...,10",
                    help="DS4: the dense network's layer widths (default 784,128,128,128,10; "
                         "784,32,10 is the one-hidden-layer net of earlier versions)")

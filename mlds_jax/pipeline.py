@@ -83,7 +83,20 @@ def expected_arrays(spec: DatasetSpec | ImageDatasetSpec) -> dict[str, Any]:
     tables = {} if task_of(spec).images else _prepare_sequence(spec, None, None, False).tables
     layout = json.loads(json.dumps(task_layout(spec).to_records()))  # as stored (JSON)
     return {**planned_arrays(spec), **{f"machines/{k}": v for k, v in tables.items()},
-            "layout": layout}
+            "layout": layout, **_expected_recording(spec)}
+
+
+def _expected_recording(spec: DatasetSpec | ImageDatasetSpec) -> dict[str, np.ndarray]:
+    """The store-wide recording arrays a store of ``spec`` holds (``snapshots/epoch``; DS1-DS3
+    also ``probe/inputs``: a DS4 probe set needs its image set, not loaded to verify)."""
+    from mlds_jax.spec import snapshot_schedule
+
+    epochs = snapshot_schedule(spec.train)
+    if not epochs:
+        return {}
+    if spec.task == "image":
+        return {"snapshots/epoch": np.asarray(epochs, np.int32)}
+    return recording_for(spec)[1]
 
 
 def check_widths(spec: DatasetSpec, machines) -> None:
@@ -209,6 +222,7 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
               ) -> tuple[StoreView, dict[str, float]]:
     """:func:`generate` once its arguments are checked and the store's lock is held."""
     prepared = prepare_task(spec, out, data_dir, allow_data_change)
+    recording, recording_arrays = recording_for(spec, prepared.data)
     writer = StoreWriter.open_or_create(
         out, spec, block_size=block_size, layout=prepared.layout,
         planned=planned_arrays(spec),
@@ -216,11 +230,13 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
                     "chunk_width": chunk_width or task_width(spec, block_size=block_size),
                     "backend": jax.default_backend()},
         tables=prepared.tables, task=spec.task,
+        recording=recording, recording_arrays=recording_arrays,
     )
     attrs = read_root_attrs(out)  # the store's own choices win on a resume
     files = prepared.provenance.get("data_files")
     if files and not attrs.get("data_files"):  # (allowed) a store made before the record
         attrs = _record_data_files(out, files)
+    spec = spec_as_stored(spec, attrs)  # e.g. a store begun before snapshots keeps none
     width = stored_chunk_width(attrs)
     if chunk_width is not None and chunk_width != width:
         raise SpecError(f"{out}: its networks are trained in chunks of {width} "
@@ -263,6 +279,44 @@ def _finish(out: str | os.PathLike) -> None:
     from mlds_jax.store import finish_store
 
     finish_store(out)
+
+
+def recording_for(spec: DatasetSpec | ImageDatasetSpec, data: Any = None
+                  ) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+    """``(root attribute recording, store-wide arrays)`` of a new store of ``spec``: the
+    snapshot epochs (``snapshots/epoch``) and the probe set (``probe/*``); ``(None, {})``
+    when the spec keeps no snapshots (``snapshot_epochs = "none"``)."""
+    from mlds_jax.spec import probe_count, snapshot_schedule
+    from mlds_jax.train import probe_set
+
+    epochs = snapshot_schedule(spec.train)
+    if not epochs:
+        return None, {}
+    probes = {f"probe/{k}": v for k, v in probe_set(spec, data).items()}
+    n_probe = probes["probe/inputs"].shape[0] if probes else 0
+    out_shape = ((n_probe, 10) if task_of(spec).images
+                 else (n_probe, spec.train.seq_len, spec.model.output_size))
+    return ({"snapshot_epochs": list(epochs), "probes": probe_count(spec),
+             "probe_output_shape": list(out_shape)},
+            {"snapshots/epoch": np.asarray(epochs, np.int32), **probes})
+
+
+def spec_as_stored(spec: DatasetSpec | ImageDatasetSpec, attrs: dict[str, Any]
+                   ) -> DatasetSpec | ImageDatasetSpec:
+    """``spec`` recording what the store with root ``attrs`` records (its snapshot epochs and
+    probe count; none for a store begun before snapshots existed). They never change a
+    network, so a store resumes with what it was begun with whatever the spec asks."""
+    import dataclasses
+
+    from mlds_jax.spec import probe_count, snapshot_schedule
+
+    rec = attrs.get("recording") or {}
+    epochs = tuple(int(e) for e in rec.get("snapshot_epochs") or ())
+    probes = int(rec.get("probes") or 0)
+    if snapshot_schedule(spec.train) == epochs and probe_count(spec) == probes:
+        return spec
+    train = dataclasses.replace(spec.train, snapshot_epochs=epochs or "none", probes=probes)
+    return dataclasses.replace(spec, train=train)
 
 
 def _record_data_files(out, files: dict[str, Any]) -> dict[str, Any]:

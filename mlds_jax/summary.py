@@ -192,7 +192,25 @@ def plan_record(spec, block_size: int, process_count: int = 1,
             "grids": spec_grids(spec),
             "plan": plan, "params_bytes": spec.n_networks * n_params * 4,
             "params_shard": list(layout.get("shards", layout["chunks"])),
-            "params_chunk": list(layout["chunks"])}
+            "params_chunk": list(layout["chunks"]),
+            "recording": recording_sizes(spec, n_params)}
+
+
+def recording_sizes(spec, n_params: int) -> dict[str, Any]:
+    """What a store of ``spec`` records along training and its uncompressed size per network:
+    snapshot epochs, probe inputs (DS4: twice the probe images, clean and triggered; at most,
+    a smaller test split gives fewer) and bytes of ``params``, ``snapshots/params``,
+    ``snapshots/reached`` and ``probe/outputs`` per network."""
+    from mlds_jax.spec import probe_count, snapshot_schedule
+
+    epochs = snapshot_schedule(spec.train)
+    image = task_of(spec).images
+    n_probe = probe_count(spec) * (2 if image else 1)
+    per_probe = spec.widths[-1] if image else spec.train.seq_len * spec.model.output_size
+    per_net = {"params": n_params * 4, "snapshots": len(epochs) * (n_params * 4 + 1),
+               "probe_outputs": len(epochs) * n_probe * per_probe * 4}
+    return {"snapshot_epochs": list(epochs), "probe_inputs": n_probe,
+            "bytes_per_network": {**per_net, "total": sum(per_net.values())}}
 
 
 def plan_text(spec, block_size: int, process_count: int = 1,
@@ -224,6 +242,14 @@ def plan_text(spec, block_size: int, process_count: int = 1,
     n_params = r["n_params"]
     lines.append(f"  store: params {spec.n_networks * n_params * 4 / 2**20:.1f} MB, block "
                  f"{block_size * n_params * 4 / 2**20:.2f} MB")
+    rec = r["recording"]
+    if rec["snapshot_epochs"]:
+        b = rec["bytes_per_network"]
+        lines.append(f"  snapshots at epochs {rec['snapshot_epochs']}, outputs on "
+                     f"{rec['probe_inputs']} probe inputs: "
+                     f"{spec.n_networks * (b['snapshots'] + b['probe_outputs']) / 2**20:.1f} MB "
+                     f"more; {b['total'] / 2**10:.1f} KB per network in all (uncompressed; "
+                     "--snapshots none keeps final weights only)")
     return "\n".join(lines)
 
 

@@ -44,8 +44,9 @@ def _per_network_arrays(group: zarr.Group, n: int, prefix: str = "") -> list[str
         if isinstance(node, zarr.Group):
             if name != "machines":
                 names += _per_network_arrays(node, n, f"{path}/")
-        elif node.shape and node.shape[0] == n:
-            names.append(path)
+        elif node.shape and node.shape[0] == n and (
+                node.metadata.dimension_names or ("network",))[0] == "network":
+            names.append(path)  # (store-wide arrays such as probe/inputs name other axes)
     return sorted(names)
 
 
@@ -67,7 +68,8 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
       ``{"networks": [indices checked], "mismatches": ["network 17 (ParityMachine #3):
       params differ in 12 of 4364 values", ...], "note": ...}``.
     """
-    from mlds_jax.pipeline import prepare_task, stored_chunk_width
+    from mlds_jax.pipeline import prepare_task, spec_as_stored, stored_chunk_width
+    from mlds_jax.store import RECORDED_RESULTS
     from mlds_jax.train import make_block_trainer, network_inputs
 
     store = open_store(path)
@@ -83,12 +85,14 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(finished, size=min(k, finished.size), replace=False))
     data = prepare_task(spec, path, data_dir).data  # DS4: refuses other image files
+    spec = spec_as_stored(spec, store.attrs)  # its snapshot epochs and probes
     trainer = make_block_trainer(spec, data, stored_chunk_width(store.attrs))
     result = trainer(network_inputs(spec, chosen))._asdict()
     fields = {"epochs": "epochs", "stopped_early": "stopped_early",
               "final_train_loss": "final_train_loss", "final_val_loss": "final_val_loss",
               "history/train_loss": "train_loss", "history/val_loss": "val_loss",
-              **{name: name for name in result if name not in ("train_loss", "val_loss")}}
+              **{name: name for name in result if name not in ("train_loss", "val_loss")},
+              **RECORDED_RESULTS}  # snapshots and probe outputs, where the store has them
     group = store.group
     names = [n for n in _per_network_arrays(group, store.n_networks)
              if n not in _SKIP and n != "status" and fields.get(n) in result]

@@ -12,7 +12,9 @@ from mlds_jax.spec import DatasetSpec, ds4
 from mlds_jax.store import open_store, verify
 
 ARRAYS = ("status", "epochs", "stopped_early", "params", "final_train_loss",
-          "final_val_loss", "history/train_loss", "history/val_loss")
+          "final_val_loss", "history/train_loss", "history/val_loss",
+          # snapshots along training and probe outputs (the default recording)
+          "snapshots/params", "snapshots/reached", "probe/outputs")
 
 
 def _seq_spec():

@@ -58,7 +58,8 @@ def test_merge_of_two_halves_equals_the_whole_run(stores, tmp_path, capsys):
     assert "consolidated_metadata" in (out / "zarr.json").read_text()
     assert verify(out) == []
     a, b = open_store(out), open_store(stores / "whole.zarr")
-    for name in ("status", "params", "epochs", "history/val_loss", "val_bit_accuracy"):
+    for name in ("status", "params", "epochs", "history/val_loss", "val_bit_accuracy",
+                 "snapshots/params", "snapshots/reached", "probe/outputs"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 

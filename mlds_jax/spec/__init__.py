@@ -40,6 +40,13 @@ from mlds_jax.spec._recipes import (
     ds4,
     get_recipe,
 )
+from mlds_jax.spec._record import (
+    RECORDING_FIELDS,
+    default_snapshot_epochs,
+    probe_count,
+    snapshot_schedule,
+    without_recording,
+)
 from mlds_jax.spec._seeds import (
     SEED_ARRAYS,
     SEED_FIELDS,
@@ -67,6 +74,7 @@ __all__ = [
     "DS4_DATASETS",
     "DS4_WIDTHS",
     "PLANNED_SIZES",
+    "RECORDING_FIELDS",
     "RECIPES",
     "SEED_ARRAYS",
     "SEED_FIELDS",
@@ -87,6 +95,7 @@ __all__ = [
     "ds2",
     "ds3",
     "ds4",
+    "default_snapshot_epochs",
     "DenseTrainSpec",
     "ImageDatasetSpec",
     "PoisonSpec",
@@ -101,6 +110,8 @@ __all__ = [
     "with_seeds",
     "network_split",
     "network_splits",
+    "probe_count",
+    "snapshot_schedule",
     "spec_grids",
     "stored_attempts",
     "stored_epoch_cap",
@@ -112,4 +123,5 @@ __all__ = [
     "spec_from_dict",
     "split_names",
     "with_overrides",
+    "without_recording",
 ]

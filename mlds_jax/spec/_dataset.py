@@ -16,6 +16,12 @@ from typing import Any
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._grid import check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_BIT_ACCURACY, learnt_flag
+from mlds_jax.spec._record import (
+    RECORDING_FIELDS,
+    check_probes,
+    check_snapshot_epochs,
+    without_recording,
+)
 from mlds_jax.spec._seeds import SEED_FIELDS, check_seed_grid, drop_unset_seeds
 from mlds_jax.spec._task import SEQUENCE
 
@@ -123,6 +129,14 @@ class TrainSpec:
         network's count is stored (``restarts``). A network that fails (NaN/inf) is never
         restarted. ``None`` or 0: no restarts (0 is stored as ``None``).
         These five are left out of the spec's dict when ``None`` (digests unchanged).
+      snapshot_epochs: the epochs after which each network's weights are kept
+        (``snapshots/params`` in the store; 0: the initial weights); ``None``: 0, 1, 2, 4,
+        8, ... up to :attr:`epoch_cap`; ``"none"`` or ``[]``: no snapshots. A network that
+        ends before a snapshot epoch records its final weights there, flagged.
+      probes: probe sequences (fair inputs drawn from the spec, the same for every network)
+        whose outputs each network records at every snapshot (``probe/outputs``); ``None``:
+        32; 0: none. These two only record: they are left out of the digest (every network
+        is the same whatever they are) and, when ``None``, out of the spec's dict.
     """
 
     learning_rate: float = 1e-2
@@ -139,6 +153,8 @@ class TrainSpec:
     lr_schedule: str | None = None
     address_curriculum_stages: tuple[float, ...] | None = None
     max_restarts: int | None = None
+    snapshot_epochs: tuple[int, ...] | None = None
+    probes: int | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -194,6 +210,9 @@ class TrainSpec:
                    "an integer >= 0 (0 or unset: no restarts)", self.max_restarts)
             if self.max_restarts == 0:  # the same spec (dict, digest, networks) as unset
                 object.__setattr__(self, "max_restarts", None)
+        object.__setattr__(self, "snapshot_epochs", check_snapshot_epochs(
+            self.snapshot_epochs, self.epoch_cap, "TrainSpec.snapshot_epochs"))
+        check_probes(self.probes, "TrainSpec.probes")
 
     @property
     def epoch_cap(self) -> int:
@@ -421,7 +440,8 @@ class DatasetSpec:
 
 # Optional training fields added after stores existed: left out of the dict when unset.
 UNSET_TRAIN_FIELDS = ("learning_rate_grid", "class_address_curriculum", "fresh_train_data",
-                      "lr_schedule", "address_curriculum_stages", "max_restarts")
+                      "lr_schedule", "address_curriculum_stages", "max_restarts",
+                      *RECORDING_FIELDS)
 
 
 def stored_attempts(spec_dict: dict[str, Any]) -> int:
@@ -453,8 +473,9 @@ JUDGING_FIELDS = ("learnt_bit_accuracy", "learnt_clean_accuracy")
 
 def spec_digest(d: dict[str, Any], size_field: str) -> str:
     """SHA-256 of a spec dict without its size field, the fields that only judge networks
-    (:data:`JUDGING_FIELDS`) and ``None`` values."""
-    d = {k: v for k, v in d.items()
+    (:data:`JUDGING_FIELDS`) or record them (``train``'s ``snapshot_epochs`` and ``probes``,
+    :data:`~mlds_jax.spec._record.RECORDING_FIELDS`) and ``None`` values."""
+    d = {k: v for k, v in without_recording(d).items()
          if k != size_field and k not in JUDGING_FIELDS and v is not None}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 

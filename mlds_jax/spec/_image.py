@@ -20,6 +20,7 @@ from mlds_jax.spec._dataset import (
 )
 from mlds_jax.spec._grid import check_fraction_grid, check_rate_grid
 from mlds_jax.spec._learnt import DEFAULT_LEARNT_CLEAN_ACCURACY, learnt_flag
+from mlds_jax.spec._record import check_probes, check_snapshot_epochs
 from mlds_jax.spec._seeds import SEED_FIELDS, check_seed_grid, drop_unset_seeds
 from mlds_jax.spec._task import IMAGE
 
@@ -79,12 +80,20 @@ class DenseTrainSpec:
     ``learning_rate_grid``: a grid of rates as a zoo dimension; network ``i`` trains with
     ``grid[i % len(grid)]`` and ``learning_rate`` is unused (see ``mlds_jax.spec._grid``).
     ``None`` (default) is left out of the spec's dict, so existing digests are unchanged.
+
+    ``snapshot_epochs`` and ``probes`` only record, as in :class:`TrainSpec` (left out of the
+    digest): the epochs whose weights are kept (``None``: 0, 1, 2, 4, ... up to ``epochs``;
+    ``"none"``: no snapshots) and how many test images (a fixed sample drawn from the spec,
+    each shown clean and with the eval trigger) each network's outputs are recorded on at
+    every snapshot (``None``: 100; 0: none).
     """
 
     learning_rate: float = 1e-3
     batch_size: int = 128
     epochs: int = 20
     learning_rate_grid: tuple[float, ...] | None = None
+    snapshot_epochs: tuple[int, ...] | None = None
+    probes: int | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.learning_rate) and self.learning_rate > 0,
@@ -97,6 +106,9 @@ class DenseTrainSpec:
         if self.learning_rate_grid is not None:
             object.__setattr__(self, "learning_rate_grid", check_rate_grid(
                 self.learning_rate_grid, "DenseTrainSpec.learning_rate_grid"))
+        object.__setattr__(self, "snapshot_epochs", check_snapshot_epochs(
+            self.snapshot_epochs, self.epochs, "DenseTrainSpec.snapshot_epochs"))
+        check_probes(self.probes, "DenseTrainSpec.probes")
 
     @property
     def max_epochs(self) -> int:

@@ -21,6 +21,8 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
                    poison_fraction_grid: tuple[float, ...] | None = None,
                    widths: tuple[int, ...] | None = None,
                    placements: int | None = None,
+                   snapshot_epochs: tuple[int, ...] | str | None = None,
+                   probes: int | None = None,
                    ) -> DatasetSpec | ImageDatasetSpec:
     """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid, restart
     limit or poison fraction grid replaced (validated). For a dense (image) recipe
@@ -33,6 +35,8 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
     grid, so it is refused together with a learning-rate grid. ``widths`` replaces a DS4
     dataset's layer widths (refused for sequence datasets). ``placements`` replaces a
     poisoned DS4 dataset's trigger placements per poisoned sample (badnetv2; badnet has 1).
+    ``snapshot_epochs`` (``"none"``: no snapshots) and ``probes`` set what the store records
+    along training (they never change a network).
     """
     if placements is not None:
         if getattr(spec, "poison", None) is None:
@@ -65,6 +69,10 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
         if not isinstance(max_restarts, int) or max_restarts < 0:
             raise SpecError(f"--max-restarts: expected an integer >= 0, got {max_restarts!r}")
         changes["max_restarts"] = max_restarts or None
+    if snapshot_epochs is not None:
+        changes["snapshot_epochs"] = snapshot_epochs
+    if probes is not None:
+        changes["probes"] = probes
     if not changes:
         return spec
     return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
@@ -94,6 +102,8 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 poison_fraction_grid: tuple[float, ...] | None = None,
                 widths: tuple[int, ...] | None = None,
                 placements: int | None = None,
+                snapshot_epochs: tuple[int, ...] | str | None = None,
+                probes: int | None = None,
                 ) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
@@ -128,4 +138,5 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
                           learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,
                           poison_fraction_grid=poison_fraction_grid, widths=widths,
-                          placements=placements)
+                          placements=placements, snapshot_epochs=snapshot_epochs,
+                          probes=probes)

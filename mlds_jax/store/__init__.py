@@ -11,10 +11,14 @@ from mlds_jax.store._schema import (
     DONE,
     FAILED,
     PENDING,
+    RECORDED_RESULTS,
     STATUS_CODES,
     chunk_compressors,
     headline_metric,
     per_network_arrays,
+    recorded_arrays,
+    recorded_results,
+    recording_of,
 )
 from mlds_jax.store._shards import storage_chunks
 from mlds_jax.store._verify import StoreCheck, check_store, verify
@@ -24,6 +28,7 @@ __all__ = [
     "DONE",
     "FAILED",
     "PENDING",
+    "RECORDED_RESULTS",
     "STATUS_CODES",
     "Network",
     "Store",
@@ -48,6 +53,9 @@ __all__ = [
     "per_network_arrays",
     "progress_total",
     "read_root_attrs",
+    "recorded_arrays",
+    "recorded_results",
+    "recording_of",
     "storage_chunks",
     "verify",
     "writer_lock",

@@ -119,6 +119,24 @@ def _stopping_rule(r: Rows) -> np.ndarray:
         r.done & stopped & ~(last < np.float32(threshold)))
 
 
+def _reached_rule(r: Rows) -> np.ndarray:
+    """``snapshots/reached``: the network trained to each snapshot epoch (its epochs, less a
+    failed last one)."""
+    epochs = np.asarray((r.attrs.get("recording") or {}).get("snapshot_epochs") or [])
+    got = r.v["snapshots/reached"].astype(bool)
+    if got.shape[1:] != epochs.shape:
+        return r.finished
+    want = epochs[None, :] <= (r.epochs - r.failed)[:, None]
+    return r.finished & (got != want).any(1)
+
+
+def _all_finite(name: str) -> Callable[[Rows], np.ndarray]:
+    def bad(r: Rows) -> np.ndarray:
+        x = r.v[name]
+        return r.finished & ~np.isfinite(x.reshape(len(x), -1)).all(1)
+    return bad
+
+
 @dataclasses.dataclass(frozen=True)
 class Invariant:
     """A rule every finished network of a store that holds ``arrays`` keeps."""
@@ -152,6 +170,12 @@ INVARIANTS: list[Invariant] = [
     Invariant(("stopped_early", "history/val_loss"),
               "disagrees with the stopping rule (stopped: last validation loss under "
               "stop_val_loss; else the attempt ran to max_epochs)", _stopping_rule),
+    # snapshots along training (values["snapshots/params"]: all finite, per network)
+    Invariant(("snapshots/params",), "not finite",
+              lambda r: r.finished & ~r.v["snapshots/params"].astype(bool)),
+    Invariant(("snapshots/reached",), "disagrees with the network's epochs and the snapshot "
+              "epochs", _reached_rule),
+    Invariant(("probe/outputs",), "not finite", _all_finite("probe/outputs")),
 ]
 
 

@@ -179,6 +179,59 @@ def results_map(task: Task | str, format_version: int = FORMAT_VERSION) -> dict[
     return {**RESULTS, **{n: n for n, *_ in task_metrics(task, format_version)}}
 
 
+# Recording along training (spec train.snapshot_epochs / probes): present only in a store
+# whose root attribute ``recording`` says so (stores made before, or with snapshots "none",
+# have neither the attribute nor the arrays, and keep their format version).
+RECORDING_ATTR = "recording"
+# Per-network recorded arrays -> the trainer result field that fills them.
+RECORDED_RESULTS = {
+    "snapshots/params": "snapshot_params",
+    "snapshots/reached": "snapshot_reached",
+    "probe/outputs": "probe_outputs",
+}
+
+
+def recording_of(attrs: dict) -> dict | None:
+    """A store's root attribute ``recording`` (``snapshot_epochs``, ``probes``,
+    ``probe_output_shape``), or ``None`` when it keeps no snapshots."""
+    rec = attrs.get(RECORDING_ATTR)
+    return rec if isinstance(rec, dict) and rec.get("snapshot_epochs") else None
+
+
+def recorded_results(recording: dict | None) -> dict[str, str]:
+    """The recorded arrays a block writes (store array -> trainer result field): none
+    without ``recording``; no ``probe/outputs`` when the store keeps no probes."""
+    if not recording:
+        return {}
+    probes = int(recording["probe_output_shape"][0]) > 0
+    return {k: v for k, v in RECORDED_RESULTS.items() if probes or k != "probe/outputs"}
+
+
+def recorded_arrays(n_params: int, recording: dict | None
+                    ) -> list[tuple[ArraySchema, tuple]]:
+    """The per-network recorded arrays of a store with root attribute ``recording`` and
+    their trailing shapes (none when it is ``None``)."""
+    if not recording:
+        return []
+    n_snap = len(recording["snapshot_epochs"])
+    out_shape = tuple(int(s) for s in recording["probe_output_shape"])
+    return [
+        (ArraySchema("snapshots/params", "float32", ("network", "snapshot", "parameter"),
+                     float("nan"), "flat parameters after each epoch of snapshots/epoch "
+                     "(0: the initial weights); where snapshots/reached is False, the final "
+                     "weights"), (n_snap, n_params)),
+        (ArraySchema("snapshots/reached", "bool", ("network", "snapshot"), False,
+                     "the network trained to this snapshot's epoch (False: it stopped, failed "
+                     "or ran out of epochs before it; the slot holds its final weights)"),
+         (n_snap,)),
+        (ArraySchema("probe/outputs", "float32",
+                     ("network", "snapshot", "probe", *(("time", "output") if len(out_shape)
+                                                        == 3 else ("logit",))),
+                     float("nan"), "logits on the probe inputs (probe/inputs) at each "
+                     "snapshot"), (n_snap, *out_shape)),
+    ][: 3 if out_shape[0] > 0 else 2]
+
+
 def chunk_compressors() -> list:
     """The codecs after ``bytes`` for every chunk: zstd with its content checksum, then a
     CRC32C of the stored bytes. A damaged chunk then fails to decode ("Stored and computed

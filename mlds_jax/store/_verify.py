@@ -35,6 +35,8 @@ from mlds_jax.store._schema import (
     is_planned,
     optional_planned,
     per_network_arrays,
+    recorded_arrays,
+    recording_of,
 )
 
 log = logging.getLogger("mlds_jax")
@@ -139,8 +141,10 @@ def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreC
     arrays = {}
     version = int(a.get("format_version", 1))
     grids = tuple(a.get("grid") or ())  # grid values stored per network (e.g. poison_fraction)
+    recording = recording_of(a)  # snapshots and probe outputs, where the store keeps them
     for schema, trailing in per_network_arrays(n_params, epochs, task, version, grids,
-                                               optional_planned(a)):
+                                               optional_planned(a)) + recorded_arrays(
+                                                   n_params, recording):
         arr = _open_array(g, schema.name, check)
         if arr is None:
             continue
@@ -164,11 +168,11 @@ def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreC
                 check.rewritable.setdefault(name, []).append(why)
             else:
                 check.damage(int(coords[0]), why)
-        if name == "params":  # the large one: keep only "all finite" per network
+        if name in ("params", "snapshots/params"):  # the large ones: "all finite" per network
             values[name] = _finite_rows(arr, on_error)
         else:
             values[name] = _read_chunks(arr, on_error)
-    for name in _table_names(g, check):
+    for name in _table_names(g, check) + _recording_tables(g, recording):
         arr = _open_array(g, name, check)
         if arr is not None:
             values[name] = _read_chunks(arr, lambda c, key, e, name=name: check.rewritable
@@ -194,6 +198,16 @@ def _table_names(group, check: StoreCheck) -> list[str]:
         check.fatal.append(f"machines/zarr.json: unreadable group metadata "
                            f"({type(e).__name__}: {_one_line(e)})")
         return []
+
+
+def _recording_tables(group, recording: dict | None) -> list[str]:
+    """The store-wide arrays of a store that records snapshots (``snapshots/epoch``,
+    ``probe/inputs``...; written once from the spec, so rewritable)."""
+    if recording is None:
+        return []
+    probe = group["probe"] if "probe" in group else None
+    return ["snapshots/epoch"] + ([f"probe/{k}" for k in sorted(probe.array_keys())
+                                   if k != "outputs"] if probe is not None else [])
 
 
 def _finite_rows(arr, on_error) -> np.ndarray:

@@ -23,7 +23,14 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError, StoreExistsError
-from mlds_jax.spec import SPLIT_CODES, SPLIT_DESCRIPTIONS, DatasetSpec, spec_grids, task_of
+from mlds_jax.spec import (
+    SPLIT_CODES,
+    SPLIT_DESCRIPTIONS,
+    DatasetSpec,
+    spec_grids,
+    task_of,
+    without_recording,
+)
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
@@ -31,12 +38,16 @@ from mlds_jax.store._schema import (
     FORMAT_VERSION,
     PENDING,
     PLANNED,
+    RECORDING_ATTR,
     ROOT_ATTR,
     SPLIT_PREFIX,
     STATUS_CODES,
     chunk_compressors,
     is_planned,
     per_network_arrays,
+    recorded_arrays,
+    recorded_results,
+    recording_of,
     results_map,
 )
 from mlds_jax.store._shards import storage_chunks
@@ -121,6 +132,8 @@ class StoreWriter:
         self.task = task_of(spec if task is None else task).name
         self.format_version = format_version  # a resumed store keeps its own layout
         self._group = zarr.open_group(str(self.path), mode="r+")
+        # snapshots and probe outputs, where the store records them (root attr recording)
+        self.recorded = recorded_results(recording_of(self._group.attrs.get(ROOT_ATTR, {})))
 
     # -- creation / opening ---------------------------------------------------------------
     @classmethod
@@ -135,8 +148,15 @@ class StoreWriter:
         provenance: dict[str, Any],
         tables: dict[str, np.ndarray] | None = None,
         task: str | None = None,
+        recording: dict[str, Any] | None = None,
+        recording_arrays: dict[str, np.ndarray] | None = None,
     ) -> StoreWriter:
         """Creates a store at ``path``, or reopens one made from the same spec to resume.
+
+        ``recording``: the root attribute ``recording`` of a new store that keeps snapshots
+        (``snapshot_epochs``, ``probes``, ``probe_output_shape``), with its store-wide arrays
+        ``recording_arrays`` (``snapshots/epoch``, ``probe/inputs``...). A resumed store
+        keeps what it was begun with (the spec's recording fields are not compared).
 
         Raises:
           StoreExistsError: ``path`` exists and is not an mlds-jax store (left untouched).
@@ -157,7 +177,8 @@ class StoreWriter:
                 attrs = read_root_attrs(p)
             except StoreError as e:
                 raise StoreExistsError(f"{e}; choose another --out or remove it") from None
-            diff = _spec_diff(attrs.get("spec", {}), spec.to_dict())
+            diff = _spec_diff(without_recording(attrs.get("spec", {})),
+                              without_recording(spec.to_dict()))
             if diff:
                 hint = _resume_hint(diff)
                 raise StoreError(
@@ -181,7 +202,8 @@ class StoreWriter:
             return cls(p, spec, int(attrs["block_size"]), task_of(attrs).name,
                        int(attrs.get("format_version", 1)))
         try:
-            cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task)
+            cls._create(p, spec, block_size, layout, planned, provenance, tables or {}, task,
+                        recording, recording_arrays or {})
         except OSError:
             # Another process created the same path first (several workers starting one
             # dataset at once): reopen it, which checks that it holds the same spec.
@@ -189,13 +211,15 @@ class StoreWriter:
                 raise
             return cls.open_or_create(p, spec, block_size=block_size, layout=layout,
                                       planned=planned, provenance=provenance, tables=tables,
-                                      task=task)
+                                      task=task, recording=recording,
+                                      recording_arrays=recording_arrays)
         return cls(p, spec, block_size, task)
 
     @staticmethod
     def _create(p: Path, spec: DatasetSpec, block_size: int, layout: list[dict],
                 planned: dict[str, np.ndarray], provenance: dict[str, Any],
-                tables: dict[str, np.ndarray], task: str) -> None:
+                tables: dict[str, np.ndarray], task: str, recording: dict[str, Any] | None = None,
+                recording_arrays: dict[str, np.ndarray] | None = None) -> None:
         n, n_params = spec.n_networks, layout[-1]["offset"] + layout[-1]["size"]
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.parent / f".{p.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -220,6 +244,19 @@ class StoreWriter:
                     arr[...] = planned[schema.name]
                 if schema.name.startswith(SPLIT_PREFIX):
                     arr.attrs["codes"] = SPLIT_CODES
+            for schema, trailing in recorded_arrays(n_params, recording):
+                root.create_array(schema.name, shape=(n, *trailing),
+                                  **storage_chunks(schema.dtype, min(block_size, n), trailing),
+                                  dtype=schema.dtype, compressors=chunk_compressors(),
+                                  fill_value=schema.fill_value,
+                                  dimension_names=list(schema.dims),
+                                  attributes={"description": schema.description})
+            for name, value in (recording_arrays or {}).items():  # store-wide, written once
+                arr = root.create_array(name, shape=value.shape, dtype=value.dtype,
+                                        fill_value=0, compressors=chunk_compressors(),
+                                        dimension_names=[name.split("/")[0].removesuffix(
+                                            "s"), *[None] * (value.ndim - 1)])
+                arr[...] = value
             for name, table in tables.items():  # e.g. the machines' tables, per class
                 arr = root.create_array(f"machines/{name}", shape=table.shape,
                                         dtype=table.dtype, fill_value=0,
@@ -250,6 +287,8 @@ class StoreWriter:
                     n.removeprefix(SPLIT_PREFIX): SPLIT_DESCRIPTIONS[n.removeprefix(
                         SPLIT_PREFIX)] for n in optional if n.startswith(SPLIT_PREFIX)}}}
                    if any(n.startswith(SPLIT_PREFIX) for n in optional) else {}),
+                # snapshots and probes (spec train.snapshot_epochs, probes), when kept
+                **({RECORDING_ATTR: recording} if recording else {}),
                 **provenance,
             }
             os.rename(tmp, p)  # atomic on one filesystem: a path holds all of it or nothing
@@ -278,7 +317,8 @@ class StoreWriter:
         """
         lo = block * self.block_size
         hi = min(lo + self.block_size, self.spec.n_networks)
-        for name, field in results_map(self.task, self.format_version).items():
+        names = {**results_map(self.task, self.format_version), **self.recorded}
+        for name, field in names.items():
             self._group[name][lo:hi] = np.asarray(results[field])[: hi - lo]
         failed = np.asarray(results["failed"])[: hi - lo]
         status = np.where(failed, FAILED, DONE).astype(np.uint8)

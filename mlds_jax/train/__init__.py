@@ -33,6 +33,13 @@ from mlds_jax.train._keys import (
     network_roots,
     seed_roots,
 )
+from mlds_jax.train._record import (
+    Recorder,
+    image_probe_index,
+    probe_key,
+    probe_set,
+    sequence_probe_inputs,
+)
 from mlds_jax.train._runner import (
     ACCEL_WIDTH,
     CPU_WIDTH,
@@ -67,6 +74,7 @@ __all__ = [
     "BlockTrainer",
     "ChunkRunner",
     "ImageTrainResult",
+    "Recorder",
     "NetworkInputs",
     "TaskParts",
     "TrainParts",
@@ -78,6 +86,7 @@ __all__ = [
     "fused_gru_width",
     "epoch_guard",
     "fresh_data_classes",
+    "image_probe_index",
     "init_key",
     "is_active",
     "make_block_trainer",
@@ -92,6 +101,9 @@ __all__ = [
     "network_roots",
     "pad_rows",
     "poison_mask",
+    "probe_key",
+    "probe_set",
+    "sequence_probe_inputs",
     "seed_roots",
     "sequence_loss",
     "task_layout",

@@ -17,6 +17,7 @@ from mlds_jax.models import apply_gru_batch, gru_layout, init_gru
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.tasks import build_machines, make_sequences, stack_tables
 from mlds_jax.train._keys import SHUFFLE, TRAIN_DATA, VAL_DATA, NetworkInputs, init_key
+from mlds_jax.train._record import Recorder, sequence_probe_inputs
 from mlds_jax.train._runner import TaskParts
 from mlds_jax.train._step import epoch_guard, network_optimiser, unguarded_update
 
@@ -35,6 +36,11 @@ class TrainResult(NamedTuple):
     val_bit_accuracy: jax.Array  # float32 []: fraction of validation output bits right
     learnt: jax.Array  # bool []: not failed and spec.is_learnt (val_bit_accuracy >= threshold)
     restarts: jax.Array  # int32 []: times re-initialised (TrainSpec.max_restarts)
+    snapshot_params: jax.Array  # float32 [n_snapshots, n_params]: weights after each
+    # snapshot epoch (TrainSpec.snapshot_epochs; an epoch not reached: the final weights)
+    snapshot_reached: jax.Array  # bool [n_snapshots]: the network trained to that epoch
+    probe_outputs: jax.Array  # float32 [n_snapshots, n_probe, time, outputs]: logits on
+    # the spec's probe sequences at each snapshot
 
 
 class _Carry(NamedTuple):
@@ -46,6 +52,7 @@ class _Carry(NamedTuple):
     train_hist: jax.Array
     val_hist: jax.Array
     restarts: jax.Array  # int32 []: attempts before the current one
+    snaps: jax.Array | None = None  # float32 [n_snapshots, n_params] (None: none kept)
 
 
 def sequence_loss(params, x: jax.Array, y: jax.Array, spec: DatasetSpec) -> jax.Array:
@@ -140,6 +147,8 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
     cells_table = training_address_cells(spec)
     active_epoch = functools.partial(_attempt_epoch, max_epochs=t.max_epochs)
     fresh_table = fresh_data_classes(spec)
+    recorder = Recorder(spec)
+    probe_x = jnp.asarray(sequence_probe_inputs(spec))
     # The training set changes between epochs for fresh-data classes and curriculum stages.
     per_epoch_data = fresh_table is not None or bool(t.curriculum_stage_epochs())
 
@@ -172,7 +181,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         nan_hist = jnp.full((t.epoch_cap,), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
         return _Carry(params, opt_state, zero, jnp.zeros((), bool), jnp.zeros((), bool),
-                      nan_hist, nan_hist, zero)
+                      nan_hist, nan_hist, zero, recorder.init(params))
 
     def restart_if_stuck(inputs: NetworkInputs, c: _Carry, x_va, y_va) -> _Carry:
         """``c`` re-initialised (attempt ``restarts + 1``) when its attempt has run all
@@ -224,6 +233,7 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
                 train_hist=c.train_hist.at[c.epoch].set(losses.mean()),
                 val_hist=c.val_hist.at[c.epoch].set(val),
                 restarts=c.restarts,
+                snaps=recorder.take(c.snaps, params, c.epoch + 1),
             )
 
         def epoch_cond(c: _Carry) -> jax.Array:
@@ -233,12 +243,21 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
         # Once per segment, not per epoch: under vmap every epoch would compute each
         # network's fresh parameters, Adam state and bit accuracy only to select them away.
         # A network whose attempt ended in this segment waits for the segment's end.
-        return restart_if_stuck(inputs, c, x_va, y_va) if t.max_restarts else c
+        if not t.max_restarts:
+            return c
+        c = restart_if_stuck(inputs, c, x_va, y_va)
+        # A restarted network's snapshot at its attempt's last epoch holds the state a
+        # checkpointed run holds there: the re-initialised weights (unchanged otherwise).
+        return c._replace(snaps=recorder.take(c.snaps, c.params, c.epoch))
 
     def finish(inputs: NetworkInputs, c: _Carry) -> TrainResult:
         x_va, y_va = val_data(inputs)
         last = jnp.maximum(c.epoch - 1, 0)
         acc = bit_accuracy(c.params, x_va, y_va, spec)
+        snaps, reached, outputs = recorder.finish(
+            c.snaps, c.params, c.epoch - c.failed.astype(jnp.int32),
+            lambda p: apply_gru_batch(p, probe_x, spec.model), layout.n_params,
+            (probe_x.shape[0], t.seq_len, m.output_size))
         return TrainResult(
             params=c.params,
             failed=c.failed,
@@ -251,6 +270,9 @@ def make_train_parts(spec: DatasetSpec) -> TrainParts:
             val_bit_accuracy=acc,
             learnt=~c.failed & spec.is_learnt({"val_bit_accuracy": acc}),
             restarts=c.restarts,
+            snapshot_params=snaps,
+            snapshot_reached=reached,
+            probe_outputs=outputs,
         )
 
     return TrainParts(init, segment, finish)

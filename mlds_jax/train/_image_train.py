@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import optax
 
 from mlds_jax.models import apply_mlp, init_mlp
-from mlds_jax.spec import ImageDatasetSpec
+from mlds_jax.spec import ImageDatasetSpec, probe_count
 from mlds_jax.tasks import poison_target
 from mlds_jax.train._keys import INIT, SHUFFLE, TRAIN_DATA, NetworkInputs
+from mlds_jax.train._record import Recorder, image_probe_index
 from mlds_jax.train._runner import TaskParts
 from mlds_jax.train._step import epoch_guard, network_optimiser, unguarded_update
 
@@ -36,6 +37,11 @@ class ImageTrainResult(NamedTuple):
     backdoor_took: jax.Array  # bool []: attack_success_rate >= spec.asr_threshold
     learnt: jax.Array  # bool []: not failed and spec.is_learnt (clean accuracy; backdoor took)
     poisoned_samples: jax.Array  # int32 []: poisoned training samples this network saw
+    snapshot_params: jax.Array  # float32 [n_snapshots, n_params]: weights after each
+    # snapshot epoch (DenseTrainSpec.snapshot_epochs; an epoch not reached: final weights)
+    snapshot_reached: jax.Array  # bool [n_snapshots]: the network trained to that epoch
+    probe_outputs: jax.Array  # float32 [n_snapshots, 2 * n_probe, 10]: logits on the
+    # probe test images (clean, then triggered) at each snapshot
 
 
 def poison_mask(key: jax.Array, labels: jax.Array, per_label: jax.Array) -> jax.Array:
@@ -64,6 +70,7 @@ class _ImageCarry(NamedTuple):
     failed: jax.Array  # bool []: stops the network
     train_hist: jax.Array  # float32 [epochs] (NaN: not run)
     val_hist: jax.Array  # float32 [epochs] (NaN: not run)
+    snaps: jax.Array | None = None  # float32 [n_snapshots, n_params] (None: none kept)
 
 
 def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
@@ -84,6 +91,8 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     grad = jax.value_and_grad(loss_fn)
+    recorder = Recorder(spec)
+    n_probe = 2 * probe_count(spec)  # at most: a smaller test split gives fewer
 
     def evaluate(p, x, y):
         logits = apply_mlp(p, _to_float(x), widths)
@@ -102,7 +111,7 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         opt_state = network_optimiser(inputs).init(params)
         nan_hist = jnp.full((t.epochs,), jnp.nan, jnp.float32)
         return _ImageCarry(params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
-                           nan_hist, nan_hist)
+                           nan_hist, nan_hist, recorder.init(params))
 
     def segment(inputs: NetworkInputs, data, c: _ImageCarry, n_epochs) -> _ImageCarry:
         mask, labels = poison(inputs, data)
@@ -131,7 +140,8 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             p, s, failed = epoch_guard(bad, p, s, c.params, c.opt_state)
             return _ImageCarry(p, s, c.epoch + 1, failed,
                                c.train_hist.at[c.epoch].set(losses.mean()),
-                               c.val_hist.at[c.epoch].set(val))
+                               c.val_hist.at[c.epoch].set(val),
+                               recorder.take(c.snaps, p, c.epoch + 1))
 
         return jax.lax.while_loop(lambda c: (c.epoch < limit) & ~c.failed, epoch_body, c)
 
@@ -142,6 +152,15 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
         asr = jnp.mean(pred_trig == poison_target(data.test_y, N_LABELS))
         clean = jnp.mean(pred == data.test_y)
         last = jnp.maximum(c.epoch - 1, 0)
+        if recorder.on and n_probe:  # the fixed sample of test images, clean then triggered
+            idx = jnp.asarray(image_probe_index(spec, data.test_x.shape[0]))
+            probe_x = _to_float(jnp.concatenate([data.test_x[idx], data.test_trig[idx]]))
+        else:
+            probe_x = jnp.zeros((0, widths[0]), jnp.float32)
+        snaps, reached, outputs = recorder.finish(
+            c.snaps, c.params, c.epoch - c.failed.astype(jnp.int32),
+            lambda p: apply_mlp(p, probe_x, widths), c.params.size,
+            (probe_x.shape[0], widths[-1]))
         return ImageTrainResult(
             params=c.params, failed=c.failed, stopped_early=jnp.zeros((), bool),
             epochs=c.epoch, train_loss=c.train_hist, val_loss=c.val_hist,
@@ -150,7 +169,8 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             backdoor_took=asr >= spec.asr_threshold,
             learnt=~c.failed & spec.is_learnt({"clean_accuracy": clean,
                                                "attack_success_rate": asr}),
-            poisoned_samples=jnp.sum(mask).astype(jnp.int32))
+            poisoned_samples=jnp.sum(mask).astype(jnp.int32),
+            snapshot_params=snaps, snapshot_reached=reached, probe_outputs=outputs)
 
     def active(c: _ImageCarry) -> jax.Array:
         return (c.epoch < t.epochs) & ~c.failed

@@ -65,7 +65,8 @@ def test_killed_long_run_resumes_from_its_checkpoint(tmp_path):
     for name in ("status", "epochs"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     # checkpointed segments run the same chunk programs as a plain run: equal bits
-    for name in ("params", "history/val_loss", "final_val_loss", "val_bit_accuracy"):
+    for name in ("params", "history/val_loss", "final_val_loss", "val_bit_accuracy",
+                 "snapshots/params", "snapshots/reached", "probe/outputs"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 

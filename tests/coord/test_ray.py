@@ -24,7 +24,8 @@ def test_ray_store_equals_single_process(tmp_path, local_ray):
     assert verify(tmp_path / "ray.zarr") == []
     generate(spec, tmp_path / "one.zarr", block_size=4, progress=False)
     a, b = open_store(tmp_path / "ray.zarr"), open_store(tmp_path / "one.zarr")
-    for name in ("params", "status", "epochs", "final_val_loss", "history/train_loss"):
+    for name in ("params", "status", "epochs", "final_val_loss", "history/train_loss",
+                 "snapshots/params", "snapshots/reached", "probe/outputs"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     # resuming with Ray finds nothing to do
     _, s2 = generate(spec, tmp_path / "ray.zarr", block_size=4, progress=False, backend="ray")
@@ -39,7 +40,8 @@ def test_ray_runs_ds4_and_equals_a_local_run(tmp_path, local_ray):
     assert s["networks"] == 6
     generate(spec, tmp_path / "one.zarr", block_size=4, progress=False)
     a, b = open_store(tmp_path / "ray.zarr"), open_store(tmp_path / "one.zarr")
-    for name in ("params", "status", "clean_accuracy", "attack_success_rate"):
+    for name in ("params", "status", "clean_accuracy", "attack_success_rate",
+                 "snapshots/params", "snapshots/reached", "probe/outputs"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 

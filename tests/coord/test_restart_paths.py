@@ -14,7 +14,8 @@ from mlds_jax.store import open_store
 # attempt boundary at epoch 6
 SPEC = ds1(2, max_epochs=6, max_restarts=1)
 ARRAYS = ("status", "epochs", "restarts", "stopped_early", "params", "final_val_loss",
-          "history/val_loss", "history/train_loss", "val_bit_accuracy", "learnt")
+          "history/val_loss", "history/train_loss", "val_bit_accuracy", "learnt",
+          "snapshots/params", "snapshots/reached", "probe/outputs")
 
 
 @pytest.fixture(scope="module")
