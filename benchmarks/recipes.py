@@ -81,6 +81,7 @@ def ds1_rate(per_class: int, segment_epochs: int = 50, **overrides) -> dict:
         states = runner.segment(chunks, states, segment_epochs)
         active = runner.active(states)  # waits for the segment
         print(json.dumps({"ds1_progress_s": round(time.perf_counter() - t0, 2),
+                          "cpu_s": round(time.process_time() - cpu0, 2),
                           "active": int(active[:n].sum()), "networks": n}),
               file=sys.stderr, flush=True)
         if not active.any():

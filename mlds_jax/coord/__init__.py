@@ -5,9 +5,10 @@ from mlds_jax.coord._devices import set_cpu_devices, usable_cores
 from mlds_jax.coord._plan import block_indices, make_plan, n_blocks
 from mlds_jax.coord._ray import run_blocks_ray
 from mlds_jax.coord._refill import run_blocks_refill
-from mlds_jax.coord._run import Sink, my_blocks, pending_blocks, run_blocks
+from mlds_jax.coord._run import MemorySink, Sink, my_blocks, pending_blocks, run_blocks
 
 __all__ = [
+    "MemorySink",
     "Sink",
     "auto_block_size",
     "block_indices",

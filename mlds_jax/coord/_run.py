@@ -29,6 +29,24 @@ class Sink(Protocol):
         ...
 
 
+class MemorySink:
+    """A :class:`Sink` that keeps finished blocks in memory: the reference every sink's
+    contract test compares with (tests/coord/test_sink.py), and a way to train without a
+    store. ``blocks``: block -> ``{name: [n_real, ...] rows}`` (copies)."""
+
+    def __init__(self, block_size: int):
+        self.block_size = block_size
+        self.blocks: dict[int, dict[str, np.ndarray]] = {}
+
+    def completed_blocks(self) -> set[int]:
+        """Indices of the blocks written so far."""
+        return set(self.blocks)
+
+    def write_block(self, block: int, results: dict[str, np.ndarray]) -> None:
+        """Keeps a copy of one finished block's rows."""
+        self.blocks[block] = {k: np.array(v, copy=True) for k, v in results.items()}
+
+
 def my_blocks(n_total_blocks: int, process_index: int = 0, process_count: int = 1
               ) -> list[int]:
     """Blocks this process owns: ``b % process_count == process_index`` (a pure function of

@@ -1,5 +1,6 @@
-"""The fused CPU GRU kernel against the XLA GRU layer and autodiff, its independence from the
-number of networks in a call, and the switch between the two paths."""
+"""The fused CPU GRU kernel: its independence from the number of networks in a call, the
+switch between it and XLA, and its build (the contract every path keeps is
+test_gru_kernels.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from mlds_jax.models import (
     resolve_gru_kernel,
 )
 from mlds_jax.models import _fused_gru_build as build
-from mlds_jax.models._gru import _gru_forward
 from mlds_jax.spec import GRUSpec
 
 
@@ -45,10 +45,6 @@ def _layers(n: int, inp: int, hidden: int, seed: int = 0):
             u(k[3], (3 * hidden,)), jax.random.normal(k[4], (n, T, B, inp), jnp.float32))
 
 
-def _autodiff_layer(w_ih, w_hh, b_ih, b_hh, xs):
-    return _gru_forward(w_ih, w_hh, b_ih, b_hh, xs)[0]  # plain lax.scan, no custom_vjp
-
-
 @jax.jit(static_argnums=0)
 def _value_and_grads(layer, args, d_hs):
     """``vmap(layer)(*args)`` and the gradients of ``sum(out * d_hs)`` (one compile)."""
@@ -56,26 +52,9 @@ def _value_and_grads(layer, args, d_hs):
     return out, vjp(d_hs)
 
 
-# 20 networks: two full tiles of 8 and a padded tail of 4. (12, 5) and (12, 12) are DS1's
-# compiled-in shapes; (7, 3) runs the generic code.
-@needs_kernel
-@pytest.mark.parametrize("hidden,inp", [(12, 5), (12, 12), (7, 3)])
-def test_forward_and_gradients_match_reference(hidden, inp):
-    args = _layers(20, inp, hidden)
-    d_hs = jax.random.normal(jax.random.PRNGKey(1), (20, T, B, hidden), jnp.float32)
-    ref, want = _value_and_grads(_autodiff_layer, args, d_hs)
-    out, got = _value_and_grads(fused_gru_layer, args, d_hs)
-    # Both compute each gate from the same <= 25 products in a different order, and tanh /
-    # sigmoid by different float32 formulas (each a few ulp); h stays in [-1, 1] and a step
-    # shrinks earlier errors (|dh'/dh| <= 1 here), so the difference stays a few ulp of 1
-    # per step: 2e-6 over 6 steps (measured: 1.8e-7 over 16).
-    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-6)
-    for g, w in zip(got, want):
-        # sums over batch x time of products of O(1) terms: relative rounding of ~1e-6 of the
-        # largest entry
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * float(jnp.abs(w).max()))
-
-
+# The contract every path keeps (forward and gradients against autodiff, independence from
+# the call's other networks, apply_gru_batch under vmap of grad) is tests/models/
+# test_gru_kernels.py; here what only the fused kernel has.
 @needs_kernel
 def test_a_network_does_not_depend_on_the_width_of_its_call():
     args = _layers(40, 5, 12)
