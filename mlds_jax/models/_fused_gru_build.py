@@ -107,6 +107,34 @@ def _compile(out: Path, source: Path | None = None, flags: tuple[str, ...] | Non
             os.unlink(tmp)
 
 
+def _compile_once(path: Path) -> None:
+    """Compiles into ``path`` unless another process has by the time this one holds the
+    cache's lock (an exclusive ``flock`` on ``path`` + ``.lock``): N workers starting on a
+    cold cache compile once, the others wait and load that library."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not path.exists():
+            _compile(path)
+
+
+def prebuild() -> Path:
+    """Builds the kernel into the cache now (for nodes that run without a compiler: build on
+    one with the same CPU, jax and cache directory) and returns the library's path; raises
+    :class:`KernelBuildError` (the compiler failed) or ``RuntimeError`` (it cannot be built
+    here). ``python -m mlds_jax.models`` runs it."""
+    if reason := unavailable_reason():
+        raise RuntimeError(f"the fused CPU GRU kernel cannot be built here: {reason}")
+    path = library_path()
+    if path is None:  # the compiler went away since unavailable_reason looked
+        raise RuntimeError("the fused CPU GRU kernel cannot be built here: no C++ compiler")
+    if not path.exists():
+        _compile_once(path)
+    return path
+
+
 def load_fused_gru() -> bool:
     """Compiles (once per cache key) and registers the kernel's FFI targets on CPU.
 
@@ -123,7 +151,7 @@ def load_fused_gru() -> bool:
             if path is None:  # the compiler went away since unavailable_reason looked
                 raise RuntimeError("no C++ compiler (set $CXX or install g++)")
             if not path.exists():
-                _compile(path)
+                _compile_once(path)
             lib = ctypes.cdll.LoadLibrary(str(path))
             for target, symbol in TARGETS.items():
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)),
