@@ -13,10 +13,11 @@ from mlds_jax.store import Store, open_store
 from mlds_jax.train import make_runner, network_inputs
 
 # 3 epochs an attempt and one restart (cap 6): the EightBit networks stay unlearnt after
-# their first attempt, so they restart at epoch 3
+# their first attempt, so they restart at epoch 3; a snapshot is kept at that boundary
 SEQ = DatasetSpec(name="regen", classes=("SingleDirectMachine", "EightBitMachine"),
                   per_class=2, train=TrainSpec(batch_size=8, seq_len=8, n_train=16, n_val=16,
-                                               max_epochs=3, max_restarts=1))
+                                               max_epochs=3, max_restarts=1,
+                                               snapshot_epochs=(0, 2, 3, 4, 6)))
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,17 @@ def test_regenerate_at_an_epoch_equals_a_checkpointed_runs_state(seq):
     np.testing.assert_array_equal(seq.initial_params(i), states[0, i])
     assert not np.array_equal(states[3, i], states[2, i])  # re-initialised at the boundary
     np.testing.assert_array_equal(states[-1], seq.params(np.arange(SEQ.n_networks)))
+
+
+def test_every_snapshot_equals_regenerate_at_its_epoch(seq):
+    epochs = np.asarray(seq["snapshots/epoch"])
+    np.testing.assert_array_equal(epochs, [0, 2, 3, 4, 6])
+    snaps = np.asarray(seq["snapshots/params"])  # [network, snapshot, n_params]
+    for i in range(SEQ.n_networks):
+        for k, e in enumerate(epochs):
+            np.testing.assert_array_equal(seq.regenerate(i, epoch=int(e)), snaps[i, k],
+                                          err_msg=f"network {i} epoch {e}")
+    np.testing.assert_array_equal(snaps[:, 0], [seq.initial_params(i) for i in range(4)])
 
 
 def test_regenerate_refuses_another_backend_and_a_bad_epoch(seq):

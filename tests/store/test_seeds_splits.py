@@ -89,6 +89,9 @@ def test_a_shared_init_seed_gives_equal_initial_and_different_final_weights(pair
     np.testing.assert_array_equal(first[0], first[1])  # init seed 7 thrice
     np.testing.assert_array_equal(first[0], first[2])
     assert not np.array_equal(first[0], first[3])  # init seed 8
+    snap0 = s["snapshots/params"][:, 0]  # the stored snapshot at epoch 0 says the same
+    assert s["snapshots/epoch"][0] == 0
+    np.testing.assert_array_equal(snap0[:4], np.stack(first))
     final = s.params(np.arange(3))  # other order seeds: other batches, other weights
     assert not np.array_equal(final[0], final[1]) and not np.array_equal(final[1], final[2])
 
