@@ -94,7 +94,7 @@ def _expected_recording(spec: DatasetSpec | ImageDatasetSpec) -> dict[str, np.nd
     epochs = snapshot_schedule(spec.train)
     if not epochs:
         return {}
-    if spec.task == "image":
+    if task_of(spec).images:
         return {"snapshots/epoch": np.asarray(epochs, np.int32)}
     return recording_for(spec)[1]
 
