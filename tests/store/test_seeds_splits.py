@@ -286,3 +286,12 @@ def test_verify_catches_a_changed_split_code(split_stores, tmp_path, capsys):
     assert main(["verify", str(p)]) != 0
     assert "splits/canonical: 1 row(s) differ from the stored spec's (first: 3)" in \
         capsys.readouterr().out
+
+
+def test_seed_roots_are_pinned():
+    """A seed's key is part of the dataset (paired zoos made by two versions must pair)."""
+    from mlds_jax.train import INIT_SEED_DOMAIN, ORDER_SEED_DOMAIN, seed_roots
+
+    np.testing.assert_array_equal(seed_roots([0, 2**32 - 1], INIT_SEED_DOMAIN),
+                                  [[935144021, 1066201347], [164983762, 4276162478]])
+    assert not np.array_equal(seed_roots([0], ORDER_SEED_DOMAIN), seed_roots([0], INIT_SEED_DOMAIN))
