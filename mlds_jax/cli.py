@@ -691,7 +691,9 @@ _FLAGS = {"block_size": "--block-size", "chunk_width": "--chunk-width",
           "per_class": "--per-class", "process_index": "--process-index",
           "process_count": "--process-count", "out": "--out", "out_dir": "--out",
           "data_dir": "--data-dir", "sample": "--sample", "seed": "--seed",
-          "allow_data_change": "--allow-data-change", "k": "--recompute"}
+          "allow_data_change": "--allow-data-change", "k": "--recompute",
+          "backend": "--backend", "checkpoint_every": "--checkpoint-every",
+          "refill_every": "--refill-every"}
 # ... where a command calls its output something else
 _OUT_FLAG = {"export": "--parquet", "report": "--html", "merge": "OUT"}
 

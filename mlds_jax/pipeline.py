@@ -189,8 +189,8 @@ def generate(
     if backend not in ("local", "ray"):
         raise SpecError(f"`backend`: expected 'local' or 'ray', got {backend!r}")
     if backend == "ray" and (checkpoint_every or refill_every):
-        raise SpecError("`--backend ray` trains whole blocks as retried Ray tasks; it does not "
-                        "support `--checkpoint-every` or `--refill-every`")
+        raise SpecError("`backend` ray trains whole blocks as retried Ray tasks; it does not "
+                        "support `checkpoint_every` or `refill_every`")
     if chunk_width is not None and (not isinstance(chunk_width, int) or chunk_width <= 0):
         raise SpecError(f"`chunk_width`: expected a positive integer, got {chunk_width!r}")
     from mlds_jax.tasks import data_dir as data_root
@@ -240,8 +240,8 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
     width = stored_chunk_width(attrs)
     if chunk_width is not None and chunk_width != width:
         raise SpecError(f"{out}: its networks are trained in chunks of {width} "
-                        f"(--chunk-width {chunk_width} asked); a store keeps one width so its "
-                        "networks stay bit-exact - drop --chunk-width or use a new --out")
+                        f"(`chunk_width` {chunk_width} asked); a store keeps one width so its "
+                        "networks stay bit-exact - drop `chunk_width` or use a new `out`")
     check_same_kernel(out, attrs, prepared.provenance)
     # Checkpoints belong to one store layout: a directory per (spec, size, block, width), so
     # a stale checkpoint of another spec or width is never restored into this store.
@@ -391,7 +391,7 @@ def _prepare_images(spec: ImageDatasetSpec, out, data_dir, allow_data_change: bo
                 raise DataError(
                     f"{out}: records no SHA-256 of the image files it was trained from (made "
                     "before stores recorded them), so these files cannot be checked against "
-                    "them; if they are the same files, resume once with --allow-data-change: "
+                    "them; if they are the same files, resume once with `allow_data_change`: "
                     "that records their SHA-256 and every later resume checks them (or use a "
                     "new --out)")
         except StoreError:
