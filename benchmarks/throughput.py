@@ -558,9 +558,12 @@ def render_recipes(all_recipes: list[dict]) -> str:
 
 def write_doc() -> None:
     """Regenerates docs/benchmarks.md from every results file, keeping the profile section."""
-    all_results = [summarise(json.loads(p.read_text()))
-                   for p in sorted(RESULTS.glob("*.json"))
-                   if not p.name.startswith(("recipes-", "fused-gru-", "gpu-sweep-"))]
+    loaded = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))
+              if not p.name.startswith(("recipes-", "fused-gru-", "gpu-sweep-"))]
+    # other benchmarks keep their own results here too: only this one's tables
+    all_results = [summarise(r) for r in loaded
+                   if isinstance(r, dict) and isinstance(r.get("cases"), dict)
+                   and "machine" in r]
     recipes = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("recipes-*.json"))]
     from benchmarks.gpu_sweep import render as render_sweep
 
