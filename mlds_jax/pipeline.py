@@ -127,6 +127,15 @@ def resolve_block_size(spec: DatasetSpec | ImageDatasetSpec, block_size: int | s
     return block_size
 
 
+def _check_same_width(out, attrs: dict[str, Any], chunk_width: int | None) -> None:
+    """A store keeps the chunk width it was begun with: another one asked is refused."""
+    width = stored_chunk_width(attrs)
+    if chunk_width is not None and chunk_width != width:
+        raise SpecError(f"{out}: its networks are trained in chunks of {width} "
+                        f"(`chunk_width` {chunk_width} asked); a store keeps one width so its "
+                        "networks stay bit-exact - drop `chunk_width` or use a new `out`")
+
+
 def _check_stored_sizes(spec, out, attrs: dict[str, Any]) -> None:
     """Refuses (before any repair or write) a store whose recorded block size and chunk width
     cannot run on this machine: resuming it would crash the same way every time."""
@@ -208,6 +217,7 @@ def generate(
             stored = None  # not a store: open_or_create refuses it with its own message
         if stored is not None:
             _check_stored_sizes(spec, out, stored)
+            _check_same_width(out, stored, chunk_width)  # before any repair writes
     lock = writer_lock(out) if process_count == 1 else contextlib.nullcontext()
     with lock:  # one writer per store (workers sharing it on purpose take none)
         view, summary = _generate(spec, out, block_size, progress, data_dir, process_index,
@@ -238,10 +248,7 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
         attrs = _record_data_files(out, files)
     spec = spec_as_stored(spec, attrs)  # e.g. a store begun before snapshots keeps none
     width = stored_chunk_width(attrs)
-    if chunk_width is not None and chunk_width != width:
-        raise SpecError(f"{out}: its networks are trained in chunks of {width} "
-                        f"(`chunk_width` {chunk_width} asked); a store keeps one width so its "
-                        "networks stay bit-exact - drop `chunk_width` or use a new `out`")
+    _check_same_width(out, attrs, chunk_width)
     check_same_kernel(out, attrs, prepared.provenance)
     # Checkpoints belong to one store layout: a directory per (spec, size, block, width), so
     # a stale checkpoint of another spec or width is never restored into this store.

@@ -724,6 +724,9 @@ CASES = [
          r"^mlds-jax: error: --cpu-devices: .*got 1000$"),
     Case("IDX header overflow", _huge_idx, 2,
          r"train-labels.*truncated: shape \(4294967295, 4294967295, 4294967295\)"),
+    Case("resume other width first", lambda e: [
+        *_resume_after(_flipped("params/c/1/0"))(e), "--chunk-width", "3"], 2,
+        r"s1.zarr: its networks are trained in chunks of \d+ \(--chunk-width 3 asked\)"),
     Case("resume format version", _resume_after(_root_attr("format_version", lambda v: 99)),
          2, r"damaged store metadata: zarr.json: format_version 99"),
 ]
@@ -762,7 +765,7 @@ def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
 
 
 def test_case_count():
-    assert len(CASES) == 128  # 70 before issue 30
+    assert len(CASES) == 129  # 70 before issue 30
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
