@@ -13,7 +13,8 @@
 #   recipes-ds4  benchmarks.recipes: ds4("MNISTclean", 4096), all 20 epochs, one timed run
 #   throughput   benchmarks.throughput --quick --workloads gru: the PyTorch peers (one at a
 #                time, vmap ensemble, hand-batched ensemble, torch.compile) and the bulk
-#                trainer on the XLA and Pallas GRU kernels at N = 1k-16k
+#                trainer on the XLA and Pallas GRU kernels at N = 1k-16k (what ran before a
+#                limit: OUT/throughput.partial.json)
 #   sweep        benchmarks.gpu_sweep: chunk widths 1k-16k, XLA vs Pallas, scan unroll,
 #                XLA command buffers off / with while loops, the per-iteration scan probe
 #   recipes-ds1  benchmarks.recipes: ds1(800) (4,000 GRUs, one chunk of the default 4,096)
@@ -70,9 +71,9 @@ if [ "$smoke" = 1 ]; then
 else
   part recipes-ds4 "${RECIPES_DS4_S:-70}" $py -m benchmarks.recipes --ds1-per-class 0 \
     --ds4-n 4096 --out "$out/recipes-ds4.json"
-  part throughput "${THROUGHPUT_S:-110}" $py -m benchmarks.throughput --quick --workloads gru \
+  part throughput "${THROUGHPUT_S:-150}" $py -m benchmarks.throughput --quick --workloads gru \
     --gru-kernels xla,pallas --out "$out/throughput.json"
-  part sweep "${SWEEP_S:-140}" $py -m benchmarks.gpu_sweep --limit-s 60 --out "$out/gpu-sweep.json"
+  part sweep "${SWEEP_S:-130}" $py -m benchmarks.gpu_sweep --limit-s 60 --out "$out/gpu-sweep.json"
   part recipes-ds1 "${RECIPES_DS1_S:-400}" $py -m benchmarks.recipes --ds1-per-class 800 \
     --ds4-n 0 --out "$out/recipes-ds1.json"
 fi

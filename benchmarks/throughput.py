@@ -640,6 +640,8 @@ def main(argv=None) -> int:
     # every round runs every case once, so a shared machine's load hits every row alike;
     # each row is then the median round
     runs: dict[str, list[list[dict]]] = {w: [[] for _ in cs] for w, cs in planned.items()}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     for r in range(rounds):
         for w, cases in planned.items():
             for i, case in enumerate(cases):
@@ -649,6 +651,9 @@ def main(argv=None) -> int:
                     runs[w][i].append(run_processes(case, n_proc))
                 else:
                     runs[w][i].append(run_case(case))
+                if args.out:  # what ran so far survives a time limit (benchmarks/gpu.sh)
+                    args.out.with_suffix(".partial.json").write_text(json.dumps(
+                        {**results, "runs_so_far": runs}, indent=1))
     results["cases"] = {w: [median_of_rounds(rs) for rs in per_case]
                         for w, per_case in runs.items()}
     results["wall_s"] = time.perf_counter() - t0
