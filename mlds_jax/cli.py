@@ -344,7 +344,16 @@ def verify_record(path: str, recompute_k: int = 0, seed: int | None = None,
     return record
 
 
+def _check_verify_args(args: argparse.Namespace) -> None:
+    """--seed and --data-dir choose and feed --recompute; without it they do nothing."""
+    for flag, value in (("--seed", args.seed), ("--data-dir", args.data_dir)):
+        if value is not None and not args.recompute:
+            raise SpecError(f"{flag}: only with --recompute K (verify retrains nothing "
+                            "without it)")
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
+    _check_verify_args(args)
     code = 0
     for path in args.paths:  # keep going: report every store
         r = verify_record(path, args.recompute, args.seed, args.data_dir)
@@ -362,6 +371,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_json(args: argparse.Namespace) -> tuple[list, int]:
+    _check_verify_args(args)
     out = [verify_record(p, args.recompute, args.seed, args.data_dir) for p in args.paths]
     return out, int(any(not r["ok"] for r in out))
 

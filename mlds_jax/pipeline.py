@@ -207,6 +207,9 @@ def generate(
     if allow_data_change and not task_of(spec).images:
         raise SpecError(f"`allow_data_change`: {spec.name} trains on no data files (only DS4 "
                         "datasets record and check their image files' SHA-256); drop it")
+    if data_dir is not None and not task_of(spec).images:
+        raise SpecError(f"`data_dir`: {spec.name} trains on no data files (its networks draw "
+                        "their sequences from their keys); drop it")
     block_size = resolve_block_size(spec, block_size, chunk_width)
     data_inputs = [data_root(data_dir)] if task_of(spec).images else []  # its image set
     check_output_path(out, data_inputs, resume=True)

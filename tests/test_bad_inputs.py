@@ -727,6 +727,13 @@ CASES = [
     Case("resume other width first", lambda e: [
         *_resume_after(_flipped("params/c/1/0"))(e), "--chunk-width", "3"], 2,
         r"s1.zarr: its networks are trained in chunks of \d+ \(--chunk-width 3 asked\)"),
+    Case("DS1 data dir", _ds1_opt("--data-dir", "/nowhere"), 2,
+         r"^mlds-jax: error: --data-dir: ds1 trains on no data files"),
+    Case("verify seed alone", lambda e: ["verify", str(e.store()), "--seed", "3"], 2,
+         r"--seed: only with --recompute K"),
+    Case("verify data dir alone", lambda e: [
+        "verify", str(e.store()), "--data-dir", str(e.tmp)], 2,
+        r"--data-dir: only with --recompute K"),
     Case("resume format version", _resume_after(_root_attr("format_version", lambda v: 99)),
          2, r"damaged store metadata: zarr.json: format_version 99"),
 ]
@@ -765,7 +772,7 @@ def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
 
 
 def test_case_count():
-    assert len(CASES) == 129  # 70 before issue 30
+    assert len(CASES) == 132  # 70 before issue 30
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
