@@ -1,6 +1,6 @@
 """Throughput of bulk training vs PyTorch baselines: network-steps per second.
 
-    python -m benchmarks.throughput --quick      # about 5 min on 2 quiet CPU cores
+    python -m benchmarks.throughput --quick      # one block size, the strongest variants
     python -m benchmarks.throughput              # more block sizes and variants, 3 rounds
 
 Runs every case in its own subprocess (so peak RSS is per case and nothing leaks between
@@ -145,8 +145,8 @@ def plan(quick: bool, accelerator: bool = False,
     volunteers' method; many processes on one GPU measure context switching) and the bulk
     GRU rows run once per kernel of ``gru_kernels`` (``xla``, ``pallas``); a CPU run always
     measures ``xla`` and ``fused``. ``quick`` keeps one block size and each peer's
-    strongest CPU variants (a few minutes on 2 cores); the full plan adds block sizes,
-    chunk widths and the remaining variants."""
+    strongest CPU variants; the full plan adds block sizes, chunk widths and the remaining
+    variants."""
     secs = 2.0 if quick else 10.0
     reps = 3 if quick else 5
     if accelerator:
@@ -589,7 +589,9 @@ def write_doc() -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
-                    help="short run (about 5 min on 2 quiet cores)")
+                    help="short run: one block size, each peer's strongest variants (the GRU "
+                         "table alone took 32 min at load average 18 on 2 shared cores; "
+                         "not yet timed on quiet ones)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--gru-kernels", default="xla",
                     help="comma-separated GRU kernels of the bulk GRU rows on an accelerator "
