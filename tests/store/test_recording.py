@@ -95,3 +95,20 @@ def test_a_store_begun_before_snapshots_resumes_without_them(store, tmp_path):
     assert verify(old) == [] and "snapshots" not in zarr.open_group(str(old), mode="r")
     np.testing.assert_array_equal(open_store(old)["params"], store["params"])
     assert recompute(old, 4, seed=0)["mismatches"] == []
+
+
+def test_plan_shows_what_is_recorded_and_snapshots_none_turns_it_off(capsys):
+    from mlds_jax.cli import main
+
+    ds4 = ["plan", "MNISTclean", "--per-class", "10", "--image-set", "digits"]
+    assert main(ds4) == 0
+    out = capsys.readouterr().out
+    assert "snapshots at epochs [0, 1, 2, 4, 8, 16, 20], outputs on 200 probe inputs" in out
+    assert "4267.0 KB per network in all" in out
+    assert main([*ds4, "--snapshots", "0,5,20", "--probes", "10"]) == 0
+    assert "snapshots at epochs [0, 5, 20], outputs on 20 probe inputs" in capsys.readouterr(
+        ).out
+    assert main([*ds4, "--snapshots", "none"]) == 0
+    assert "snapshots at" not in capsys.readouterr().out
+    assert main([*ds4, "--snapshots", "0,30"]) != 0  # past the 20-epoch cap: one line
+    assert "DenseTrainSpec.snapshot_epochs" in capsys.readouterr().err
