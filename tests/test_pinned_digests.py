@@ -39,6 +39,9 @@ PLANNED = {
         "replicate": "57544fe0501b0345",
         "splits/canonical": "e6648b3ce3947cff",
         "splits/held_out_replicates": "e6648b3ce3947cff",
+        # the default recording (snapshot epochs, probe sequences), taken at 4351b49
+        "snapshots/epoch": "eba5ad6a7a1dc9bf",
+        "probe/inputs": "9a51d4fa213c6292",
     },
     "ds4": {
         "spec_digest": "12d05393ec55b0863455d24d71c405f8574643ada0d64bca6bd129228623cb90",
@@ -48,6 +51,11 @@ PLANNED = {
         "replicate": "7491a9a4fe0b0457",
         "splits/canonical": "390fd6120cc83ca9",
         "splits/held_out_replicates": "390fd6120cc83ca9",
+        "snapshots/epoch": "f6a2c676b2b6ea85",
+        "probe/inputs": "23799eca2a5b9f87",
+        "probe/test_index": "c242ddb19f474c16",
+        "probe/triggered": "8c90687ed1ed4311",
+        "probe/label": "e77a4f3e45f2ac1d",
     },
 }
 _DS1_COMMON = {
@@ -59,6 +67,7 @@ _DS1_COMMON = {
     "status": "c31c792670e68543",
     "stopped_early": "1b521e7e04cd87ec",
     "val_bit_accuracy": "ebe7a79737aa29b2",
+    "snapshots/reached": "2148a327221d8aec",
 }
 # (dataset, GRU path) -> trained arrays on a CPU.
 FLOATS = {
@@ -67,12 +76,16 @@ FLOATS = {
         "history/train_loss": "ef075424d05a0903",
         "history/val_loss": "e976c3901247fdfc",
         "params": "2f29a31bb3b3f19c",
+        "snapshots/params": "3085d5f286f9b762",
+        "probe/outputs": "34cc4e27d6757878",
     },
     ("ds1", "xla"): {
         **_DS1_COMMON,
         "history/train_loss": "832a01ec85b607c2",
         "history/val_loss": "263bb761432069f3",
         "params": "8f0a4f14d7dde3d7",
+        "snapshots/params": "014d102a9b571140",
+        "probe/outputs": "e6db7c868af9e6ac",
     },
     ("ds4", None): {
         "attack_success_rate": "f14f0164f794debe",
@@ -88,6 +101,9 @@ FLOATS = {
         "poisoned_samples": "d86137dfbe23cada",
         "status": "80064fb141f49a7f",
         "stopped_early": "0388aecc2ccac50e",
+        "snapshots/params": "795e5c60d3481dac",
+        "snapshots/reached": "fb8691a3fb58c3d5",
+        "probe/outputs": "bf4dc168f62f0640",
     },
 }
 
