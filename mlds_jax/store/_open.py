@@ -174,7 +174,6 @@ class Store(StoreView):
                              "any_status=True) returns its weights anyway)")
         return i
 
-
     def to_torch(self, i: int):
         """Network ``i`` as a ``torch.nn.Module`` in eval mode (needs PyTorch): the GRU net of
         docs/store-format.md, or ``Sequential(Linear, ReLU, ..., Linear)`` under ``.net``

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from mlds_jax.spec import DEFAULT_TASK, IMAGE, SEQUENCE, SPLIT_DESCRIPTIONS, Task, task_of
+from mlds_jax.spec import (
+    DEFAULT_TASK,
+    IMAGE,
+    SEQUENCE,
+    SPLIT_DESCRIPTIONS,
+    Task,
+    task_of,
+)
 
 FORMAT = "mlds-jax-store"
 # 1: the first layout; 2: adds the per-network ``learnt`` flag and the root attribute

@@ -153,6 +153,7 @@ class StoreWriter:
     ) -> StoreWriter:
         """Creates a store at ``path``, or reopens one made from the same spec to resume.
 
+        ``task``: the name of the store's task (default: ``spec``'s).
         ``recording``: the root attribute ``recording`` of a new store that keeps snapshots
         (``snapshot_epochs``, ``probes``, ``probe_output_shape``), with its store-wide arrays
         ``recording_arrays`` (``snapshots/epoch``, ``probe/inputs``...). A resumed store
