@@ -69,7 +69,7 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
       params differ in 12 of 4364 values", ...], "note": ...}``.
     """
     from mlds_jax.pipeline import prepare_task, spec_as_stored, stored_chunk_width
-    from mlds_jax.store import RECORDED_RESULTS
+    from mlds_jax.store import RECORDING_ARRAYS
     from mlds_jax.train import make_block_trainer, network_inputs
 
     store = open_store(path)
@@ -92,7 +92,7 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
               "final_train_loss": "final_train_loss", "final_val_loss": "final_val_loss",
               "history/train_loss": "train_loss", "history/val_loss": "val_loss",
               **{name: name for name in result if name not in ("train_loss", "val_loss")},
-              **RECORDED_RESULTS}  # snapshots and probe outputs, where the store has them
+              **RECORDING_ARRAYS}  # snapshots and probe outputs, where the store has them
     group = store.group
     names = [n for n in _per_network_arrays(group, store.n_networks)
              if n not in _SKIP and n != "status" and fields.get(n) in result]

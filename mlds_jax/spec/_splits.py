@@ -46,6 +46,7 @@ SPLIT_CODES = {"train": TRAIN, "val": VAL, "test": TEST, "ood": OOD}
 BLOCK = 10  # replicates (or automata) per block of the block-wise splits
 HELD_OUT_SHARE = 0.2  # init seeds held out by held_out_replicates (by hash)
 
+# Split name -> what it holds out (the ``description`` attribute of each stored split).
 SPLIT_DESCRIPTIONS = {
     "canonical": "train/val/test by replicate: 8/1/1 of every block of 10 replicates, the "
                  "same replicates in every class and dataset",

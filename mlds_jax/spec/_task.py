@@ -42,8 +42,10 @@ class Task:
         return self.name
 
 
+# DS1-DS3 and sequence spec files: GRU networks on machine sequences.
 SEQUENCE = Task(name="sequence", kind="sequence", size_field="per_class",
                 epochs_field="max_epochs", images=False, restarts=True)
+# DS4 and image spec files: dense networks on an image set.
 IMAGE = Task(name="image", kind="DS4 (image)", size_field="n_networks", epochs_field="epochs",
              images=True, restarts=False)
 # Every task by name; a store or spec file without a ``task`` is a :data:`SEQUENCE` one.

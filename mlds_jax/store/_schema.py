@@ -191,7 +191,7 @@ def results_map(task: Task | str, format_version: int = FORMAT_VERSION) -> dict[
 # have neither the attribute nor the arrays, and keep their format version).
 RECORDING_ATTR = "recording"
 # Per-network recorded arrays -> the trainer result field that fills them.
-RECORDED_RESULTS = {
+RECORDING_ARRAYS = {
     "snapshots/params": "snapshot_params",
     "snapshots/reached": "snapshot_reached",
     "probe/outputs": "probe_outputs",
@@ -211,7 +211,7 @@ def recorded_results(recording: dict | None) -> dict[str, str]:
     if not recording:
         return {}
     probes = int(recording["probe_output_shape"][0]) > 0
-    return {k: v for k, v in RECORDED_RESULTS.items() if probes or k != "probe/outputs"}
+    return {k: v for k, v in RECORDING_ARRAYS.items() if probes or k != "probe/outputs"}
 
 
 def recorded_arrays(n_params: int, recording: dict | None
