@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 from helpers import fake_image_data
 
-from mlds_jax.spec import ds4
+from mlds_jax.spec import ds4, probe_count, snapshot_schedule
 from mlds_jax.train import make_runner, network_inputs, poison_mask
 
 
@@ -28,12 +28,20 @@ def _temp_bytes(spec, data, n):
 
 def test_block_never_copies_the_image_set_per_network():
     # MNIST-sized image set (60,000 x 784 uint8 = 47 MB twice: clean + triggered)
-    spec = ds4("MNISTbadnet_alpha10", 64, epochs=1)
     data = fake_image_data(60_000)
-    grow = (_temp_bytes(spec, data, 16) - _temp_bytes(spec, data, 8)) / 8
+    bare = ds4("MNISTbadnet_alpha10", 64, epochs=1, snapshot_epochs="none")
+    grow = (_temp_bytes(bare, data, 16) - _temp_bytes(bare, data, 8)) / 8
     # per extra network: params, Adam state, its poison mask and one gathered batch
     # (~2 MB), far below one copy of the images (47 MB as uint8, 188 MB as float32)
     assert grow < 0.1 * data.train_x.nbytes, grow
+    # the default recording adds the network's own snapshot slots and probe outputs
+    # (float32 [n_snapshots, n_params] and [n_snapshots, 2 * probes, 10]), nothing per image
+    spec = ds4("MNISTbadnet_alpha10", 64, epochs=1)
+    n_params = sum(a * b + b for a, b in zip(spec.widths[:-1], spec.widths[1:]))
+    n_snap = len(snapshot_schedule(spec.train))
+    own = 4 * n_snap * (n_params + 2 * probe_count(spec) * 10)
+    grow_recorded = (_temp_bytes(spec, data, 16) - _temp_bytes(spec, data, 8)) / 8
+    assert grow < grow_recorded <= grow + own, (grow, grow_recorded, own)
 
 
 def _train(data, epochs, n=2):
