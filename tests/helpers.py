@@ -93,3 +93,21 @@ def kernel_or_skip() -> None:
     if (reason := build.unavailable_reason()) is not None:
         pytest.skip(f"the fused CPU GRU kernel cannot be built here: {reason}")
     build.require_fused_gru()
+
+
+def gru_layer_inputs(n: int, inp: int, hidden: int, time: int, batch: int, seed: int = 0):
+    """``n`` networks' GRU layer tensors (PyTorch's init range), inputs and output
+    cotangents: ``(w_ih [n, 3*hidden, inp], w_hh, b_ih, b_hh, xs [n, time, batch, inp])`` and
+    ``d_hs [n, time, batch, hidden]``. NumPy draws them: eager jax.random ops would each
+    compile."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(seed)
+    s = hidden**-0.5
+
+    def u(*shape):
+        return jnp.asarray(rng.uniform(-s, s, (n, *shape)), jnp.float32)
+
+    args = (u(3 * hidden, inp), u(3 * hidden, hidden), u(3 * hidden), u(3 * hidden),
+            jnp.asarray(rng.standard_normal((n, time, batch, inp)), jnp.float32))
+    return args, jnp.asarray(rng.standard_normal((n, time, batch, hidden)), jnp.float32)

@@ -8,14 +8,6 @@ from mlds_jax.analysis import NetworkDataset, canonicalize
 from mlds_jax.errors import StoreError
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory):
-    d = tmp_path_factory.mktemp("nd")
-    a = synthetic_store(d / "a.zarr", 1.0, per_class=4)
-    b = synthetic_store(d / "b.zarr", 0.5, per_class=4, complete=False, seed=1)  # 12 done
-    return a, b
-
-
 def test_dataloader_yields_stored_weights_and_targets_bit_for_bit(stores):
     torch = pytest.importorskip("torch")
     a, b = stores

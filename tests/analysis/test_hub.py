@@ -12,14 +12,6 @@ from mlds_jax.cli import main
 pq = pytest.importorskip("pyarrow.parquet")
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hub")
-    a = synthetic_store(d / "a.zarr", 1.0, per_class=4)
-    b = synthetic_store(d / "b.zarr", 0.5, per_class=4, complete=False, seed=1)  # 12 done
-    return a, b
-
-
 def test_export_parquet_of_several_stores(stores, tmp_path, capsys):
     a, b = stores
     out = tmp_path / "all.parquet"

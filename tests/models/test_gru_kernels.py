@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import kernel_or_skip
+from helpers import gru_layer_inputs, kernel_or_skip
 
 from mlds_jax.models import (
     apply_gru_batch,
@@ -43,18 +43,8 @@ def kernel(request) -> str:
 
 
 def _layers(n: int, inp: int, hidden: int, seed: int = 0):
-    """``n`` networks' layer tensors in PyTorch's init range, inputs and output cotangents:
-    ``w_ih [n, 3*hidden, inp]`` ... ``xs [n, time, batch, inp]``, ``d_hs [n, time, batch,
-    hidden]`` (NumPy draws: eager jax.random ops would each compile)."""
-    rng = np.random.default_rng(seed)
-    s = hidden**-0.5
-
-    def u(*shape):
-        return jnp.asarray(rng.uniform(-s, s, (n, *shape)), jnp.float32)
-
-    args = (u(3 * hidden, inp), u(3 * hidden, hidden), u(3 * hidden), u(3 * hidden),
-            jnp.asarray(rng.standard_normal((n, T, B, inp)), jnp.float32))
-    return args, jnp.asarray(rng.standard_normal((n, T, B, hidden)), jnp.float32)
+    """:func:`helpers.gru_layer_inputs` at this file's time and batch."""
+    return gru_layer_inputs(n, inp, hidden, T, B, seed)
 
 
 def _autodiff_layer(w_ih, w_hh, b_ih, b_hh, xs):
