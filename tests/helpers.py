@@ -78,10 +78,11 @@ def run_python(code: str, *args: str, py_flags: tuple[str, ...] = (), **env: str
     return r.stdout
 
 
-def kernel_or_skip() -> None:
-    """Loads the fused CPU GRU kernel. Skips only where it cannot be built at all (another
-    backend, no C++ compiler, an unsupported machine), saying why; where it could be built and
-    was not, raises the compiler's error, so kernel tests fail instead of skipping."""
+def kernel_or_skip(variant: str = "fused") -> None:
+    """Loads the fused CPU GRU kernel (``variant``'s build: ``fused`` or ``fused_fma``). Skips
+    only where it cannot be built at all (another backend, no C++ compiler, an unsupported
+    machine), saying why; where it could be built and was not, raises the compiler's error, so
+    kernel tests fail instead of skipping."""
     import jax
     import pytest
 
@@ -92,7 +93,7 @@ def kernel_or_skip() -> None:
                     f"{jax.default_backend()})")
     if (reason := build.unavailable_reason()) is not None:
         pytest.skip(f"the fused CPU GRU kernel cannot be built here: {reason}")
-    build.require_fused_gru()
+    build.require_fused_gru(variant)
 
 
 def gru_layer_inputs(n: int, inp: int, hidden: int, time: int, batch: int, seed: int = 0):

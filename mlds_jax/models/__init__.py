@@ -3,6 +3,7 @@
 from mlds_jax.models._fused_gru import (
     GRU_KERNEL_MAX_DIM,
     KERNELS,
+    fused_fma_gru_layer,
     fused_gru_layer,
     resolve_gru_kernel,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "apply_gru",
     "apply_gru_batch",
     "apply_mlp",
+    "fused_fma_gru_layer",
     "fused_gru_layer",
     "gru_kernel_for",
     "gru_layer",

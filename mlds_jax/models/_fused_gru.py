@@ -27,11 +27,16 @@ import os
 import jax
 import jax.numpy as jnp
 
-from mlds_jax.models._fused_gru_build import load_fused_gru
+from mlds_jax.models._fused_gru_build import load_fused_gru, target
 
 KERNELS = ("auto", "fused", "xla", "pallas")
 """GRU kernel choices: ``fused`` (the compiled CPU kernel), ``xla`` (plain JAX), ``pallas``
 (GPU kernels, only when asked for) or ``auto``."""
+FUSED_KERNELS = ("fused", "fused_fma")
+"""The builds of the compiled CPU kernel (one library each). ``fused_fma``
+(:func:`fused_fma_gru_layer`: one rounding per multiply-add) is not a choice of
+:data:`KERNELS` yet: ``apply_gru_batch`` maps a path to its layer in ``_gru.py``, which must
+learn it (``FUSED_LAYERS[path]``) before a store may record it."""
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
 MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
 GRU_KERNEL_MAX_DIM = MAX_DIM
@@ -53,21 +58,21 @@ def resolve_gru_kernel(kernel: str | None = None) -> str:
     if choice in ("xla", "pallas"):
         return choice
     on_cpu = jax.default_backend() == "cpu"
-    if choice == "fused":
+    if choice in FUSED_KERNELS:
         if not on_cpu:
-            raise ValueError(f"GRU kernel 'fused' runs on the CPU only; the default backend is "
-                             f"{jax.default_backend()!r} (use 'auto' or 'xla')")
-        if not load_fused_gru():
-            raise RuntimeError("GRU kernel 'fused' was asked for but cannot be built here "
+            raise ValueError(f"GRU kernel {choice!r} runs on the CPU only; the default backend "
+                             f"is {jax.default_backend()!r} (use 'auto' or 'xla')")
+        if not load_fused_gru(choice):
+            raise RuntimeError(f"GRU kernel {choice!r} was asked for but cannot be built here "
                                "(see the warning above); use 'auto' or 'xla'")
-        return "fused"
+        return choice
     return "fused" if on_cpu and load_fused_gru() else "xla"
 
 
-def _call(target: str, shapes, *args):
-    if not load_fused_gru():  # registers the targets at first use (cached afterwards)
+def _call(variant: str, name: str, shapes, *args):
+    if not load_fused_gru(variant):  # registers the targets at first use (cached afterwards)
         raise RuntimeError("the fused GRU kernel cannot be built here; use gru_layer")
-    return jax.ffi.ffi_call(target, shapes, vmap_method="broadcast_all")(*args)
+    return jax.ffi.ffi_call(target(name, variant), shapes, vmap_method="broadcast_all")(*args)
 
 
 def _shapes(w_hh, xs):
@@ -77,29 +82,43 @@ def _shapes(w_hh, xs):
             jax.ShapeDtypeStruct((*lead, 5 * hidden), jnp.float32))
 
 
-@jax.custom_vjp
-def fused_gru_layer(w_ih, w_hh, b_ih, b_hh, xs):
-    """PyTorch GRU layer (gates r, z, n) as one custom call: ``xs [time, batch, in]`` ->
-    ``[time, batch, hidden]``; weights as :func:`~mlds_jax.models.gru_layer`
-    (``w_ih [3*hidden, in]``, ``w_hh [3*hidden, hidden]``, biases ``[3*hidden]``).
-    float32 only; the kernel is built and registered at the first trace.
-    """
-    hs_shape, _ = _shapes(w_hh, xs)
-    empty = jax.ShapeDtypeStruct((0,), jnp.float32)
-    return _call("mlds_gru_fwd", (hs_shape, empty), w_ih, w_hh, b_ih, b_hh, xs)[0]
+def _make_layer(variant: str):
+    """The custom-VJP layer function running ``variant``'s build of the kernel."""
+
+    @jax.custom_vjp
+    def layer(w_ih, w_hh, b_ih, b_hh, xs):
+        hs_shape, _ = _shapes(w_hh, xs)
+        empty = jax.ShapeDtypeStruct((0,), jnp.float32)
+        return _call(variant, "mlds_gru_fwd", (hs_shape, empty), w_ih, w_hh, b_ih, b_hh,
+                     xs)[0]
+
+    def fwd(w_ih, w_hh, b_ih, b_hh, xs):
+        hs, res = _call(variant, "mlds_gru_fwd_train", _shapes(w_hh, xs), w_ih, w_hh, b_ih,
+                        b_hh, xs)
+        return hs, (w_ih, w_hh, b_ih, b_hh, xs, res)
+
+    def bwd(saved, d_hs):
+        # res: the forward's gates and hidden states in the kernel's own layout (opaque here)
+        w_ih, w_hh, b_ih, b_hh, xs, res = saved
+        shapes = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32)
+                       for a in (w_ih, w_hh, b_ih, b_hh, xs))
+        return tuple(_call(variant, "mlds_gru_bwd", shapes, w_ih, w_hh, xs, res, d_hs))
+
+    layer.defvjp(fwd, bwd)
+    return layer
 
 
-def _fused_fwd(w_ih, w_hh, b_ih, b_hh, xs):
-    hs, res = _call("mlds_gru_fwd_train", _shapes(w_hh, xs), w_ih, w_hh, b_ih, b_hh, xs)
-    return hs, (w_ih, w_hh, b_ih, b_hh, xs, res)
-
-
-def _fused_bwd(saved, d_hs):
-    # res: the forward's gates and hidden states in the kernel's own layout (opaque here)
-    w_ih, w_hh, b_ih, b_hh, xs, res = saved
-    shapes = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32)
-                   for a in (w_ih, w_hh, b_ih, b_hh, xs))
-    return tuple(_call("mlds_gru_bwd", shapes, w_ih, w_hh, xs, res, d_hs))
-
-
-fused_gru_layer.defvjp(_fused_fwd, _fused_bwd)
+fused_gru_layer = _make_layer("fused")
+fused_gru_layer.__doc__ = """PyTorch GRU layer (gates r, z, n) as one custom call:
+``xs [time, batch, in]`` -> ``[time, batch, hidden]``; weights as :func:`~mlds_jax.models.gru_layer`
+(``w_ih [3*hidden, in]``, ``w_hh [3*hidden, hidden]``, biases ``[3*hidden]``).
+float32 only; the kernel is built and registered at the first trace.
+"""
+fused_fma_gru_layer = _make_layer("fused_fma")
+fused_fma_gru_layer.__doc__ = """:func:`fused_gru_layer` on the kernel's ``fused_fma`` build:
+every multiply-add rounded once (an explicit fused multiply-add in every lane), so its floats
+differ from :func:`fused_gru_layer`'s in the last bits; the same on AVX2 and AVX-512 and
+whatever the number of networks in the call.
+"""
+FUSED_LAYERS = {"fused": fused_gru_layer, "fused_fma": fused_fma_gru_layer}
+"""The layer function of each compiled-kernel choice."""

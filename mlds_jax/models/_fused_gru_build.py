@@ -40,6 +40,23 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-std=c++17", "-fPIC", "-s
          "-Wno-attributes", "-Wno-return-type", "-Wno-aggressive-loop-optimizations")
 TARGETS = {"mlds_gru_fwd": "MldsGruFwd", "mlds_gru_fwd_train": "MldsGruFwdTrain",
            "mlds_gru_bwd": "MldsGruBwd"}
+VARIANTS = {"fused": (), "fused_fma": ("-DMLDS_GRU_FMA=1",)}
+"""The kernel's builds from the one source: ``fused`` rounds every multiply-add twice (the
+stores made since the kernel landed), ``fused_fma`` rounds it once (an explicit fused
+multiply-add in every lane). Each is its own library and its own set of FFI targets
+(:func:`target`)."""
+
+
+def target(name: str, variant: str = "fused") -> str:
+    """The FFI target name of ``name`` (a key of :data:`TARGETS`) in ``variant``'s library."""
+    return name if variant == "fused" else name.replace("mlds_gru_", f"mlds_gru_{variant}_", 1)
+
+
+def _variant(variant: str) -> tuple[str, ...]:
+    if variant not in VARIANTS:
+        raise ValueError(f"fused GRU kernel variant: expected one of {tuple(VARIANTS)}, "
+                         f"got {variant!r}")
+    return VARIANTS[variant]
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -57,19 +74,22 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CXX", "g++"))
 
 
-def library_path() -> Path | None:
-    """The cached library's path for this source, compiler, jax and CPU (None: no compiler)."""
+def library_path(variant: str = "fused") -> Path | None:
+    """The cached library's path for this source, variant, compiler, jax and CPU (None: no
+    compiler)."""
+    extra = _variant(variant)
     cxx = _compiler()
     if cxx is None:
         return None
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True,
                              check=False).stdout
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), version.encode(),
+    for part in (SOURCE.read_bytes(), " ".join((*FLAGS, *extra)).encode(), version.encode(),
                  jax.__version__.encode(), cpu_id().encode()):
         h.update(part)
         h.update(b"\0")
-    return cache_dir() / f"fused_gru-{h.hexdigest()[:16]}.so"
+    stem = "fused_gru" if variant == "fused" else f"{variant}_gru"
+    return cache_dir() / f"{stem}-{h.hexdigest()[:16]}.so"
 
 
 class KernelBuildError(RuntimeError):
@@ -107,7 +127,7 @@ def _compile(out: Path, source: Path | None = None, flags: tuple[str, ...] | Non
             os.unlink(tmp)
 
 
-def _compile_once(path: Path) -> None:
+def _compile_once(path: Path, variant: str = "fused") -> None:
     """Compiles into ``path`` unless another process has by the time this one holds the
     cache's lock (an exclusive ``flock`` on ``path`` + ``.lock``): N workers starting on a
     cold cache compile once, the others wait and load that library."""
@@ -117,64 +137,68 @@ def _compile_once(path: Path) -> None:
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not path.exists():
-            _compile(path)
+            _compile(path, flags=(*FLAGS, *_variant(variant)))
 
 
-def prebuild() -> Path:
+def prebuild(variant: str = "fused") -> Path:
     """Builds the kernel into the cache now (for nodes that run without a compiler: build on
     one with the same CPU, jax and cache directory) and returns the library's path; raises
     :class:`KernelBuildError` (the compiler failed) or ``RuntimeError`` (it cannot be built
     here). ``python -m mlds_jax.models`` runs it."""
     if reason := unavailable_reason():
         raise RuntimeError(f"the fused CPU GRU kernel cannot be built here: {reason}")
-    path = library_path()
+    path = library_path(variant)
     if path is None:  # the compiler went away since unavailable_reason looked
         raise RuntimeError("the fused CPU GRU kernel cannot be built here: no C++ compiler")
     if not path.exists():
-        _compile_once(path)
+        _compile_once(path, variant)
     return path
 
 
-def load_fused_gru() -> bool:
-    """Compiles (once per cache key) and registers the kernel's FFI targets on CPU.
+def load_fused_gru(variant: str = "fused") -> bool:
+    """Compiles (once per cache key) and registers the FFI targets of ``variant``'s build
+    (a key of :data:`VARIANTS`) on CPU.
 
-    Returns True when the targets are registered; False (with one warning per process)
-    when the kernel cannot be built here, in which case callers use the XLA path.
+    Returns True when the targets are registered; False (with one warning per process and
+    variant) when the kernel cannot be built here, in which case callers use the XLA path.
     """
+    _variant(variant)
     with _lock:
-        if "ok" in _state:
-            return bool(_state["ok"])
+        state = _state.setdefault(variant, {})
+        if "ok" in state:
+            return bool(state["ok"])
         try:
             if reason := unavailable_reason():
                 raise RuntimeError(reason)
-            path = library_path()
+            path = library_path(variant)
             if path is None:  # the compiler went away since unavailable_reason looked
                 raise RuntimeError("no C++ compiler (set $CXX or install g++)")
             if not path.exists():
-                _compile_once(path)
+                _compile_once(path, variant)
             lib = ctypes.cdll.LoadLibrary(str(path))
-            for target, symbol in TARGETS.items():
-                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)),
+            for name, symbol in TARGETS.items():
+                jax.ffi.register_ffi_target(target(name, variant),
+                                            jax.ffi.pycapsule(getattr(lib, symbol)),
                                             platform="cpu")
-            _state["lib"] = lib
-            _state["ok"] = True
+            state["lib"] = lib
+            state["ok"] = True
         except Exception as e:  # noqa: BLE001 - any failure means: use the XLA path
-            _state["error"] = e
+            state["error"] = e
             warnings.warn(f"mlds_jax: fused CPU GRU kernel unavailable, using the XLA GRU "
                           f"({e})", RuntimeWarning, stacklevel=2)
-            _state["ok"] = False
-        return bool(_state["ok"])
+            state["ok"] = False
+        return bool(state["ok"])
 
 
-def require_fused_gru() -> None:
+def require_fused_gru(variant: str = "fused") -> None:
     """Loads the kernel (as :func:`load_fused_gru`) or raises: :class:`KernelBuildError` where
     it could be built (:func:`unavailable_reason` is None) but was not, with the compiler's or
     loader's message; ``RuntimeError`` with the reason where it cannot be built at all."""
-    if load_fused_gru():
+    if load_fused_gru(variant):
         return
     reason = unavailable_reason()
     if reason is not None:
         raise RuntimeError(f"the fused CPU GRU kernel cannot be built here: {reason}")
-    e = _state.get("error")
+    e = _state.get(variant, {}).get("error")
     raise KernelBuildError(f"the fused CPU GRU kernel did not build or load: {e}") from (
         e if isinstance(e, BaseException) else None)

@@ -13,18 +13,25 @@ from helpers import kernel_or_skip
 from mlds_jax.models import (
     GRU_KERNEL_MAX_DIM,
     apply_gru_batch,
-    fused_gru_layer,
     gru_kernel_for,
     init_gru,
     resolve_gru_kernel,
 )
 from mlds_jax.models import _fused_gru_build as build
+from mlds_jax.models._fused_gru import FUSED_LAYERS
 from mlds_jax.spec import GRUSpec
 
 
 @pytest.fixture
 def kernel():
     kernel_or_skip()
+
+
+@pytest.fixture(params=["fused", "fused_fma"])
+def variant(request) -> str:
+    """Each build of the kernel (``fused_fma``: one rounding per multiply-add)."""
+    kernel_or_skip(request.param)
+    return request.param
 
 
 needs_kernel = pytest.mark.usefixtures("kernel")
@@ -55,14 +62,14 @@ def _value_and_grads(layer, args, d_hs):
 # The contract every path keeps (forward and gradients against autodiff, independence from
 # the call's other networks, apply_gru_batch under vmap of grad) is tests/models/
 # test_gru_kernels.py; here what only the fused kernel has.
-@needs_kernel
-def test_a_network_does_not_depend_on_the_width_of_its_call():
+def test_a_network_does_not_depend_on_the_width_of_its_call(variant):
     args = _layers(40, 5, 12)
     d_hs = jax.random.normal(jax.random.PRNGKey(2), (40, T, B, 12), jnp.float32)
 
     def one(i, lo, hi):
         """Network i computed in a call over networks [lo, hi)."""
-        h, g = _value_and_grads(fused_gru_layer, tuple(a[lo:hi] for a in args), d_hs[lo:hi])
+        h, g = _value_and_grads(FUSED_LAYERS[variant], tuple(a[lo:hi] for a in args),
+                                d_hs[lo:hi])
         return h[i - lo], [x[i - lo] for x in g]
 
     ref_h, ref_g = one(17, 17, 18)  # alone

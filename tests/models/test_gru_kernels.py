@@ -14,6 +14,7 @@ from helpers import gru_layer_inputs, kernel_or_skip
 
 from mlds_jax.models import (
     apply_gru_batch,
+    fused_fma_gru_layer,
     fused_gru_layer,
     gru_layer,
     gru_layout,
@@ -32,13 +33,23 @@ def _pallas(w_ih, w_hh, b_ih, b_hh, xs):
     return pallas_gru_layer(w_ih, w_hh, b_ih, b_hh, xs, interpret=True, tile=4)
 
 
-LAYERS = {"xla": gru_layer, "fused": fused_gru_layer, "pallas": _pallas}
+LAYERS = {"xla": gru_layer, "fused": fused_gru_layer, "fused_fma": fused_fma_gru_layer,
+          "pallas": _pallas}
 
 
 @pytest.fixture(params=list(LAYERS))
 def kernel(request) -> str:
+    if request.param.startswith("fused"):
+        kernel_or_skip(request.param)  # fails where a compiler exists and it does not build
+    return request.param
+
+
+@pytest.fixture(params=["xla", "fused", "pallas"])
+def path(request) -> str:
+    """The paths ``apply_gru_batch`` takes (``fused_fma`` is not one yet: see
+    ``mlds_jax.models._fused_gru.FUSED_KERNELS``)."""
     if request.param == "fused":
-        kernel_or_skip()  # fails where a compiler exists and the kernel does not build
+        kernel_or_skip()
     return request.param
 
 
@@ -97,13 +108,13 @@ def _loss_and_grad(kernel, spec, flat, x):
     return jax.vmap(jax.value_and_grad(loss))(flat, x)
 
 
-def test_apply_gru_batch_agrees_with_xla_under_vmap_of_grad(kernel):
+def test_apply_gru_batch_agrees_with_xla_under_vmap_of_grad(path):
     # the trainer's pattern: vmap over networks of a per-network loss and its gradient
     spec = GRUSpec(5, 12, 2, (8,), 1)
     rng = np.random.default_rng(1)
     flat = jnp.asarray(rng.uniform(-0.3, 0.3, (3, gru_layout(spec).n_params)), jnp.float32)
     x = jnp.asarray(rng.integers(0, 2, (3, B, T, 5)), jnp.float32)
-    (l_k, g_k), (l_x, g_x) = (_loss_and_grad(kernel, spec, flat, x),
+    (l_k, g_k), (l_x, g_x) = (_loss_and_grad(path, spec, flat, x),
                               _loss_and_grad("xla", spec, flat, x))
     # two layers and a head: the per-gate rounding of the first test, carried through; the
     # gradient is a sum over batch x time of O(1) products

@@ -48,12 +48,13 @@ def test_prebuild_without_a_compiler_says_so(tmp_path):
         "or install g++)")
 
 
-# Forward and gradients of 10 networks' layer (DS1's shape) through the fused kernel, as the
-# SHA-256 of their bytes; argv[1:]: the -march and extra flags the kernel is built with.
+# Forward and gradients of 10 networks' layer (DS1's shape) through each build of the fused
+# kernel, as the SHA-256 of their bytes; argv[1:]: the -march and extra flags it is built with.
 _DIGEST = """
 import hashlib, sys
 import jax, jax.numpy as jnp, numpy as np
-from mlds_jax.models import _fused_gru_build as b, fused_gru_layer
+from mlds_jax.models import _fused_gru_build as b
+from mlds_jax.models._fused_gru import FUSED_LAYERS
 b.FLAGS = (*(f"-march={sys.argv[1]}" if f.startswith("-march=") else f for f in b.FLAGS),
            *sys.argv[2:])
 rng = np.random.default_rng(0)
@@ -61,11 +62,12 @@ s = 12 ** -0.5
 u = lambda *shape: jnp.asarray(rng.uniform(-s, s, (10, *shape)), jnp.float32)
 args = (u(36, 5), u(36, 12), u(36), u(36), jnp.asarray(rng.standard_normal((10, 6, 3, 5)),
                                                        jnp.float32))
-out, vjp = jax.vjp(jax.vmap(fused_gru_layer), *args)
-h = hashlib.sha256(np.asarray(out).tobytes())
-for g in vjp(jnp.ones_like(out)):
-    h.update(np.asarray(g).tobytes())
-print(b.library_path().name, h.hexdigest())
+for variant, layer in FUSED_LAYERS.items():
+    out, vjp = jax.vjp(jax.vmap(layer), *args)
+    h = hashlib.sha256(np.asarray(out).tobytes())
+    for g in vjp(jnp.ones_like(out)):
+        h.update(np.asarray(g).tobytes())
+    print(b.library_path(variant).name, h.hexdigest())
 """
 
 
@@ -75,7 +77,9 @@ print(b.library_path().name, h.hexdigest())
 def test_a_kernel_built_for_avx2_gives_the_avx512_builds_bits(tmp_path):
     """The kernel's lanes are networks and it is built without FMA contraction, so its
     floats do not depend on the vector width the compiler picks: AVX2 (x86-64-v3) and
-    AVX-512 with 512-bit vectors (gcc's -march=native alone keeps 256-bit ones)."""
+    AVX-512 with 512-bit vectors (gcc's -march=native alone keeps 256-bit ones). The same
+    for the ``fused_fma`` build (an explicit fused multiply-add in every lane), whose floats
+    differ from ``fused``'s."""
     runs = {}
     for name, flags in {"avx512": ("native", "-mprefer-vector-width=512"),
                         "avx2": ("x86-64-v3",)}.items():
@@ -84,5 +88,6 @@ def test_a_kernel_built_for_avx2_gives_the_avx512_builds_bits(tmp_path):
                            env=_env(MLDS_JAX_CACHE_DIR=str(tmp_path / name)))
         assert r.returncode == 0, r.stderr[-2000:]
         runs[name] = r.stdout.split()
-    assert runs["avx512"][0] != runs["avx2"][0]  # two libraries were built
-    assert runs["avx512"][1] == runs["avx2"][1]
+    assert len(set(runs["avx512"][::2]) | set(runs["avx2"][::2])) == 4  # four libraries
+    assert runs["avx512"][1::2] == runs["avx2"][1::2]  # fused, fused_fma
+    assert runs["avx512"][1] != runs["avx512"][3]  # FMA rounds once: other floats

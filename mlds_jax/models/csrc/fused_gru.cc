@@ -9,8 +9,12 @@
 // Determinism: a network's result does not depend on how many networks share the call or
 // on its position in it. Lanes past the last network of the tail tile are padded with zero
 // weights, so every network runs the same vector code; there is no reduction across lanes.
-// Built with -ffp-contract=off no multiply-add is fused, so the rounding is the same for
-// every vector width the compiler picks (SSE, AVX2, AVX-512).
+// Built with -ffp-contract=off the compiler fuses no multiply-add on its own, so the rounding
+// is the same for every vector width it picks (SSE, AVX2, AVX-512). Every multiply-add of the
+// recurrence, its backward and the tanh polynomial goes through madd(a, b, c) = a * b + c:
+// two roundings in the default build (kernel "fused"), one in the MLDS_GRU_FMA=1 build
+// (kernel "fused_fma": an explicit fused multiply-add in every lane, padded lanes included,
+// so its floats too are the same on AVX2 and AVX-512 and whatever the call's width).
 //
 // Gate equations (PyTorch, gates ordered r, z, n):
 //   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
@@ -32,6 +36,10 @@
 
 #include "xla/ffi/api/ffi.h"
 
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 namespace ffi = xla::ffi;
 
 namespace {
@@ -51,6 +59,33 @@ inline V splat(float a) {
   return V{} + a;
 }
 
+#ifndef MLDS_GRU_FMA
+#define MLDS_GRU_FMA 0
+#endif
+
+// a * b + c, lane by lane: rounded twice (MLDS_GRU_FMA=0) or once (a fused multiply-add).
+template <typename V>
+inline V madd(V a, V b, V c) {
+#if MLDS_GRU_FMA
+  V r;
+  for (int64_t l = 0; l < lanes_of<V>; ++l) r[l] = __builtin_fmaf(a[l], b[l], c[l]);
+  return r;
+#else
+  return a * b + c;
+#endif
+}
+#if MLDS_GRU_FMA && defined(__FMA__)
+// One vfmadd instruction (the generic loop above computes the same bits, lane by lane).
+template <>
+inline vf8 madd<vf8>(vf8 a, vf8 b, vf8 c) {
+  return reinterpret_cast<vf8>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a),
+                                               reinterpret_cast<__m256>(b),
+                                               reinterpret_cast<__m256>(c)));
+}
+#endif
+template <typename V>
+inline V madd(V a, V b, float c) { return madd(a, b, splat<V>(c)); }
+
 // Eigen's rational tanh approximation (the one XLA:CPU uses for f32 tanh): a few ulp.
 template <typename V>
 inline V vtanh(V a) {
@@ -58,21 +93,21 @@ inline V vtanh(V a) {
   V x = a > hi ? hi : a;
   x = x < lo ? lo : x;
   const V x2 = x * x;
-  V p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-  p = x2 * p + -8.60467152213735e-11f;
-  p = x2 * p + 5.12229709037114e-08f;
-  p = x2 * p + 1.48572235717979e-05f;
-  p = x2 * p + 6.37261928875436e-04f;
-  p = x2 * p + 4.89352455891786e-03f;
+  V p = madd(x2, splat<V>(-2.76076847742355e-16f), 2.00018790482477e-13f);
+  p = madd(x2, p, -8.60467152213735e-11f);
+  p = madd(x2, p, 5.12229709037114e-08f);
+  p = madd(x2, p, 1.48572235717979e-05f);
+  p = madd(x2, p, 6.37261928875436e-04f);
+  p = madd(x2, p, 4.89352455891786e-03f);
   p = x * p;
-  V q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-  q = x2 * q + 2.26843463243900e-03f;
-  q = x2 * q + 4.89352518554385e-03f;
+  V q = madd(x2, splat<V>(1.19825839466702e-06f), 1.18534705686654e-04f);
+  q = madd(x2, q, 2.26843463243900e-03f);
+  q = madd(x2, q, 4.89352518554385e-03f);
   return p / q;
 }
 
 template <typename V>
-inline V vsigmoid(V x) { return 0.5f * vtanh(0.5f * x) + 0.5f; }
+inline V vsigmoid(V x) { return madd(splat<V>(0.5f), vtanh(0.5f * x), 0.5f); }
 
 // Largest hidden / input size of the generic (not compiled-in) path; larger layers use the
 // XLA path (checked in Python and at the call).
@@ -149,16 +184,16 @@ inline void matvec(const V* w, const V* bias, const V* v, int64_t rows, int64_t 
     const V* w0 = w + g * cols;
     for (int64_t k = 0; k < cols; ++k) {
       const V x = v[k];
-      a0 += w0[k] * x;
-      a1 += w0[cols + k] * x;
-      a2 += w0[2 * cols + k] * x;
-      a3 += w0[3 * cols + k] * x;
+      a0 = madd(w0[k], x, a0);
+      a1 = madd(w0[cols + k], x, a1);
+      a2 = madd(w0[2 * cols + k], x, a2);
+      a3 = madd(w0[3 * cols + k], x, a3);
     }
     out[g] = a0, out[g + 1] = a1, out[g + 2] = a2, out[g + 3] = a3;
   }
   for (; g < rows; ++g) {
     V a = bias[g];
-    for (int64_t k = 0; k < cols; ++k) a += w[g * cols + k] * v[k];
+    for (int64_t k = 0; k < cols; ++k) a = madd(w[g * cols + k], v[k], a);
     out[g] = a;
   }
 }
@@ -218,8 +253,8 @@ void fwd_tile(const FwdArgs& a, int64_t n0) {
       for (int64_t j = 0; j < H; ++j) {
         const V r = vsigmoid(git[j] + gh[j]);
         const V z = vsigmoid(git[H + j] + gh[H + j]);
-        const V n = vtanh(git[2 * H + j] + r * gh[2 * H + j]);
-        h[j] = (1.0f - z) * n + z * h[j];
+        const V n = vtanh(madd(r, gh[2 * H + j], git[2 * H + j]));
+        h[j] = madd(z, h[j], (1.0f - z) * n);
         hs[t * H + j] = h[j];
         if (res) {
           const int64_t k = (b * T + t) * 5 * H + j;
@@ -272,7 +307,7 @@ void bwd_tile(const BwdArgs& a, int64_t n0) {
       for (int64_t j = 0; j < H; ++j) {
         const V r = rt[j], z = rt[H + j], n = rt[2 * H + j], ghn = rt[3 * H + j];
         const V g = dy[t * H + j] + dh[j];
-        const V da_n = g * (1.0f - z) * (1.0f - n * n);
+        const V da_n = g * (1.0f - z) * madd(-n, n, 1.0f);
         const V da_z = g * (hp[j] - n) * z * (1.0f - z);
         const V da_r = da_n * ghn * r * (1.0f - r);
         gi[j] = da_r, gi[H + j] = da_z, gi[2 * H + j] = da_n;
@@ -283,7 +318,7 @@ void bwd_tile(const BwdArgs& a, int64_t n0) {
       for (int64_t k = 0; k < G; ++k) {
         const V s = gh[k];
         const V* w = whh.data() + k * H;
-        for (int64_t j = 0; j < H; ++j) nd[j] += w[j] * s;
+        for (int64_t j = 0; j < H; ++j) nd[j] = madd(w[j], s, nd[j]);
       }
       for (int64_t j = 0; j < H; ++j) dh[j] = nd[j];
     }
@@ -295,7 +330,7 @@ void bwd_tile(const BwdArgs& a, int64_t n0) {
       for (int64_t k = 0; k < G; ++k) {
         const V s = gi[k];
         const V* w = wih.data() + k * I;
-        for (int64_t i = 0; i < I; ++i) acc[i] += w[i] * s;
+        for (int64_t i = 0; i < I; ++i) acc[i] = madd(w[i], s, acc[i]);
       }
       for (int64_t i = 0; i < I; ++i) dx[t * I + i] = acc[i];
     }
@@ -309,8 +344,8 @@ void bwd_tile(const BwdArgs& a, int64_t n0) {
         const V s = dgi[t * G + k], u = dgh[t * G + k];
         const V* xt = x.data() + t * I;
         const V* hp = hs.data() + t * H;
-        for (int64_t i = 0; i < I; ++i) aw[i] += s * xt[i];
-        for (int64_t j = 0; j < H; ++j) au[j] += u * hp[j];
+        for (int64_t i = 0; i < I; ++i) aw[i] = madd(s, xt[i], aw[i]);
+        for (int64_t j = 0; j < H; ++j) au[j] = madd(u, hp[j], au[j]);
         sb += s, sc += u;
       }
       for (int64_t i = 0; i < I; ++i) dwih[k * I + i] = aw[i];
