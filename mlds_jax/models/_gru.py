@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from mlds_jax.models._fused_gru import MAX_DIM, fused_gru_layer, resolve_gru_kernel
+from mlds_jax.models._gru_grads import layer_grads, previous_states, step_gate_grads
 from mlds_jax.models._layout import Layout
 from mlds_jax.models._pallas_gru import pallas_gru_layer
 from mlds_jax.spec import GRUSpec
@@ -123,25 +124,19 @@ def _gru_layer_fwd(w_ih, w_hh, b_ih, b_hh, xs):
 def _gru_layer_bwd(saved, d_hs):
     w_ih, w_hh, xs, hs, (r, z, n, gh_n) = saved
     hidden = w_hh.shape[1]
-    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
+    h_prev = previous_states(hs)
     w_r, w_z, w_n = w_hh[:hidden], w_hh[hidden : 2 * hidden], w_hh[2 * hidden :]
 
     def step(dh_next, t):
         dy, r_t, z_t, n_t, gh_n_t, hp = t
         dh = dy + dh_next
-        da_n = dh * (1.0 - z_t) * (1.0 - n_t * n_t)  # through n = tanh(a_n)
-        da_z = dh * (hp - n_t) * z_t * (1.0 - z_t)
-        da_r = da_n * gh_n_t * r_t * (1.0 - r_t)
-        dgh_n = da_n * r_t
+        da_r, da_z, da_n, dgh_n = step_gate_grads(dh, hp, r_t, z_t, n_t, gh_n_t)
         dh_prev = dh * z_t + da_r @ w_r + da_z @ w_z + dgh_n @ w_n
         return dh_prev, (da_r, da_z, da_n, dgh_n)
 
-    _, (da_r, da_z, da_n, dgh_n) = jax.lax.scan(
+    _, gate_grads = jax.lax.scan(
         step, jnp.zeros_like(hs[0]), (d_hs, r, z, n, gh_n, h_prev), reverse=True)
-    d_gi = jnp.concatenate([da_r, da_z, da_n], -1)  # [time, batch, 3*hidden]
-    d_gh = jnp.concatenate([da_r, da_z, dgh_n], -1)
-    return (jnp.einsum("tbg,tbi->gi", d_gi, xs), jnp.einsum("tbg,tbh->gh", d_gh, h_prev),
-            d_gi.sum((0, 1)), d_gh.sum((0, 1)), jnp.einsum("tbg,gi->tbi", d_gi, w_ih))
+    return layer_grads(w_ih, xs, h_prev, *gate_grads)
 
 
 gru_layer.defvjp(_gru_layer_fwd, _gru_layer_bwd)

@@ -28,7 +28,7 @@ about the forward's arithmetic again; on a GPU this kernel is bound by memory tr
 latency, not arithmetic, so recomputing is the cheaper side (to be confirmed by measurement).
 The kernel writes each step's gate gradients (``d a_r, d a_z, d a_n, d(W_hn h + b_hn)``); the
 weight, bias and input gradients are then one product each over all steps outside the kernel,
-the same products as :func:`~mlds_jax.models.gru_layer`'s hand-written backward.
+the same code as :func:`~mlds_jax.models.gru_layer`'s hand-written backward (``_gru_grads.py``).
 
 Selection: ``MLDS_JAX_GRU_KERNEL=pallas`` (or ``apply_gru_batch(..., kernel="pallas")``).
 ``auto`` never picks it: it has not been validated on a GPU yet. On a GPU the kernel is
@@ -46,6 +46,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plt
+
+from mlds_jax.models._gru_grads import layer_grads, previous_states, step_gate_grads
 
 NUM_WARPS = 4  # Triton warps per program (a first guess; tune on a GPU)
 _REG_BUDGET = 8192  # floats of one gate's [hidden_p, hidden_p, tile] weight product
@@ -135,10 +137,7 @@ def _backward_kernel(wi_ref, wh_ref, bi_ref, bh_ref, x_ref, hs_ref, dhs_ref, da_
         hp = jnp.where(t > 0, hs_ref[jnp.maximum(t - 1, 0)], 0.0)
         r, z, n, gh_n = _gates(wi_ref, wh_ref, bi_ref, bh_ref, x_ref[t], hp)
         dh = dhs_ref[t] + dh_next
-        da_n = dh * (1.0 - z) * (1.0 - n * n)  # through n = tanh(a_n)
-        da_z = dh * (hp - n) * z * (1.0 - z)
-        da_r = da_n * gh_n * r * (1.0 - r)
-        dgh_n = da_n * r
+        da_r, da_z, da_n, dgh_n = step_gate_grads(dh, hp, r, z, n, gh_n)
         da_ref[t, 0] = da_r
         da_ref[t, 1] = da_z
         da_ref[t, 2] = da_n
@@ -261,12 +260,8 @@ def _layer_fwd(w_ih, w_hh, b_ih, b_hh, xs, interpret, tile):
 def _layer_bwd(interpret, tile, saved, d_hs):
     w_ih, w_hh, b_ih, b_hh, xs, hs = saved
     da = _gate_grads_fn(interpret, tile)(w_ih, w_hh, b_ih, b_hh, xs, hs, d_hs)
-    da_r, da_z, da_n, dgh_n = (da[..., g, :] for g in range(4))  # [time, batch, hidden]
-    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], 0)
-    d_gi = jnp.concatenate([da_r, da_z, da_n], -1)  # [time, batch, 3*hidden]
-    d_gh = jnp.concatenate([da_r, da_z, dgh_n], -1)
-    return (jnp.einsum("tbg,tbi->gi", d_gi, xs), jnp.einsum("tbg,tbh->gh", d_gh, h_prev),
-            d_gi.sum((0, 1)), d_gh.sum((0, 1)), jnp.einsum("tbg,gi->tbi", d_gi, w_ih))
+    gate_grads = (da[..., g, :] for g in range(4))  # d a_r, d a_z, d a_n, d gh_n
+    return layer_grads(w_ih, xs, previous_states(hs), *gate_grads)
 
 
 _layer.defvjp(_layer_fwd, _layer_bwd)
