@@ -43,6 +43,32 @@ def _timed(step, seconds: float, min_steps: int = 3) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+def _timed_adam(total_loss, fixed: tuple, tensors: list[torch.Tensor], batch, n_models: int,
+                seconds: float, compile: bool) -> dict:
+    """The ensemble peers' common loop, timed: each step draws ``xb, yb = batch()``, runs
+    ONE ``total_loss(*fixed, xb, yb).backward()`` (under ``torch.compile`` if ``compile``:
+    the first step's time is ``compile_s``) and ONE ``torch.optim.Adam`` over ``tensors``
+    (``foreach`` on CPU, ``fused`` on a GPU)."""
+    loss_fn = torch.compile(total_loss) if compile else total_loss
+    kw = {"fused": True} if _device().type == "cuda" else {"foreach": True}
+    opt = torch.optim.Adam(tensors, lr=1e-3, **kw)
+
+    def step():
+        xb, yb = batch()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(*fixed, xb, yb).backward()
+        opt.step()
+
+    out = {}
+    if compile:
+        t0 = time.perf_counter()
+        step()
+        _sync()
+        out["compile_s"] = time.perf_counter() - t0
+    n, secs = _timed(step, seconds)
+    return {"network_steps": n * n_models, "seconds": secs, "n_models": n_models, **out}
+
+
 class _GRUNet(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -258,24 +284,8 @@ def torch_ensemble(workload: str, n_models: int, seconds: float, compile: bool =
     def total_loss(p, b, xb, yb):
         return per_net_loss(vmap(one)(p, b, xb), yb).sum()
 
-    loss_fn = torch.compile(total_loss) if compile else total_loss
-    kw = {"fused": True} if dev.type == "cuda" else {"foreach": True}
-    opt = torch.optim.Adam(list(params.values()), lr=1e-3, **kw)
-
-    def step():
-        xb, yb = batch()
-        opt.zero_grad(set_to_none=True)
-        loss_fn(params, buffers, xb, yb).backward()
-        opt.step()
-
-    out = {}
-    if compile:
-        t0 = time.perf_counter()
-        step()
-        _sync()
-        out["compile_s"] = time.perf_counter() - t0
-    n, secs = _timed(step, seconds)
-    return {"network_steps": n * n_models, "seconds": secs, "n_models": n_models, **out}
+    return _timed_adam(total_loss, (params, buffers), list(params.values()), batch, n_models,
+                       seconds, compile)
 
 
 def _uniform(shape: tuple[int, ...], bound: float, dev) -> torch.Tensor:
@@ -368,24 +378,7 @@ def torch_batched(workload: str, n_models: int, seconds: float, compile: bool = 
             idx = torch.randint(0, dense.n_images, (n_models, dense.batch), device=dev)
             return images[idx].float() / 255.0, labels[idx]
 
-    loss_fn = torch.compile(total_loss) if compile else total_loss
-    kw = {"fused": True} if dev.type == "cuda" else {"foreach": True}
-    opt = torch.optim.Adam(params, lr=1e-3, **kw)
-
-    def step():
-        xb, yb = batch()
-        opt.zero_grad(set_to_none=True)
-        loss_fn(params, xb, yb).backward()
-        opt.step()
-
-    out = {}
-    if compile:
-        t0 = time.perf_counter()
-        step()
-        _sync()
-        out["compile_s"] = time.perf_counter() - t0
-    n, secs = _timed(step, seconds)
-    return {"network_steps": n * n_models, "seconds": secs, "n_models": n_models, **out}
+    return _timed_adam(total_loss, (params,), params, batch, n_models, seconds, compile)
 
 
 def torch_matmul_peak(seconds: float = 1.0) -> float:

@@ -4,6 +4,7 @@ import numpy as np
 
 from benchmarks import throughput as tp
 from benchmarks._workloads import GRU, MLP, DS4Net
+from benchmarks.harness import cpu_busy, torch_available
 
 
 def test_plan_uses_larger_blocks_and_no_process_case_on_an_accelerator():
@@ -94,12 +95,12 @@ def test_plan_has_every_peer_and_both_gru_kernels_on_a_cpu():
     assert {("torch_single", False, None), ("torch_procs", False, None),
             ("torch_func", False, None), ("torch_ensemble", False, None),
             ("torch_ensemble", True, None), ("torch_ensemble", False, 1)} <= kinds or not (
-        tp._torch_available())
+        torch_available())
     assert {c.get("gru_kernel") for c in cases if c["kind"] == "gru_bulk"} == {"xla", "fused"}
 
 
 def test_fused_gru_section_names_the_best_width():
-    from benchmarks.fused_gru import render
+    from benchmarks.fused_gru_report import render
 
     res = {"machine": {"cpu": "X", "cores": 2, "date": "d", "jax": "j"}, "rounds": 3, "n": 256,
            "layer": {"fused forward": {"ms": 1.0, "gflops": 30.0}},
@@ -144,7 +145,7 @@ def test_shared_machine_is_judged_by_cpu_time_before_the_run_where_recorded():
 
 
 def test_cpu_busy_reads_a_share_of_the_cores():
-    busy = tp.cpu_busy(0.2)
+    busy = cpu_busy(0.2)
     assert busy is None or 0.0 <= busy <= tp.os.cpu_count()  # None: no /proc/stat
 
 
