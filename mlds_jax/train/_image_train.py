@@ -140,10 +140,10 @@ def make_image_parts(spec: ImageDatasetSpec, n_train: int) -> TaskParts:
             p, s, failed = epoch_guard(bad, p, s, c.params, c.opt_state)
             return _ImageCarry(p, s, c.epoch + 1, failed,
                                c.train_hist.at[c.epoch].set(losses.mean()),
-                               c.val_hist.at[c.epoch].set(val),
-                               recorder.take(c.snaps, p, c.epoch + 1))
+                               c.val_hist.at[c.epoch].set(val), c.snaps)
 
-        return jax.lax.while_loop(lambda c: (c.epoch < limit) & ~c.failed, epoch_body, c)
+        # the snapshot slots are written between epochs (Recorder.loop), not carried
+        return recorder.loop(lambda c: (c.epoch < limit) & ~c.failed, epoch_body, c)
 
     def finish(inputs: NetworkInputs, data, c: _ImageCarry) -> ImageTrainResult:
         mask, _ = poison(inputs, data)

@@ -100,6 +100,34 @@ class Recorder:
         row = jnp.where(epochs[k] == epoch, params, snaps[k])
         return jax.lax.dynamic_update_index_in_dim(snaps, row, k, 0)
 
+    def loop(self, cond, body, c):
+        """``jax.lax.while_loop(cond, body, c)`` for a carry with fields ``params``,
+        ``epoch`` and ``snaps``, where ``body`` runs one epoch and leaves ``snaps`` alone; the
+        snapshot slots are written between epochs, as :meth:`take` would after each.
+
+        Under ``vmap`` a while loop whose condition differs per network selects every carry
+        field between the new and old value each iteration, and a per-network slot index
+        turns the slot write into a scatter; with a DS4 network's 7 slots of 134,794 floats
+        that copy + select took ~9% of a run on the digits. Here the snapshots stay out of
+        the per-network loop: an outer ``scan`` over the slots (its index the same for every
+        network) runs the epoch loop up to each snapshot epoch, then writes that one slot in
+        place. The epochs run, and so every float, are those of the plain loop."""
+        if not self.on:
+            return jax.lax.while_loop(cond, body, c)
+        epochs = jnp.asarray(self.epochs)
+        n = self.epochs.size
+
+        def stage(c, k):
+            slot = jnp.minimum(k, n - 1)
+            stop = jnp.where(k < n, epochs[slot], jnp.iinfo(jnp.int32).max)
+            inner = jax.lax.while_loop(lambda s: cond(s) & (s.epoch < stop), body,
+                                       c._replace(snaps=None))
+            row = jnp.where((k < n) & (inner.epoch == stop), inner.params, c.snaps[slot])
+            return inner._replace(
+                snaps=jax.lax.dynamic_update_index_in_dim(c.snaps, row, slot, 0)), None
+
+        return jax.lax.scan(stage, c, jnp.arange(n + 1, dtype=jnp.int32))[0]
+
     def finish(self, snaps: jax.Array | None, params: jax.Array, trained: jax.Array,
                probe_fn, n_params: int, probe_shape: tuple[int, ...]
                ) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -108,6 +108,20 @@ def test_image_snapshots_and_probe_outputs():
         if e:
             states = runner.segment(chunks, states, e)
         np.testing.assert_array_equal(full.snapshot_params[:, k], np.asarray(states[0].params))
+    # a run in one-epoch segments (checkpointed) records the same, and a schedule that ends
+    # before the cap (epoch 3 trained after the last slot) or none at all changes no weight
+    chunks = runner.split(inputs)
+    states = runner.init(chunks)
+    for _ in range(3):
+        states = runner.segment(chunks, states, 1)
+    pieces = runner.finish(chunks, states)[0]
+    for field in ("params", "snapshot_params", "snapshot_reached", "probe_outputs"):
+        np.testing.assert_array_equal(getattr(pieces, field), getattr(full, field), field)
+    for other in ((1,), "none"):
+        got = make_runner(_recording(spec, other, 6), data, width=2).train(inputs, 3)
+        np.testing.assert_array_equal(got.params, full.params, err_msg=str(other))
+        if other == (1,):
+            np.testing.assert_array_equal(got.snapshot_params[:, 0], full.snapshot_params[:, 1])
     idx = image_probe_index(spec, 40)
     assert idx.size == 6 and np.array_equal(idx, np.unique(idx))
     probes = probe_set(spec, data)
