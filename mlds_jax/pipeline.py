@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import zarr
 
+from mlds_jax._progress import status_line
 from mlds_jax._provenance import provenance
 from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
 from mlds_jax.errors import DataError, SpecError, StoreError
@@ -234,6 +235,10 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
               refill_every: int | None, allow_data_change: bool, chunk_width: int | None
               ) -> tuple[StoreView, dict[str, float]]:
     """:func:`generate` once its arguments are checked and the store's lock is held."""
+    # the first line at once: preparing can take seconds (a first run on a machine compiles
+    # the fused GRU kernel; DS4 loads its image set), then the bar compiles the chunk program
+    status_line(f"{spec.name}: {spec.n_networks} networks into {os.fspath(out)}: preparing "
+                "the task, the store and the training program", enabled=progress)
     prepared = prepare_task(spec, out, data_dir, allow_data_change)
     recording, recording_arrays = recording_for(spec, prepared.data)
     writer = StoreWriter.open_or_create(

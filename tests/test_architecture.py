@@ -21,8 +21,8 @@ import pytest
 
 import mlds_jax
 
-ORDER = ["errors", "_version", "_provenance", "spec", "tasks", "models", "train", "coord", "store",
-         "analysis"]
+ORDER = ["errors", "_version", "_provenance", "_progress", "spec", "tasks", "models", "train",
+         "coord", "store", "analysis"]
 ROOT = pathlib.Path(mlds_jax.__file__).parent
 WIRING = sorted(p.stem for p in ROOT.glob("*.py")
                 if p.stem not in ORDER and p.stem != "__init__")  # pipeline, cli, ...

@@ -16,10 +16,10 @@ import time
 
 import jax
 import numpy as np
-from tqdm.auto import tqdm
 
+from mlds_jax._progress import progress_bar
 from mlds_jax.coord._plan import block_indices
-from mlds_jax.coord._run import BAR_FORMAT, Sink, pending_blocks
+from mlds_jax.coord._run import Sink, pending_blocks
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.train import ChunkRunner, concat_rows, network_inputs
 
@@ -77,10 +77,10 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     queue = [b * bs + k for b in todo for k in range(remaining[b])]
     buffers: dict[int, dict[int, dict]] = {b: {} for b in todo}
     pool = runner.padded(pool_size)
-    bar = tqdm(total=len(queue), unit="net", desc=f"{spec.name} networks (refill)",
-               disable=not progress, smoothing=0.0, bar_format=BAR_FORMAT)
-    # setting up the pool and the first segment compile (tens of seconds): say so at once
-    bar.set_postfix_str(f"compiling, then {epochs_per_segment}-epoch segments")
+    bar = progress_bar(len(queue), f"{spec.name} networks (refill)", enabled=progress)
+    # setting up the pool and the first segment compile (tens of seconds): say so at once;
+    # the clock ticks meanwhile
+    bar.set_postfix_str("compiling the chunk program")
     t0, trained, segments = time.perf_counter(), 0, 0
     checkpoints = None
     if checkpoint_every:
@@ -121,6 +121,9 @@ def run_blocks_refill(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, poo
     since_save = 0
     while (slot_net >= 0).any():
         states = runner.segment(chunks, states, epochs_per_segment)
+        if segments == 0 or not trained:  # dispatched (so compiled); it trains on
+            bar.set_postfix_str(f"training epochs {segments * epochs_per_segment + 1}-"
+                                f"{(segments + 1) * epochs_per_segment}")
         segments += 1
         since_save += epochs_per_segment
         active = runner.active(states)

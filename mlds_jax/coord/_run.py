@@ -7,8 +7,8 @@ import time
 from typing import Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from mlds_jax._progress import progress_bar
 from mlds_jax.coord._plan import block_indices, n_blocks
 from mlds_jax.spec import DatasetSpec
 from mlds_jax.train import ChunkRunner, concat_rows, network_inputs
@@ -86,11 +86,6 @@ def pending_blocks(sink: Sink, n_networks: int, process_index: int = 0,
     return mine, [b for b in mine if b not in done]
 
 
-# One rate on the bar: the postfix's networks per second of this run (tqdm's own s/net is left
-# out: beside it, two rates in two units read as two numbers for one thing).
-BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
-
-
 def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: bool = True,
                process_index: int = 0, process_count: int = 1,
                checkpoint_every: int | None = None, checkpoint_dir=None
@@ -108,8 +103,9 @@ def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: 
     mine, todo = pending_blocks(sink, n, process_index, process_count)
     total = sum(block_indices(b, n, bs)[1] for b in mine)
     already = total - sum(block_indices(b, n, bs)[1] for b in todo)
-    bar = tqdm(total=total, initial=already, unit="net", desc=f"{spec.name} networks",
-               disable=not progress, smoothing=0.0, bar_format=BAR_FORMAT)
+    bar = progress_bar(total, f"{spec.name} networks", enabled=progress, initial=already)
+    if todo:  # the first block compiles its chunk program first (seconds to minutes)
+        bar.set_postfix_str("compiling the chunk program")
     t0, trained = time.perf_counter(), 0
 
     checkpoints = None
@@ -131,6 +127,8 @@ def run_blocks(spec: DatasetSpec, sink: Sink, runner: ChunkRunner, *, progress: 
         return b, n_real, runner.finish(chunks, states)
 
     pending = dispatch(todo[0]) if todo else None
+    if todo:  # dispatch returns once compiled; the block trains on
+        bar.set_postfix_str(f"training block 1 of {len(todo)}")
     for i in range(len(todo)):
         b, n_real, out = pending
         result = concat_rows(out, n_real)  # waits for this block only

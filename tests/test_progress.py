@@ -1,0 +1,44 @@
+"""mlds_jax._progress: the shared bar's clock ticks without updates and stops on close."""
+
+import io
+import threading
+import time
+
+import mlds_jax._progress as progress
+
+
+def _ticks(out: io.StringIO) -> list[str]:
+    return [t for t in out.getvalue().split("\r") if "compiling" in t]
+
+
+def test_the_clock_ticks_while_nothing_updates_and_stops_on_close(monkeypatch):
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.02)
+    out = io.StringIO()
+    bar = progress.progress_bar(4, "ds1 networks", file=out)
+    bar.set_postfix_str("compiling the chunk program")
+    time.sleep(0.3)  # no update: only the ticker redraws
+    assert len(_ticks(out)) >= 3
+    assert "0/4" in _ticks(out)[-1]
+    bar.close()
+    time.sleep(0.1)
+    assert not any(t.name == "mlds-jax-progress" and t.is_alive()
+                   for t in threading.enumerate())
+    n = len(out.getvalue())
+    time.sleep(0.1)
+    assert len(out.getvalue()) == n  # nothing drawn after close
+
+
+def test_a_disabled_bar_draws_nothing_and_starts_no_thread(monkeypatch):
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.02)
+    out = io.StringIO()
+    before = threading.active_count()
+    with progress.progress_bar(4, "quiet", enabled=False, file=out) as bar:
+        bar.update(4)
+        assert threading.active_count() == before
+    progress.status_line("hidden", enabled=False)
+    assert out.getvalue() == ""
+
+
+def test_status_line_is_one_line_on_stderr(capsys):
+    progress.status_line("ds1: 160 networks into demo/ds1.zarr: preparing")
+    assert capsys.readouterr().err == "ds1: 160 networks into demo/ds1.zarr: preparing\n"
