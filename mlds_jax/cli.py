@@ -237,7 +237,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from mlds_jax.analysis import html_report
 
     out = html_report(args.stores, args.html, plots=not args.no_plots,
-                      sample=args.sample or None)
+                      sample=args.sample or None, progress=not args.quiet)
     print(f"wrote {out}")
     return 0
 
@@ -626,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="HTML file to write: per-class progress with MLC@Home's bands, "
                          "learnt shares and the analysis plots (embedded)")
     rp.add_argument("--no-plots", action="store_true", help="tables only (fast)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.add_argument("--sample", type=int, default=2000, metavar="N",
                     help="networks per class in the plots (default 2000; 0: all)")
     rp.set_defaults(func=_cmd_report)

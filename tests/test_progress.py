@@ -4,6 +4,8 @@ import io
 import threading
 import time
 
+import numpy as np
+
 import mlds_jax._progress as progress
 
 
@@ -42,3 +44,31 @@ def test_a_disabled_bar_draws_nothing_and_starts_no_thread(monkeypatch):
 def test_status_line_is_one_line_on_stderr(capsys):
     progress.status_line("ds1: 160 networks into demo/ds1.zarr: preparing")
     assert capsys.readouterr().err == "ds1: 160 networks into demo/ds1.zarr: preparing\n"
+
+
+def test_data_import_writes_with_a_bar_over_its_files(tmp_path, capsys):
+    from mlds_jax.tasks import get_source, write_image_set
+
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+              "train_labels": np.arange(6, dtype=np.uint8),
+              "test_images": rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+              "test_labels": np.arange(3, dtype=np.uint8)}
+    write_image_set(arrays, get_source("mnist"), tmp_path)
+    err = capsys.readouterr().err
+    assert "mnist files" in err and "4/4" in err
+    write_image_set(arrays, get_source("mnist"), tmp_path)  # all there: nothing to show
+    assert capsys.readouterr().err == ""
+
+
+def test_report_shows_its_steps(tmp_path, capsys):
+    from helpers import synthetic_store
+
+    from mlds_jax.analysis import html_report
+
+    synthetic_store(tmp_path / "s.zarr", 1.0, per_class=2)
+    html_report([tmp_path / "s.zarr"], tmp_path / "r.html", plots=False)
+    err = capsys.readouterr().err
+    assert "report" in err and "1/1" in err
+    html_report([tmp_path / "s.zarr"], tmp_path / "q.html", plots=False, progress=False)
+    assert capsys.readouterr().err == ""

@@ -82,8 +82,11 @@ _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse
 
 
 def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
-                plots: bool = True, sample: int | None = 2000, seed: int = 0) -> Path:
-    """Writes the status page for ``paths`` to ``out`` (one HTML file) and returns its path."""
+                plots: bool = True, sample: int | None = 2000, seed: int = 0,
+                progress: bool = True) -> Path:
+    """Writes the status page for ``paths`` to ``out`` (one HTML file) and returns its path.
+    ``progress``: a bar over its steps (the plots take most of the time)."""
+    from mlds_jax._progress import progress_bar
     from mlds_jax.analysis import _plots, _report
     from mlds_jax.analysis._features import select
 
@@ -92,8 +95,10 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
     views = [open_store(p) for p in paths]
     images: dict[str, list[Path]] = {str(v.path): [] for v in views}
     joint: list[Path] = []  # figures of several stores (DS4 histograms)
-    with tempfile.TemporaryDirectory() as tmp:
+    bar = progress_bar(1 + plots, "report", enabled=progress, unit="step")
+    with tempfile.TemporaryDirectory() as tmp, bar:
         if plots:
+            bar.set_postfix_str(f"plots of {len(views)} store(s)")
             from threadpoolctl import threadpool_limits
 
             ready = [v for v in views if len(select(v))]
@@ -112,6 +117,8 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
             for name in names:  # a store's own figures end in _<store>.png
                 owner = next((v for k, v in owners.items() if name.endswith(k)), None)
                 (images[str(owner.path)] if owner else joint).append(Path(tmp) / name)
+            bar.update(1)
+        bar.set_postfix_str("tables and page")
         legend = "".join(f"<span style=\"background:{_BAND_COLOURS[b]}\">{html.escape(b)}"
                          "</span>" for b in BANDS)
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -122,6 +129,7 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
                 "<title>mlds-jax status</title><style>" + _CSS + "</style></head><body>"
                 f"<h1>mlds-jax status</h1><p>{when}. Progress bands: </p>"
                 f"<p class=\"legend\">{legend}</p>" + body + "</body></html>")
+        bar.update(1)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
