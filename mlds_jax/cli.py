@@ -16,7 +16,6 @@ from mlds_jax.errors import DataError, SpecError, describe
 from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DS4_DATASETS, grid_text, spec_grids
 from mlds_jax.store import open_store
 from mlds_jax.summary import (
-    band,  # noqa: F401 - re-exported for scripts that imported it from here
     catalogue,
     catalogue_table,
     metrics_table,

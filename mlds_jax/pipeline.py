@@ -13,7 +13,7 @@ import zarr
 
 from mlds_jax._progress import status_line
 from mlds_jax._provenance import provenance
-from mlds_jax.coord import run_blocks, run_blocks_ray, run_blocks_refill
+from mlds_jax.coord import Backend, LocalBackend, RayBackend, RefillBackend
 from mlds_jax.errors import DataError, SpecError, StoreError
 from mlds_jax.models import resolve_gru_kernel
 from mlds_jax.spec import (
@@ -32,8 +32,10 @@ from mlds_jax.store import (
     StoreView,
     StoreWriter,
     check_output_path,
+    check_same_setup,
     open_store,
     read_root_attrs,
+    stored_chunk_width,
     writer_lock,
 )
 from mlds_jax.tasks import (
@@ -45,7 +47,6 @@ from mlds_jax.tasks import (
     stack_tables,
 )
 from mlds_jax.train import (
-    default_width,
     make_block_trainer,
     make_runner,
     network_index_parts,
@@ -257,34 +258,27 @@ def _generate(spec, out, block_size: int, progress: bool, data_dir, process_inde
     spec = spec_as_stored(spec, attrs)  # e.g. a store begun before snapshots keeps none
     width = stored_chunk_width(attrs)
     _check_same_width(out, attrs, chunk_width)
-    check_same_kernel(out, attrs, prepared.provenance)
+    check_same_setup(out, attrs, "resume it", SpecError,
+                     instead="write a new store (another `out`)")
     # Checkpoints belong to one store layout: a directory per (spec, size, block, width), so
     # a stale checkpoint of another spec or width is never restored into this store.
     checkpoint_dir = (f"{os.fspath(out).rstrip('/')}.ckpt/{spec.digest[:16]}-"
                       f"n{spec.n_networks}-b{writer.block_size}-w{width}")
     if process_count > 1:
         checkpoint_dir += f"/process-{process_index}-of-{process_count}"
-    if backend == "ray":
-        sink_factory = functools.partial(StoreWriter, writer.path, spec, writer.block_size,
-                                         writer.task)
-        trainer_factory = functools.partial(_ray_trainer, spec, data_dir, width)
-        summary = run_blocks_ray(spec, writer, sink_factory, trainer_factory,
-                                 process_index=process_index, process_count=process_count,
-                                 progress=progress)
-        _finish(out)
-        return open_store(out), summary
-    runner = make_runner(spec, prepared.data, width)
-    if refill_every:
-        summary = run_blocks_refill(spec, writer, runner, pool_size=writer.block_size,
-                                    epochs_per_segment=refill_every, progress=progress,
-                                    process_index=process_index,
-                                    process_count=process_count,
-                                    checkpoint_every=checkpoint_every,
-                                    checkpoint_dir=checkpoint_dir)
+    chosen: Backend
+    if backend == "ray":  # each worker builds its own writer and trainer
+        chosen = RayBackend(
+            functools.partial(StoreWriter, writer.path, spec, writer.block_size, writer.task),
+            functools.partial(_ray_trainer, spec, data_dir, width))
+    elif refill_every:
+        chosen = RefillBackend(make_runner(spec, prepared.data, width), refill_every,
+                               checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir)
     else:
-        summary = run_blocks(spec, writer, runner, progress=progress,
-                             process_index=process_index, process_count=process_count,
-                             checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir)
+        chosen = LocalBackend(make_runner(spec, prepared.data, width), checkpoint_every,
+                              checkpoint_dir)
+    summary = chosen.run(spec, writer, progress=progress, process_index=process_index,
+                         process_count=process_count)
     _finish(out)
     return open_store(out), summary
 
@@ -341,30 +335,6 @@ def _record_data_files(out, files: dict[str, Any]) -> dict[str, Any]:
     attrs = {**group.attrs["mlds_jax"], "data_files": files}
     group.attrs["mlds_jax"] = attrs
     return attrs
-
-
-def stored_chunk_width(attrs: dict[str, Any]) -> int:
-    """The chunk width a store's networks are trained with, from its root ``attrs`` (its
-    creator's choice; stores from before chunk widths were recorded get this backend's
-    default)."""
-    return int(attrs.get("chunk_width") or default_width(block_size=attrs.get("block_size")))
-
-
-def check_same_kernel(path: str | os.PathLike, attrs: dict[str, Any],
-                      current: dict[str, Any]) -> None:
-    """A store (root ``attrs``) is trained on one backend and by one GRU kernel path (fused,
-    XLA or Pallas: they round differently); resuming with another would mix two kinds of floats."""
-    backend = attrs.get("backend")
-    if backend and backend != jax.default_backend():
-        raise SpecError(f"{path}: its networks were trained on {backend}, this run would use "
-                        f"{jax.default_backend()} (their floats differ); resume it on {backend} "
-                        "(e.g. JAX_PLATFORMS=cpu) or use a new --out")
-    stored = attrs.get("gru_kernel")
-    now = current.get("gru_kernel")
-    if stored and now and stored != now:
-        raise SpecError(f"{path}: its networks were trained with the {stored!r} GRU kernel, "
-                        f"this run would use {now!r}; set MLDS_JAX_GRU_KERNEL={stored} to "
-                        "resume it (or use a new --out)")
 
 
 class PreparedTask(NamedTuple):

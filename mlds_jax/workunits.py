@@ -26,28 +26,16 @@ from mlds_jax.store import (
     DONE,
     FAILED,
     PENDING,
+    block_results,
     check_output_path,
     check_store,
+    finish_store,
     open_store,
     read_root_attrs,
+    setup_differences,
+    stored_chunk_width,
     writer_lock,
 )
-
-# Arrays whose rows a trained network fills (besides params); compared by recompute.
-_SKIP = {"class_id", "replicate", "key", "learning_rate", "poison_fraction"}
-
-
-def _per_network_arrays(group: zarr.Group, n: int, prefix: str = "") -> list[str]:
-    names = []
-    for name, node in group.members():
-        path = f"{prefix}{name}"
-        if isinstance(node, zarr.Group):
-            if name != "machines":
-                names += _per_network_arrays(node, n, f"{path}/")
-        elif node.shape and node.shape[0] == n and (
-                node.metadata.dimension_names or ("network",))[0] == "network":
-            names.append(path)  # (store-wide arrays such as probe/inputs name other axes)
-    return sorted(names)
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -68,8 +56,7 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
       ``{"networks": [indices checked], "mismatches": ["network 17 (ParityMachine #3):
       params differ in 12 of 4364 values", ...], "note": ...}``.
     """
-    from mlds_jax.pipeline import prepare_task, spec_as_stored, stored_chunk_width
-    from mlds_jax.store import RECORDING_ARRAYS
+    from mlds_jax.pipeline import prepare_task, spec_as_stored
     from mlds_jax.train import make_block_trainer, network_inputs
 
     store = open_store(path)
@@ -88,14 +75,9 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
     spec = spec_as_stored(spec, store.attrs)  # its snapshot epochs and probes
     trainer = make_block_trainer(spec, data, stored_chunk_width(store.attrs))
     result = trainer(network_inputs(spec, chosen))._asdict()
-    fields = {"epochs": "epochs", "stopped_early": "stopped_early",
-              "final_train_loss": "final_train_loss", "final_val_loss": "final_val_loss",
-              "history/train_loss": "train_loss", "history/val_loss": "val_loss",
-              **{name: name for name in result if name not in ("train_loss", "val_loss")},
-              **RECORDING_ARRAYS}  # snapshots and probe outputs, where the store has them
+    fields = block_results(store.attrs)  # every array a block writes, but status
     group = store.group
-    names = [n for n in _per_network_arrays(group, store.n_networks)
-             if n not in _SKIP and n != "status" and fields.get(n) in result]
+    names = sorted(n for n, f in fields.items() if f in result and n in group)
     stored = {n: np.asarray(group[n].get_orthogonal_selection((chosen,))) for n in names}
     want_status = np.where(np.asarray(result["failed"]), FAILED, DONE)
     mismatches = []
@@ -113,27 +95,15 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
                 bad.append(f"{n} differs in {diff} of {max(a.size, 1)} values")
         if bad:
             mismatches.append(f"{where}: {'; '.join(bad)}")
-    import jax
-
-    from mlds_jax.models import resolve_gru_kernel
-
-    notes = []
-    backend = store.attrs.get("backend")
-    if backend and backend != jax.default_backend():
-        notes.append(f"the store was trained on {backend}, this run used "
-                     f"{jax.default_backend()}: bit equality is only promised on the same "
-                     "backend and machine")
-    from mlds_jax._provenance import cpu_description
-
-    cpu = store.attrs.get("cpu")
-    if cpu and cpu != cpu_description():
-        notes.append(f"the store was trained on another CPU ({cpu}; this one: "
-                     f"{cpu_description()}): another instruction set may move the last bits")
-    kernel = store.attrs.get("gru_kernel")
-    if kernel and kernel != resolve_gru_kernel():
-        notes.append(f"the store was trained with the {kernel!r} GRU kernel, this run used "
-                     f"{resolve_gru_kernel()!r} (set MLDS_JAX_GRU_KERNEL={kernel})")
-    note = "; ".join(notes)
+    notes = {
+        "backend": "the store was trained on {0}, this run used {1}: bit equality is only "
+                   "promised on the same backend and machine",
+        "cpu": "the store was trained on another CPU ({0}; this one: {1}): another "
+               "instruction set may move the last bits",
+        "gru_kernel": "the store was trained with the {0!r} GRU kernel, this run used {1!r} "
+                      "(set MLDS_JAX_GRU_KERNEL={0})"}
+    note = "; ".join(notes[k].format(*d)
+                     for k, d in setup_differences(store.attrs, cpu=True).items())
     return {"networks": [int(i) for i in chosen], "mismatches": mismatches, "note": note}
 
 
@@ -178,8 +148,6 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
     with writer_lock(out):  # one merge per output
         result = _merge(out, parts)
         if not result["pending_blocks"]:  # complete: CF attributes, card, consolidation
-            from mlds_jax.store import finish_store
-
             finish_store(out)
         return result
 
@@ -223,7 +191,7 @@ def _merge(out: Path, parts: list[str | os.PathLike]) -> dict[str, Any]:
     try:
         shutil.copytree(parts[0], tmp)
         dst = zarr.open_group(str(tmp), mode="r+")
-        names = [x for x in _per_network_arrays(dst, n) if x not in _SKIP and x != "status"]
+        names = sorted(x for x in block_results(attrs[0]) if x in dst)  # status last, below
         for p in parts[1:]:
             src = zarr.open_group(str(p), mode="r")
             for b in by_part[os.fspath(p)]:

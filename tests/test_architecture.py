@@ -7,14 +7,19 @@
   or name of it (``mlds_jax.train._bulk``, ``from mlds_jax.train import _bulk``); this holds
   for the wiring and the benchmarks too.
 * No relative imports (the checks read absolute module names).
+* The modules of one room import each other without a cycle (function-local imports count:
+  a cycle is not mended by hiding one of its imports in a function).
 
-:func:`violations` is the checker; ``test_the_checker_catches_each_planted_import`` runs it
-on planted source text, so a check that stopped catching one of them fails.
+:func:`violations` and :func:`cycle` are the checkers;
+``test_the_checker_catches_each_planted_import`` and
+``test_the_cycle_checker_catches_each_planted_cycle`` run them on planted source text, so a
+check that stopped catching one of them fails.
 """
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import pathlib
 
 import pytest
@@ -75,6 +80,32 @@ def violations(room: str, source: str, where: str = "<source>") -> list[str]:
     return bad
 
 
+def cycle(room: str, sources: dict[str, str]) -> list[str]:
+    """An import cycle among ``sources`` (module stem -> source text, ``"__init__"`` the
+    room's door) of the modules of ``room``, as the modules along it, or [] when there is
+    none. Every import counts, wherever it stands in the file."""
+    graph: dict[str, set[str]] = {}
+    for stem, source in sources.items():
+        graph[stem] = set()
+        for _line, module, name in _imported(ast.parse(source)):
+            parts = (module or "").split(".")[1:]
+            if parts == [] and name == room:  # from mlds_jax import <room>: its door
+                parts = [room]
+            if not parts or parts[0] != room:
+                continue
+            if len(parts) > 1:  # mlds_jax.store._open
+                target = parts[1]
+            else:  # mlds_jax.store: a module of it by name, or the door
+                target = name if name in sources else "__init__"
+            if target != stem:
+                graph[stem].add(target)
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as e:
+        return list(e.args[1])
+    return []
+
+
 def _room(path: pathlib.Path) -> str:
     if not path.is_relative_to(ROOT):
         return "benchmarks"
@@ -89,6 +120,48 @@ def test_imports_point_left_and_use_doors():
             continue  # the package's door re-exports every room
         bad += violations(_room(path), path.read_text(), str(path.relative_to(ROOT.parent)))
     assert not bad, "\n".join(bad)
+
+
+ROOMS = [r for r in ORDER if (ROOT / r / "__init__.py").is_file()]
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_import_cycle_within_a_room(room):
+    sources = {p.stem: p.read_text() for p in (ROOT / room).glob("*.py")}
+    assert cycle(room, sources) == [], f"{room}: import cycle {' -> '.join(cycle(room, sources))}"
+
+
+# (room, {module: planted source}): every cycle must be caught.
+PLANTED_CYCLES = {
+    "two modules": ("store", {"_a": "from mlds_jax.store._b import x",
+                              "_b": "from mlds_jax.store._a import y"}),
+    "one side function-local": ("store", {
+        "_a": "from mlds_jax.store._b import x",
+        "_b": "def f():\n    from mlds_jax.store._a import y\n"}),
+    "three modules": ("train", {"_a": "import mlds_jax.train._b", "_b": "import mlds_jax.train._c",
+                                "_c": "from mlds_jax.train._a import z"}),
+    "through the door": ("coord", {"__init__": "from mlds_jax.coord._a import run",
+                                   "_a": "from mlds_jax.coord import plan"}),
+    "the door as a module": ("coord", {"__init__": "from mlds_jax.coord._a import run",
+                                       "_a": "from mlds_jax import coord"}),
+    "a module by name from the door": ("spec", {"_a": "from mlds_jax.spec import _b",
+                                                "_b": "from mlds_jax.spec._a import t"}),
+}
+
+
+@pytest.mark.parametrize("room,sources", PLANTED_CYCLES.values(), ids=PLANTED_CYCLES.keys())
+def test_the_cycle_checker_catches_each_planted_cycle(room, sources):
+    assert cycle(room, sources)
+
+
+def test_the_cycle_checker_passes_a_chain():
+    """A chain, a lazy import that closes no cycle and other rooms' modules of the same name
+    are no cycle."""
+    assert cycle("store", {"__init__": "from mlds_jax.store._b import x",
+                           "_a": "from mlds_jax.spec._b import x",
+                           "_b": "def f():\n    from mlds_jax.store._c import y\n",
+                           "_c": "from mlds_jax.store._d import y\nimport mlds_jax.train._b",
+                           "_d": "import zarr"}) == []
 
 
 # (room of the module, planted source): every one must be caught.

@@ -164,7 +164,7 @@ def test_block_size_auto_and_bad_block_size(tmp_path, capsys, small_recipe):
                  "2", "--block-size", "auto", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "block size (auto): 10" in text and "trained 10 networks" in text
-    from mlds_jax.store._writer import read_root_attrs
+    from mlds_jax.store import read_root_attrs
 
     assert read_root_attrs(out)["block_size"] == 10
     with pytest.raises(SystemExit) as e:

@@ -6,6 +6,8 @@ the output (``[n, n_params]`` float32 for weight features) plus one batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mlds_jax.analysis._canonical import canonicalize_batch
@@ -107,21 +109,20 @@ def _canonical(w: np.ndarray, layout: list[dict]) -> np.ndarray:
 
 
 def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH,
-                    zero: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    prepare: Callable[[np.ndarray], np.ndarray] | None = None
+                    ) -> dict[str, np.ndarray]:
     """The three weight feature sets of networks ``idx``, computed in batches:
     ``weights`` and ``canonical weights`` ``[n, n_params]`` float32, ``layer statistics``
-    ``[n, 10 * n_tensors]`` float64. ``zero``: pixels (flat indices) whose first-layer
-    weights are set to 0 in every network first (a DS4 control)."""
+    ``[n, 10 * n_tensors]`` float64. ``prepare``: applied to each batch of flat weights
+    ``[n, n_params]`` first (a control, e.g. :func:`~mlds_jax.analysis._controls.zero_pixels`)."""
     layout, p = view.layout, int(view.attrs["n_params"])
     out = {"weights": np.empty((len(idx), p), np.float32),
            "canonical weights": np.empty((len(idx), p), np.float32),
            "layer statistics": np.empty((len(idx), 10 * len(layout)), np.float64)}
     for lo in range(0, len(idx), batch):
         w = flat_weights(view, idx[lo:lo + batch])
-        if zero is not None and len(zero):
-            from mlds_jax.analysis._controls import zero_pixels
-
-            w = zero_pixels(w, layout, zero)
+        if prepare is not None:
+            w = prepare(w)
         out["weights"][lo:lo + len(w)] = w
         out["canonical weights"][lo:lo + len(w)] = _canonical(w, layout)
         out["layer statistics"][lo:lo + len(w)] = _stats(w, layout)

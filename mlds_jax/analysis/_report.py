@@ -24,6 +24,7 @@ from mlds_jax.analysis._controls import (
     non_weight_fields,
     region_features,
     trigger_pixels,
+    zero_pixels,
 )
 from mlds_jax.analysis._features import read_rows, select, weight_features
 from mlds_jax.analysis._stats import (
@@ -95,7 +96,10 @@ def _weights(view: StoreView, idx: np.ndarray, zero: np.ndarray | None = None
     key = (str(view.path), None if zero is None else tuple(int(p) for p in zero))
     full = _idx(view)
     if key not in _FEATURES:
-        _FEATURES[key] = weight_features(view, full, zero=zero)
+        zeroed = None  # the control's pixels set to 0 in every network first
+        if zero is not None and len(zero):
+            zeroed = lambda w: zero_pixels(w, view.layout, zero)  # noqa: E731
+        _FEATURES[key] = weight_features(view, full, prepare=zeroed)
     rows = np.searchsorted(full, idx)
     if not np.array_equal(full[np.minimum(rows, len(full) - 1)], idx):
         raise ValueError("networks outside the analysed sample")

@@ -19,26 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
 
 import numpy as np
 import zarr
 
 from mlds_jax.store._card import CARD_ATTR, dataset_card
-from mlds_jax.store._schema import STATUS_CODES
-
-
-def cf_flags(meanings: list[str]) -> dict[str, Any]:
-    """CF ``flag_values`` (0..k-1) and ``flag_meanings`` (space-separated words) for codes
-    whose names are ``meanings`` in code order; blanks in a name become ``_``."""
-    return {"flag_values": list(range(len(meanings))),
-            "flag_meanings": " ".join(m.replace(" ", "_") for m in meanings)}
-
-
-def cf_attributes(class_names: list[str]) -> dict[str, dict[str, Any]]:
-    """Array name -> the CF attributes it should carry."""
-    status = sorted(STATUS_CODES, key=STATUS_CODES.get)
-    return {"class_id": cf_flags(list(class_names)), "status": cf_flags(status)}
+from mlds_jax.store._open import open_store
+from mlds_jax.store._schema import cf_attributes
 
 
 def is_complete(group: zarr.Group) -> bool:
@@ -49,8 +36,6 @@ def is_complete(group: zarr.Group) -> bool:
 def finish_store(path: str | os.PathLike, *, force: bool = False) -> bool:
     """Writes the CF attributes, the card and consolidated metadata into a complete store
     (``force``: into an unfinished one too). Returns whether it did."""
-    from mlds_jax.store._open import open_store
-
     group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
     if not force and not is_complete(group):
         return False

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
 
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import IMAGE, SEQUENCE, spec_from_dict, task_of
-from mlds_jax.store._reader import StoreView
-from mlds_jax.store._schema import DONE
+from mlds_jax.store._reader import StoreView, read_root_attrs, zip_group
+from mlds_jax.store._regenerate import regenerate_params
+from mlds_jax.store._schema import DONE, cf_attributes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,8 +261,6 @@ class Store(StoreView):
         ``params(i)``), ``epoch=e`` its weights after ``e`` epochs (over every attempt; a
         network that stopped before ``e`` keeps its final ones). Trains one chunk of the
         store's width for ``e`` epochs; ``data_dir`` as for ``generate`` (DS4)."""
-        from mlds_jax.store._regenerate import regenerate_params
-
         return regenerate_params(self, self._check_index(i), epoch, data_dir)
 
     # -- which networks learnt -------------------------------------------------------------
@@ -379,8 +379,6 @@ class Store(StoreView):
         except ImportError:
             raise ImportError("to_xarray needs xarray: pip install 'mlds-jax[analysis]'"
                               ) from None
-        from mlds_jax.store._finish import cf_attributes
-
         kw = dict(engine="zarr", consolidated=False, chunks=None, cache=False, zarr_format=3)
         src = self.group.store if self.path.is_file() else str(self.path)  # zip or folder
         ds = xr.open_dataset(src, **kw)
@@ -456,15 +454,9 @@ def metrics_from_logits(task, data: dict[str, np.ndarray],
 def open_store(path: str | os.PathLike) -> Store:
     """Opens a store read-only and lazily (metadata only); raises
     :class:`mlds_jax.errors.StoreError` if ``path`` is not an mlds-jax store."""
-    import zarr
-
-    from mlds_jax.store._writer import read_root_attrs
-
     attrs = read_root_attrs(path)
     try:
         if Path(path).is_file():  # a zip written by `mlds-jax pack`
-            from mlds_jax.store._pack import zip_group
-
             group = zip_group(path)
         else:  # our readers never trust consolidated metadata (a later run may change it)
             group = zarr.open_group(str(path), mode="r", use_consolidated=False)

@@ -23,27 +23,20 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import zarr
-
 from mlds_jax.errors import StoreError, StoreExistsError
 from mlds_jax.store._card import CARD_NAME, dataset_card
+from mlds_jax.store._finish import consolidate
+from mlds_jax.store._open import open_store
 from mlds_jax.store._paths import check_output_path
 
 MANIFEST = "MANIFEST.json"
 SUMS = "SHA256SUMS"
 
 
-def zip_group(path: str | os.PathLike) -> zarr.Group:
-    """The root group of a zipped store (read-only, consolidated metadata if present)."""
-    return zarr.open_group(zarr.storage.ZipStore(str(path), mode="r"), mode="r")
-
-
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
+    """Hex SHA-256 of a file (read in pieces by ``hashlib.file_digest``)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _consolidated_root(src: Path) -> bytes:
@@ -54,8 +47,6 @@ def _consolidated_root(src: Path) -> bytes:
             dst = Path(tmp) / doc.relative_to(src)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(doc, dst)
-        from mlds_jax.store._finish import consolidate
-
         consolidate(tmp)
         return (Path(tmp) / "zarr.json").read_bytes()
 
@@ -70,8 +61,6 @@ def pack_store(store: str | os.PathLike, out: str | os.PathLike) -> dict[str, An
       StoreExistsError: ``out`` exists (nothing is overwritten).
       StoreError: ``store`` is not an mlds-jax store.
     """
-    from mlds_jax.store._open import open_store
-
     src, out = Path(store), Path(out)
     check_output_path(out, [src], field="OUT")
     if out.exists():

@@ -1,16 +1,55 @@
-"""Reading a dataset store into NumPy (no JAX, no trainer imports)."""
+"""Reading a dataset store into NumPy (no JAX, no trainer imports): its root attributes,
+its group (a folder, or a zip written by ``mlds-jax pack``) and a read-only view."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
-from mlds_jax.store._schema import DONE, FAILED, PENDING
+from mlds_jax.errors import StoreError
+from mlds_jax.store._schema import DONE, FAILED, FORMAT, PENDING, ROOT_ATTR
+
+LOST_ROOT = ("{p}: a damaged mlds-jax store: its root zarr.json is missing while its arrays "
+             "are there; restore zarr.json (or the whole store) from a copy - do not remove "
+             "it, its arrays hold the trained networks")
+
+
+def lost_root(p: Path) -> bool:
+    """A store folder that lost only its root ``zarr.json`` (its arrays are there)."""
+    return (p.is_dir() and not (p / "zarr.json").is_file()
+            and (p / "params" / "zarr.json").is_file() and (p / "status" / "zarr.json").is_file())
+
+
+def zip_group(path: str | os.PathLike) -> zarr.Group:
+    """The root group of a zipped store (read-only, consolidated metadata if present)."""
+    return zarr.open_group(zarr.storage.ZipStore(str(path), mode="r"), mode="r")
+
+
+def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``mlds_jax`` root attributes of a store, or a :class:`StoreError` saying why not."""
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"{p}: no such store")
+    packed = p.is_file() and zipfile.is_zipfile(p)  # a store packed by `mlds-jax pack`
+    if not packed and (not p.is_dir() or not (p / "zarr.json").is_file()):
+        if lost_root(p):
+            raise StoreError(LOST_ROOT.format(p=p))
+        raise StoreError(f"{p}: not a Zarr store (no zarr.json)")
+    try:
+        group = zip_group(p) if packed else zarr.open_group(str(p), mode="r",
+                                                            use_consolidated=False)
+    except Exception as e:  # noqa: BLE001 - any failure to parse means "not a store"
+        raise StoreError(f"{p}: not a readable Zarr v3 group ({e})") from None
+    attrs = group.attrs.get(ROOT_ATTR)
+    if not isinstance(attrs, dict) or attrs.get("format") != FORMAT:
+        raise StoreError(f"{p}: a Zarr group, but not an mlds-jax dataset store")
+    return attrs
 
 
 def band(percent: float) -> str:
@@ -71,13 +110,3 @@ class StoreView:
                          "percent": 100.0 * (done + failed) / max(s.size, 1)})
         return rows
 
-
-def open_store(path: str | os.PathLike) -> StoreView:
-    """Opens a store read-only; raises :class:`mlds_jax.errors.StoreError` if it is not one.
-
-    Returns a :class:`~mlds_jax.store._open.Store` (a ``StoreView`` with networks, spec and
-    xarray view); kept here so existing imports keep working.
-    """
-    from mlds_jax.store._open import open_store as _open
-
-    return _open(path)

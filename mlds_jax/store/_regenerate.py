@@ -16,35 +16,8 @@ import os
 import numpy as np
 
 from mlds_jax.errors import StoreError
-from mlds_jax.spec import SEQUENCE, task_of
-
-
-def check_same_backend(path, attrs: dict) -> None:
-    """Raises a one-line :class:`StoreError` when this process would train ``attrs``'s
-    networks on another backend or GRU kernel than the store's (their floats differ). Another
-    CPU model of the same backend is not refused: its instruction set may move last bits."""
-    import jax
-
-    from mlds_jax.models import resolve_gru_kernel
-
-    backend = attrs.get("backend")
-    if backend and backend != jax.default_backend():
-        raise StoreError(f"{path}: its networks were trained on {backend}, this process uses "
-                         f"{jax.default_backend()}; regenerate them on {backend} (e.g. "
-                         "JAX_PLATFORMS=cpu): floats differ between backends")
-    kernel = attrs.get("gru_kernel")
-    if kernel and task_of(attrs) is SEQUENCE and kernel != resolve_gru_kernel():
-        raise StoreError(f"{path}: its networks were trained with the {kernel!r} GRU kernel, "
-                         f"this process uses {resolve_gru_kernel()!r}; set "
-                         f"MLDS_JAX_GRU_KERNEL={kernel} to regenerate them")
-
-
-def stored_width(attrs: dict) -> int:
-    """Networks per compiled chunk the store's networks were trained with (its recorded
-    ``chunk_width``; older stores: this backend's default for their block size)."""
-    from mlds_jax.train import default_width
-
-    return int(attrs.get("chunk_width") or default_width(block_size=attrs.get("block_size")))
+from mlds_jax.spec import task_of
+from mlds_jax.store._setup import check_same_setup, stored_chunk_width
 
 
 def _runner(store, data_dir):
@@ -58,7 +31,7 @@ def _runner(store, data_dir):
         check_same_data(os.fspath(store.path), store.attrs.get("data_files"),
                         data_files(spec, data_dir, arrays))
         data = prepare_images(spec, arrays)
-    return make_runner(spec, data, stored_width(store.attrs))
+    return make_runner(spec, data, stored_chunk_width(store.attrs))
 
 
 def regenerate_params(store, i: int, epoch: int | None = None,
@@ -75,7 +48,7 @@ def regenerate_params(store, i: int, epoch: int | None = None,
                               or isinstance(epoch, bool) or not 0 <= int(epoch) <= cap):
         raise StoreError(f"{store.path}: epoch {epoch!r}: expected an integer in [0, {cap}] "
                          "(the spec's epoch cap) or None (the final weights)")
-    check_same_backend(store.path, store.attrs)
+    check_same_setup(store.path, store.attrs, "regenerate them")
     runner = _runner(store, None if data_dir is None else str(data_dir))
     chunks = runner.split(network_inputs(spec, np.full(1, i)))
     states = runner.init(chunks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
@@ -27,6 +28,19 @@ ROOT_ATTR = "mlds_jax"
 PENDING, DONE, FAILED = 0, 1, 2
 # Status name -> code (the ``status`` array's ``codes`` attribute).
 STATUS_CODES = {"pending": PENDING, "done": DONE, "failed": FAILED}
+
+
+def cf_flags(meanings: list[str]) -> dict[str, Any]:
+    """CF ``flag_values`` (0..k-1) and ``flag_meanings`` (space-separated words) for codes
+    whose names are ``meanings`` in code order; blanks in a name become ``_``."""
+    return {"flag_values": list(range(len(meanings))),
+            "flag_meanings": " ".join(m.replace(" ", "_") for m in meanings)}
+
+
+def cf_attributes(class_names: list[str]) -> dict[str, dict[str, Any]]:
+    """Array name -> the CF attributes it should carry (``class_id``, ``status``)."""
+    status = sorted(STATUS_CODES, key=STATUS_CODES.get)
+    return {"class_id": cf_flags(list(class_names)), "status": cf_flags(status)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +226,13 @@ def recorded_results(recording: dict | None) -> dict[str, str]:
         return {}
     probes = int(recording["probe_output_shape"][0]) > 0
     return {k: v for k, v in RECORDING_ARRAYS.items() if probes or k != "probe/outputs"}
+
+
+def block_results(attrs: dict) -> dict[str, str]:
+    """Store array -> trainer result field, for every array a block of the store with root
+    ``attrs`` writes (its task's, in its format version, and its recording; ``status`` aside)."""
+    return {**results_map(task_of(attrs), int(attrs.get("format_version", 1))),
+            **recorded_results(recording_of(attrs))}
 
 
 def recorded_arrays(n_params: int, recording: dict | None

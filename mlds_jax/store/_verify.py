@@ -26,7 +26,7 @@ import zarr
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import stored_epoch_cap, task_of
 from mlds_jax.store._invariants import check_against_spec, check_invariants
-from mlds_jax.store._reader import open_store
+from mlds_jax.store._open import open_store
 from mlds_jax.store._schema import (
     DONE,
     FAILED,

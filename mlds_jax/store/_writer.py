@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from mlds_jax.spec import (
     task_of,
     without_recording,
 )
+from mlds_jax.store._reader import LOST_ROOT, lost_root, read_root_attrs
 from mlds_jax.store._schema import (
     DONE,
     FAILED,
@@ -51,6 +51,7 @@ from mlds_jax.store._schema import (
     results_map,
 )
 from mlds_jax.store._shards import storage_chunks
+from mlds_jax.store._verify import repair_or_refuse
 
 
 def _spec_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -83,42 +84,6 @@ def _resume_hint(diff: list[str]) -> str:
 
 def _shown(value: Any) -> str:
     return "<missing>" if value is None else repr(value)
-
-
-_LOST_ROOT = ("{p}: a damaged mlds-jax store: its root zarr.json is missing while its arrays "
-              "are there; restore zarr.json (or the whole store) from a copy - do not remove "
-              "it, its arrays hold the trained networks")
-
-
-def _lost_root(p: Path) -> bool:
-    """A store folder that lost only its root ``zarr.json`` (its arrays are there)."""
-    return (p.is_dir() and not (p / "zarr.json").is_file()
-            and (p / "params" / "zarr.json").is_file() and (p / "status" / "zarr.json").is_file())
-
-
-def read_root_attrs(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``mlds_jax`` root attributes of a store, or a :class:`StoreError` saying why not."""
-    p = Path(path)
-    if not p.exists():
-        raise StoreError(f"{p}: no such store")
-    packed = p.is_file() and zipfile.is_zipfile(p)  # a store packed by `mlds-jax pack`
-    if not packed and (not p.is_dir() or not (p / "zarr.json").is_file()):
-        if _lost_root(p):
-            raise StoreError(_LOST_ROOT.format(p=p))
-        raise StoreError(f"{p}: not a Zarr store (no zarr.json)")
-    try:
-        if packed:
-            from mlds_jax.store._pack import zip_group
-
-            group = zip_group(p)
-        else:
-            group = zarr.open_group(str(p), mode="r", use_consolidated=False)
-    except Exception as e:  # noqa: BLE001 - any failure to parse means "not a store"
-        raise StoreError(f"{p}: not a readable Zarr v3 group ({e})") from None
-    attrs = group.attrs.get(ROOT_ATTR)
-    if not isinstance(attrs, dict) or attrs.get("format") != FORMAT:
-        raise StoreError(f"{p}: a Zarr group, but not an mlds-jax dataset store")
-    return attrs
 
 
 class StoreWriter:
@@ -166,8 +131,8 @@ class StoreWriter:
         task = task_of(spec if task is None else task).name  # default: the spec's
         p = Path(path)
         if p.exists() or p.is_symlink():
-            if _lost_root(p):  # its arrays hold trained networks: never "remove it"
-                raise StoreError(_LOST_ROOT.format(p=p))
+            if lost_root(p):  # its arrays hold trained networks: never "remove it"
+                raise StoreError(LOST_ROOT.format(p=p))
             if not p.is_dir() or not (p / "zarr.json").is_file():
                 kind = "directory" if p.is_dir() else "file"
                 raise StoreExistsError(
@@ -187,8 +152,6 @@ class StoreWriter:
                     f"nothing was changed - use a new --out to build this spec{hint}"
                 )
             # Repair what a retrain or the spec restores exactly; refuse metadata damage.
-            from mlds_jax.store._verify import repair_or_refuse  # (it imports this module)
-
             repair_or_refuse(p, planned, tables)
             stored_keys = np.asarray(zarr.open_group(str(p), mode="r")["key"][:])
             if "key" in planned and not np.array_equal(stored_keys, planned["key"]):

@@ -2,7 +2,6 @@
 fixed-width chunks by :class:`ChunkRunner` (so a network's floats never depend on its block).
 """
 
-from mlds_jax.spec import TASKS  # the registry's door is spec; kept here for old imports
 from mlds_jax.train._bulk import (
     TrainParts,
     TrainResult,
@@ -70,7 +69,6 @@ __all__ = [
     "VAL_DATA",
     "ACCEL_WIDTH",
     "CPU_WIDTH",
-    "TASKS",
     "BlockTrainer",
     "ChunkRunner",
     "ImageTrainResult",

@@ -52,3 +52,38 @@ def test_ray_refuses_checkpoints_and_refill(tmp_path):
         with pytest.raises(SpecError, match="does not support"):
             generate(tiny_ds1(), tmp_path / "x.zarr", backend="ray", progress=False, **flag)
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_ray_backend_passes_the_backend_contract(tmp_path, local_ray):
+    """tests/coord/test_backend.py's contract on this file's cluster: split over two
+    processes and resumed, the Ray backend's tasks write each missing block once, into the
+    local backend's bits."""
+    import functools
+
+    import zarr
+
+    from mlds_jax.coord import LocalBackend, MemorySink, RayBackend
+    from mlds_jax.pipeline import planned_arrays, prepare_task
+    from mlds_jax.store import StoreWriter, block_results
+    from mlds_jax.train import make_block_trainer, make_runner
+
+    spec, bs = tiny_ds1(per_class=1, max_epochs=2, snapshot_epochs="none"), 2  # 3 blocks
+    runner = make_runner(spec)
+    reference = MemorySink(bs)
+    LocalBackend(runner).run(spec, reference, progress=False)
+    prepared, path = prepare_task(spec), tmp_path / "s.zarr"
+    sink = StoreWriter.open_or_create(path, spec, block_size=bs, layout=prepared.layout,
+                                      planned=planned_arrays(spec), provenance={},
+                                      tables=prepared.tables)
+    sink.write_block(1, reference.blocks[1])  # a resumed run: block 1 is there
+    backend = RayBackend(functools.partial(StoreWriter, path, spec, bs),
+                         functools.partial(make_block_trainer, spec, None, runner.width))
+    first = backend.run(spec, sink, progress=False, process_index=0, process_count=2)
+    second = backend.run(spec, sink, progress=False, process_index=1, process_count=2)
+    assert (first["networks"], second["networks"]) == (3, 0)
+    assert sink.completed_blocks() == {0, 1, 2}
+    g = zarr.open_group(str(path), mode="r")
+    for b, rows in reference.blocks.items():
+        lo, hi = b * bs, min((b + 1) * bs, spec.n_networks)
+        for name, field in block_results(g.attrs["mlds_jax"]).items():
+            np.testing.assert_array_equal(g[name][lo:hi], rows[field], err_msg=f"{b} {name}")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import zarr
 
-from mlds_jax.pipeline import generate, stored_chunk_width
+from mlds_jax.pipeline import generate
 from mlds_jax.spec import DatasetSpec, TrainSpec
-from mlds_jax.store import open_store, verify
+from mlds_jax.store import open_store, stored_chunk_width, verify
 from mlds_jax.train import make_runner, network_inputs
 from mlds_jax.workunits import recompute
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from mlds_jax.errors import StoreError
-from mlds_jax.pipeline import generate, stored_chunk_width
+from mlds_jax.pipeline import generate
 from mlds_jax.spec import DatasetSpec, TrainSpec, ds4
-from mlds_jax.store import Store, open_store
+from mlds_jax.store import Store, open_store, stored_chunk_width
 from mlds_jax.train import make_runner, network_inputs
 
 # 3 epochs an attempt and one restart (cap 6): the EightBit networks stay unlearnt after
