@@ -29,3 +29,28 @@ def test_export_parquet(tmp_path, capsys):
 
     meta = json.loads(pq.read_schema(out).metadata[b"mlds_jax"])
     assert meta["spec"]["name"] == "ds1"
+
+
+def test_export_carries_every_named_split(tmp_path, capsys):
+    """One ``split_<name>`` column per named split of the store, in Parquet and in the
+    Hugging Face folder (whose files are cut by the canonical split)."""
+    import pyarrow.parquet as pq
+
+    s = synthetic_store(tmp_path / "s.zarr", 1.0, per_class=10)
+    names = s.split_names()
+    assert names == ["canonical", "held_out_replicates"]
+    want = {n: np.asarray(["train", "val", "test", "ood"])[s.split(n)] for n in names}
+    assert (s.split("held_out_replicates") == 3).any()  # the two splits really differ
+    out = tmp_path / "t.parquet"
+    assert main(["export", "--parquet", str(out), str(s.path)]) == 0
+    df = pd.read_parquet(out)
+    for n in names:
+        assert df[f"split_{n}"].tolist() == want[n].tolist(), n
+    assert main(["export", "--hf", str(tmp_path / "hf"), str(s.path)]) == 0
+    capsys.readouterr()
+    for f in sorted((tmp_path / "hf" / "data").iterdir()):
+        t = pq.read_table(f)
+        net = t.column("network").to_numpy()
+        assert t.column("split_canonical").to_pylist() == t.column("split").to_pylist()
+        for n in names:
+            assert t.column(f"split_{n}").to_pylist() == want[n][net].tolist(), (f.name, n)
