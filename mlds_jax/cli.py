@@ -672,14 +672,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
-    """Every (nested) subcommand's ``--help`` opens with its one-line ``help``."""
+# What each subcommand's --help ends with: a command to copy (checked by tests/test_cli_help.py).
+EXAMPLES = {
+    "generate": ["mlds-jax generate ds1 --per-class 8 --max-epochs 100 --refill-every 10 "
+                 "--out ds1.zarr",
+                 "mlds-jax generate MNISTclean --image-set digits --per-class 64 "
+                 "--out ds4.zarr"],
+    "data": ["mlds-jax data fetch mnist"],
+    "data fetch": ["mlds-jax data fetch mnist", "mlds-jax data fetch kmnist --data-dir data"],
+    "data import": ["mlds-jax data import mnist5k",
+                    "mlds-jax data import idx --from ~/mnist --image-set mnist"],
+    "analyze": ["mlds-jax analyze ds1.zarr --out ds1-analysis"],
+    "export": ["mlds-jax export ds1.zarr ds2.zarr --parquet metrics.parquet",
+               "mlds-jax export ds1.zarr --hf ds1-hf"],
+    "pack": ["mlds-jax pack ds1.zarr ds1-archive"],
+    "report": ["mlds-jax report ds1.zarr ds4.zarr --html status.html"],
+    "plan": ["mlds-jax plan ds1 --per-class 1000"],
+    "list": ["mlds-jax list"],
+    "status": ["mlds-jax status ds1.zarr"],
+    "verify": ["mlds-jax verify ds1.zarr", "mlds-jax verify ds1.zarr --recompute 4"],
+    "merge": ["mlds-jax merge ds1.zarr part-0.zarr part-1.zarr"],
+    "info": ["mlds-jax info ds1.zarr"],
+}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's wrapping, except an ``examples:`` paragraph, kept line for line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(para if para.startswith("examples:")
+                            else super(_HelpFormatter, self)._fill_text(para, width, indent)
+                            for para in text.split("\n\n"))
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Every (nested) subcommand's ``--help`` opens with its one-line ``help`` and ends with
+    its :data:`EXAMPLES`."""
     for sub in parser._actions:
         if isinstance(sub, argparse._SubParsersAction):
             for action in sub._choices_actions:
                 p = sub.choices[action.dest]
                 p.description = p.description or action.help
-                _describe_subcommands(p)
+                name = f"{prefix}{action.dest}"
+                if name in EXAMPLES:
+                    p.formatter_class = _HelpFormatter
+                    p.epilog = "\n\n".join(
+                        [*([p.epilog] if p.epilog else []),
+                         "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])])
+                _describe_subcommands(p, f"{name} ")
 
 
 class _StderrLines(logging.Handler):

@@ -1,0 +1,37 @@
+"""Every subcommand's --help says what it does and ends with examples that parse."""
+
+import argparse
+import shlex
+
+import pytest
+
+from mlds_jax.cli import EXAMPLES, build_parser
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: str = ""):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix}{name}", sub
+                yield from _subcommands(sub, f"{prefix}{name} ")
+
+
+SUBCOMMANDS = dict(_subcommands(build_parser()))
+
+
+def test_every_subcommand_has_examples():
+    assert sorted(SUBCOMMANDS) == sorted(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_help_says_what_it_does_and_shows_examples_that_parse(name):
+    sub = SUBCOMMANDS[name]
+    text = sub.format_help()
+    assert sub.description and sub.description in " ".join(text.split())
+    assert text.rstrip().endswith(EXAMPLES[name][-1])
+    for example in EXAMPLES[name]:
+        assert f"\n  {example}\n" in text + "\n"  # line for line, not rewrapped
+        argv = shlex.split(example)
+        assert argv[0] == "mlds-jax" and argv[1:len(name.split()) + 1] == name.split()
+        args = build_parser().parse_args(argv[1:])  # SystemExit if it does not parse
+        assert callable(getattr(args, "func", None)) or name == "data"
