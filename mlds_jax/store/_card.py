@@ -43,28 +43,47 @@ Please also cite MLC@Home's MLDS datasets (https://www.mlcathome.org/), whose re
 stores rebuild."""
 
 
-def _recipe_cap(spec: dict[str, Any], task) -> int | None:
-    """The epoch cap of the named dataset's recipe (``None`` when the name has none)."""
+def _recipe_train(spec: dict[str, Any], task) -> Any:
+    """The train spec of the named dataset's recipe (``None`` when the name has none)."""
     from mlds_jax.spec import ds4, get_recipe
 
     task = task_of(task)
     try:
         recipe = ds4(spec["name"], 1) if task.images else get_recipe(spec["name"])(1)
-        return int(getattr(recipe.train, task.epochs_field))
+        return recipe.train
     except Exception:  # noqa: BLE001 - a spec file's own name has no recipe
         return None
 
 
+def _recipe_cap(spec: dict[str, Any], task) -> int | None:
+    """The epoch cap of the named dataset's recipe (``None`` when the name has none)."""
+    train = _recipe_train(spec, task)
+    return None if train is None else int(getattr(train, task_of(task).epochs_field))
+
+
 def epoch_cap_note(store) -> str | None:
-    """What a store's epoch cap means when it is below its recipe's (e.g. ``make demo``'s 100
-    against DS1's 600), else ``None``."""
+    """What a store's caps mean when they are below its recipe's: its epoch cap (e.g. ``make
+    demo``'s 100 against DS1's 600) and its restarts (the demo's 0 against DS1's 2); else
+    ``None``."""
     spec, task = store.attrs["spec"], task_of(store.task)
-    cap = spec.get("train", {}).get(task.epochs_field)
-    recipe = _recipe_cap(spec, task)
-    if cap is None or recipe is None or cap >= recipe:
+    train = spec.get("train", {})
+    recipe = _recipe_train(spec, task)
+    if recipe is None:
         return None
-    return (f"Trained with an epoch cap of {cap}; the {spec['name']} recipe's is {recipe}. "
-            "Classes that learn slowly have lower learnt shares than the recipe gives.")
+    notes = []
+    cap, recipe_cap = train.get(task.epochs_field), int(getattr(recipe, task.epochs_field))
+    if cap is not None and cap < recipe_cap:
+        notes.append(f"Trained with an epoch cap of {cap}; the {spec['name']} recipe's is "
+                     f"{recipe_cap}.")
+    restarts = int(train.get("max_restarts") or 0)
+    recipe_restarts = int(getattr(recipe, "max_restarts", None) or 0)
+    if restarts < recipe_restarts:
+        notes.append(f"Trained with {restarts or 'no'} restart{'s' * (restarts != 1)} of a "
+                     f"network unlearnt at the cap; the recipe allows {recipe_restarts}.")
+    if not notes:
+        return None
+    return " ".join([*notes, "Classes that learn slowly have lower learnt shares than the "
+                              "recipe gives."])
 
 
 def _limitations(store, spec: dict[str, Any]) -> list[str]:
