@@ -109,7 +109,7 @@ def test_console_script_exit_code():
 
 
 def test_band_edges():
-    from mlds_jax.cli import band
+    from mlds_jax.store import band
 
     assert [band(p) for p in (0, 0.1, 24.9, 25, 75, 75.1, 99.9, 100)] == [
         "0%", "< 25%", "< 25%", "25-75%", "25-75%", "> 75%", "> 75%", "100%"]
@@ -146,7 +146,7 @@ def test_ds4_by_name_on_embedded_digits(tmp_path, capsys):
 
 def test_ds4_needs_a_count_and_known_image_set(tmp_path, capsys):
     assert main(["generate", "MNISTclean", "--out", str(tmp_path / "x")]) == 2
-    assert "give the number of networks with --per-class N" in _err_lines(capsys)
+    assert "give the number of networks with --per-class" in _err_lines(capsys)
     assert main(["generate", "MNISTclean", "--image-set", "cifar", "--per-class", "2",
                  "--out", str(tmp_path / "x")]) == 2
     assert "`ImageDatasetSpec.image_set`: expected one of" in _err_lines(capsys)
