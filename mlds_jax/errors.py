@@ -71,7 +71,7 @@ def describe(e: BaseException, path: str | os.PathLike | None = None) -> str:
         return f"{where}{e.strerror or _flat(str(e)) or type(e).__name__} ({fix})"
     if isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e):
         return (f"{where}out of memory ({_flat(str(e))[:160] or 'MemoryError'}) "
-                "(use a smaller --block-size or --per-class)")
+                "(use a smaller `block_size` or `per_class`)")
     msg = f"{type(e).__name__}: {_flat(str(e))}" if str(e) else type(e).__name__
     if path is not None and os.path.isfile(os.path.join(os.fspath(path), "zarr.json")):
         return (f"{where}{msg} (run `mlds-jax verify {os.fspath(path)}` to find damage, "

@@ -22,10 +22,6 @@ from mlds_jax.spec import (
     SEQUENCE,
     DatasetSpec,
     ImageDatasetSpec,
-    network_poison_fractions,
-    network_seeds,
-    network_splits,
-    spec_grids,
     task_of,
 )
 from mlds_jax.store import (
@@ -34,6 +30,7 @@ from mlds_jax.store import (
     check_output_path,
     check_same_setup,
     open_store,
+    planned_arrays,
     read_root_attrs,
     stored_chunk_width,
     writer_lock,
@@ -49,56 +46,9 @@ from mlds_jax.tasks import (
 from mlds_jax.train import (
     make_block_trainer,
     make_runner,
-    network_index_parts,
-    network_inputs,
     task_layout,
     task_width,
 )
-
-
-def planned_arrays(spec: DatasetSpec) -> dict[str, np.ndarray]:
-    """The per-network arrays known before training (class, replicate, key, learning rate;
-    with a poison fraction grid, each network's fraction; the seeds the spec sets; every
-    named split as ``splits/<name>``)."""
-    idx = np.arange(spec.n_networks)
-    cls, rep = network_index_parts(spec, idx)
-    inputs = network_inputs(spec, idx)
-    return {
-        "class_id": cls.astype(np.int32),
-        "replicate": rep.astype(np.int32),
-        "key": np.asarray(inputs.key, np.uint32),
-        "learning_rate": np.asarray(inputs.learning_rate, np.float32),
-        **({"poison_fraction": network_poison_fractions(spec, rep)}
-           if "poison_fraction" in spec_grids(spec) else {}),
-        **network_seeds(spec, rep),  # only the seeds the spec sets
-        **{f"splits/{k}": v for k, v in network_splits(spec, idx).items()},
-    }
-
-
-def expected_arrays(spec: DatasetSpec | ImageDatasetSpec) -> dict[str, Any]:
-    """What a store of ``spec`` holds before any training, for ``verify`` to compare bit for
-    bit (:func:`mlds_jax.store.check_store`'s ``expected``): the :func:`planned_arrays`, the
-    machine tables as ``machines/<name>`` and ``"layout"`` (the layout records as stored)."""
-    import json
-
-    # a task on an image set plans no tables (and its set is not loaded for this)
-    tables = {} if task_of(spec).images else _prepare_sequence(spec, None, None, False).tables
-    layout = json.loads(json.dumps(task_layout(spec).to_records()))  # as stored (JSON)
-    return {**planned_arrays(spec), **{f"machines/{k}": v for k, v in tables.items()},
-            "layout": layout, **_expected_recording(spec)}
-
-
-def _expected_recording(spec: DatasetSpec | ImageDatasetSpec) -> dict[str, np.ndarray]:
-    """The store-wide recording arrays a store of ``spec`` holds (``snapshots/epoch``; DS1-DS3
-    also ``probe/inputs``: a DS4 probe set needs its image set, not loaded to verify)."""
-    from mlds_jax.spec import snapshot_schedule
-
-    epochs = snapshot_schedule(spec.train)
-    if not epochs:
-        return {}
-    if task_of(spec).images:
-        return {"snapshots/epoch": np.asarray(epochs, np.int32)}
-    return recording_for(spec)[1]
 
 
 def check_widths(spec: DatasetSpec, machines) -> None:

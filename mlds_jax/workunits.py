@@ -107,6 +107,52 @@ def recompute(path: str | os.PathLike, k: int, *, seed: int | None = None,
     return {"networks": [int(i) for i in chosen], "mismatches": mismatches, "note": note}
 
 
+def verify_record(path: str | os.PathLike, recompute_k: int = 0, seed: int | None = None,
+                  data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """One store's verification as a JSON-able record ``{path, ok, problems}`` (what the
+    ``verify`` command prints): :func:`~mlds_jax.store.check_store` against the stored spec,
+    then, with ``recompute_k``, :func:`recompute` of that many networks when the store has no
+    damage (pending networks do not stop it; the record gains ``recomputed`` and ``note``).
+
+    A damaged or missing store is a problem in the record, never an exception.
+
+    Raises:
+      SpecError: ``seed`` or ``data_dir`` without ``recompute_k`` (they would do nothing),
+        or a bad ``recompute_k`` / ``seed``: argument errors, not damage.
+      DataError: the image files ``recompute`` needs are missing or other than the store's.
+    """
+    from mlds_jax.errors import DataError, describe
+
+    for field, value in (("seed", seed), ("data_dir", data_dir)):
+        if value is not None and not recompute_k:
+            raise SpecError(f"`{field}`: only with `k` (verify retrains nothing without it)")
+    if not isinstance(recompute_k, int) or isinstance(recompute_k, bool) or recompute_k < 0:
+        raise SpecError(f"`k`: expected a number of networks >= 0, got {recompute_k!r}")
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise SpecError(f"`seed`: expected an integer >= 0 (or None: a fresh choice), got "
+                        f"{seed!r}")
+    record: dict[str, Any] = {"path": os.fspath(path), "problems": []}
+    try:
+        check = check_store(path)
+        record["problems"] = list(check.problems)
+        damaged = bool(check.fatal or check.damaged or check.rewritable)
+    except Exception as e:  # noqa: BLE001 - one record per store, never a traceback
+        record["problems"], damaged = [describe(e, os.fspath(path))], True
+    if recompute_k and not damaged:
+        try:
+            r = recompute(path, recompute_k, seed=seed, data_dir=data_dir)
+            record.update(recomputed=r["networks"], note=r["note"])
+            record["problems"] += [f"recompute: {m}" for m in r["mismatches"]]
+        except (DataError, SpecError):
+            raise  # an argument or data-file problem, not damage
+        except Exception as e:  # noqa: BLE001 - as above
+            record["problems"].append(f"recompute: {describe(e, os.fspath(path))}")
+    elif recompute_k:
+        record["note"] = "recompute skipped: the store is damaged"
+    record["ok"] = not record["problems"]
+    return record
+
+
 def _blocks(status: np.ndarray, block_size: int) -> tuple[set[int], set[int]]:
     """``(complete blocks, partly written blocks)`` of one store's status array."""
     complete, partial = set(), set()
@@ -143,7 +189,7 @@ def merge(out: str | os.PathLike, parts: list[str | os.PathLike]) -> dict[str, A
     if len(parts) < 2:
         raise StoreError("merge: give at least two part stores")
     if out.exists() or out.is_symlink():
-        raise StoreExistsError(f"{out}: exists; merge writes a new store - choose another OUT")
+        raise StoreExistsError(f"{out}: exists; merge writes a new store - choose another `out`")
     check_output_path(out, parts)  # never inside a part
     with writer_lock(out):  # one merge per output
         result = _merge(out, parts)
@@ -158,10 +204,10 @@ def _merge(out: Path, parts: list[str | os.PathLike]) -> dict[str, Any]:
         for key in _SAME:
             if a.get(key) != attrs[0].get(key):
                 hint = (f" ({a.get(key)} vs {attrs[0].get(key)}: build every part with the "
-                        "same --chunk-width)") if key == "chunk_width" else ""
+                        "same `chunk_width`)") if key == "chunk_width" else ""
                 raise StoreError(f"{p}: its {key} differs from {parts[0]}'s{hint}; only stores "
                                  "of one spec (same block size, chunk width and data) merge")
-    from mlds_jax.pipeline import expected_arrays
+    from mlds_jax.store import expected_arrays
 
     expected = expected_arrays(open_store(parts[0]).spec)  # (every part has its spec)
     owner: dict[int, str] = {}

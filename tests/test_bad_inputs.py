@@ -48,16 +48,19 @@ def tiny_recipe():
         yield
 
 
-def _ds4_store(path: Path) -> None:
+def _ds4_store(path: Path, seeds: bool = False) -> None:
     """A complete DS4-shaped store (MNISTclean on the embedded digits) with synthetic
-    results: what `generate` would have written, without training."""
+    results: what `generate` would have written, without training (``seeds``: with
+    ``--init-seeds 0:2 --order-seeds 5,6``, so it holds init_seed and order_seed)."""
     from mlds_jax.models import mlp_layout
     from mlds_jax.pipeline import planned_arrays
-    from mlds_jax.spec import ds4
+    from mlds_jax.spec import ds4, with_seeds
     from mlds_jax.store import StoreWriter
     from mlds_jax.tasks._images import data_files
 
     spec = ds4("MNISTclean", 4, image_set="digits", epochs=1)
+    if seeds:
+        spec = with_seeds(spec, (0, 1), (5, 6))
     layout = mlp_layout(spec.widths)
     w = StoreWriter.open_or_create(path, spec, block_size=2, layout=layout.to_records(),
                                    planned=planned_arrays(spec), task="image",
@@ -89,7 +92,9 @@ def built(tmp_path_factory, tiny_recipe):
     root = tmp_path_factory.mktemp("built")
     assert main([*DS1, str(root / "s1.zarr")]) == 0
     _ds4_store(root / "s4.zarr")
-    return {"s1": root / "s1.zarr", "s4": root / "s4.zarr", "digits": load_digits28(0)}
+    _ds4_store(root / "seeded.zarr", seeds=True)
+    return {"s1": root / "s1.zarr", "s4": root / "s4.zarr", "seeded": root / "seeded.zarr",
+            "digits": load_digits28(0)}
 
 
 class Env:
@@ -449,6 +454,42 @@ def _edit_table(s: Path) -> None:
     g["machines/output"][0] = 1 - g["machines/output"][0]
 
 
+def _set(name: str, sel, fn: Callable[[np.ndarray], object]) -> Callable[[Path], None]:
+    """Rewrites ``name[sel]`` as ``fn(old)`` with valid checksums."""
+    def damage(s: Path) -> None:
+        a = zarr.open_group(str(s), mode="r+")[name]
+        a[sel] = fn(a[sel])
+    return damage
+
+
+def _meta(rel: str, key: str, value) -> Callable[[Path], None]:
+    return lambda s: edit_json(s / rel, lambda d: d.__setitem__(key, value))
+
+
+def _recording(**change) -> Callable[[Path], None]:
+    return _root_attr("recording", lambda r: None if not change else {**r, **change})
+
+
+def _no_recording(s: Path) -> None:
+    edit_json(s / "zarr.json", lambda d: d["attributes"]["mlds_jax"].pop("recording"))
+
+
+def _pack_locked(e: Env) -> list[str]:
+    out = e.tmp / "packed"
+    Path(f"{out}.lock").write_text(json.dumps({"pid": os.getpid(),
+                                              "host": socket.gethostname()}))
+    return ["pack", str(e.store()), str(out)]
+
+
+def _seeded_resume(damage: Callable[[Path], None]):
+    def setup(e: Env) -> list[str]:
+        s = e.store("seeded")
+        damage(s)
+        return [*DS4[:-1], "--block-size", "2", "--init-seeds", "0:2", "--order-seeds", "5,6",
+                "--out", str(s)]
+    return setup
+
+
 CASES = [
     # -- 1. DS4 inputs: refused before anything is written, naming the file ----------------
     Case("images float32", _images_as(np.float32), 2, r"train-images.*images are float32"),
@@ -730,12 +771,115 @@ CASES = [
     Case("DS1 data dir", _ds1_opt("--data-dir", "/nowhere"), 2,
          r"^mlds-jax: error: --data-dir: ds1 trains on no data files"),
     Case("verify seed alone", lambda e: ["verify", str(e.store()), "--seed", "3"], 2,
-         r"--seed: only with --recompute K"),
+         r"--seed: only with --recompute \(verify retrains nothing"),
     Case("verify data dir alone", lambda e: [
         "verify", str(e.store()), "--data-dir", str(e.tmp)], 2,
-        r"--data-dir: only with --recompute K"),
+        r"--data-dir: only with --recompute \(verify retrains nothing"),
     Case("resume format version", _resume_after(_root_attr("format_version", lambda v: 99)),
          2, r"damaged store metadata: zarr.json: format_version 99"),
+    # -- 11. the research arrays, attributes and metadata (issue 30, second probe) ---------
+    Case("verify snapshot deleted", _verify_after(_delete("snapshots/params/c/1/0/0")), 1,
+         r"block 1: snapshots/params: not finite in 4 finished"),
+    Case("verify snapshot edited", _verify_after(
+        _set("snapshots/params", (5, 1, 3), lambda x: x + 1)), 1,
+        r"block 1: snapshots/params: a slot after the network's last epoch \(or at it\) "
+        r"differs from its final params in 1 finished network\(s\) \(first: 5\)"),
+    Case("verify snapshot bit", _verify_after(_flipped("snapshots/params/c/1/0/0")), 1,
+         r"block 1: snapshots/params/c/1/0/0: unreadable chunk"),
+    Case("verify snapshot epochs edited", _verify_after(_set("snapshots/epoch", 1,
+                                                             lambda x: 7)), 1,
+         r"snapshots/epoch: 1 row\(s\) differ from the stored spec's"),
+    Case("verify snapshot epochs deleted", _verify_after(_delete("snapshots/epoch/c/0")), 1,
+         r"snapshots/epoch: 1 row\(s\) differ from the stored spec's"),
+    Case("verify reached deleted", _verify_after(_delete("snapshots/reached/c/1/0")), 1,
+         r"block 1: snapshots/reached: disagrees with the network's epochs"),
+    Case("verify probe inputs edited", _verify_after(
+        _set("probe/inputs", (0, 0, 0), lambda x: 1 - x)), 1,
+        r"probe/inputs: 1 row\(s\) differ from the stored spec's"),
+    Case("verify probe inputs gone", _verify_after(_delete("probe/inputs/zarr.json")), 1,
+         r"probe/inputs: missing array"),
+    Case("verify probe outputs deleted", _verify_after(
+        _delete("probe/outputs/c/1/0/0/0/0")), 1,
+        r"block 1: probe/outputs: not finite in 4 finished"),
+    Case("verify probe output nan", _verify_after(
+        _set("probe/outputs", (2, 1, 0, 0, 0), lambda x: np.float32(np.nan))), 1,
+        r"block 0: probe/outputs: not finite in 1 finished network\(s\) \(first: 2\)"),
+    Case("verify split edited", _verify_after(_set("splits/canonical", 0, lambda x: 3)), 1,
+         r"splits/canonical: 1 row\(s\) differ from the stored spec's \(first: 0\)"),
+    Case("verify split deleted", _verify_after(_delete("splits/held_out_replicates/c/0")), 1,
+         r"splits/held_out_replicates: 4 row\(s\) differ from the stored spec's"),
+    Case("verify split codes attr", _verify_after(_array_attr(
+        "splits/canonical", "codes", lambda c: {"train": 3, "val": 1, "test": 2, "ood": 0})),
+        1, r"splits/canonical: attribute codes .* is not"),
+    Case("verify root split codes", _verify_after(_root_attr(
+        "splits", lambda v: {**v, "codes": {"train": 1, "val": 0, "test": 2, "ood": 3}})), 1,
+        r"zarr.json: splits attribute .* is not codes"),
+    Case("verify recording epochs", _verify_after(_recording(snapshot_epochs=[0, 5])), 1,
+         r"recording snapshot_epochs \[0, 5\] are not the stored spec's \[0, 1\]"),
+    Case("verify recording probes", _verify_after(_recording(probes=3)), 1,
+         r"recording probes 3 is not the stored spec's 32"),
+    Case("verify recording removed", _verify_after(_no_recording), 1,
+         r"no recording attribute, but the store holds snapshots/"),
+    Case("verify spec version attr", _verify_after(_root_attr("spec_version", lambda v: 7)),
+         1, r"zarr.json: spec_version 7 is not the stored spec's \(1\)"),
+    Case("verify status fill value", _verify_after(_meta("status/zarr.json", "fill_value", 1)),
+         1, r"status: fill value .*1\)?, expected 0"),
+    Case("verify dimension names", _verify_after(_meta(
+        "params/zarr.json", "dimension_names", ["parameter", "network"])), 1,
+        r"params: dimension names \['parameter', 'network'\], expected 'network' first"),
+    Case("verify replicate edited", _verify_after(_set("replicate", 0, lambda x: 5)), 1,
+         r"replicate: 1 row\(s\) differ from the stored spec's"),
+    Case("verify learning rate deleted", _verify_after(_delete("learning_rate/c/0")), 1,
+         r"learning_rate: 4 row\(s\) differ from the stored spec's"),
+    Case("verify init seed edited", _verify_after(_set("init_seed", 0, lambda x: 99),
+                                                  "seeded"), 1,
+         r"init_seed: 1 row\(s\) differ from the stored spec's \(first: 0\)"),
+    Case("verify init seed deleted", _verify_after(_delete("init_seed/c/1"), "seeded"), 1,
+         r"init_seed: 2 row\(s\) differ from the stored spec's \(first: 2\)"),
+    Case("verify order seed edited", _verify_after(_set("order_seed", 1, lambda x: 99),
+                                                   "seeded"), 1,
+         r"order_seed: 1 row\(s\) differ from the stored spec's \(first: 1\)"),
+    Case("verify order seed deleted", _verify_after(_delete("order_seed/c/0"), "seeded"), 1,
+         r"order_seed: 2 row\(s\) differ from the stored spec's \(first: 0\)"),
+    Case("resume snapshot epochs", _resume_after(_delete("snapshots/epoch/c/0")), 0,
+         r"rewrote snapshots/epoch from the spec", "repaired"),
+    Case("resume probe inputs", _resume_after(_set("probe/inputs", (0, 0, 0),
+                                                   lambda x: 1 - x)), 0,
+         r"rewrote probe/inputs from the spec", "repaired"),
+    Case("resume split edited", _resume_after(_set("splits/canonical", 0, lambda x: 3)), 0,
+         r"rewrote splits/canonical from the spec", "repaired"),
+    Case("resume init seed", _seeded_resume(_set("init_seed", 0, lambda x: 99)), 0,
+         r"rewrote init_seed from the spec", "repaired"),
+    Case("resume recording probes", _resume_after(_recording(probes=3)), 2,
+         r"damaged store metadata: zarr.json: recording probes 3"),
+    Case("resume status fill value", _resume_after(
+        _meta("status/zarr.json", "fill_value", 1)), 2,
+        r"damaged store metadata: status: fill value"),
+    Case("pack into its store", lambda e: ["pack", str(e.store()), str(e.store() / "p")], 2,
+         r"OUT .*s1.zarr/p: lies inside the input"),
+    Case("pack onto a folder", lambda e: (e.tmp / "p").mkdir() or [
+        "pack", str(e.store()), str(e.tmp / "p")], 2,
+        r"p: exists; pack writes a new folder - choose another OUT$"),
+    Case("pack locked", _pack_locked, 2, r"packed.lock: .*is being written by PID \d+"),
+    Case("import mnist5k into a store", lambda e: [
+        "data", "import", "mnist5k", "--data-dir", str(e.store() / "d")], 2,
+        r"--data-dir .*s1.zarr/d: lies inside the Zarr store"),
+    Case("import idx tile", lambda e: [
+        "data", "import", "idx", "--from", str(e.idx() / "mnist"), "--image-set", "mnist",
+        "--tile", "2", "--data-dir", str(e.tmp / "d2")], 2,
+        r"--tile belongs to the mnist5k import"),
+    Case("export hf into the store", lambda e: [
+        "export", str(e.store()), "--hf", str(e.store() / "hf")], 2,
+        r"--hf .*s1.zarr/hf: lies inside the input"),
+    Case("export over a file", lambda e: (e.tmp / "t.parquet").write_text("notes") and [
+        "export", str(e.store()), "--parquet", str(e.tmp / "t.parquet")], 2,
+        r"--parquet .*t.parquet: exists and is not a file this command wrote"),
+    Case("export onto a folder", lambda e: [
+        "export", str(e.store()), "--parquet", str(e.tmp)], 2,
+        r"--parquet .*: is a folder; this command writes one file"),
+    Case("export one store twice", lambda e: [
+        "export", str(e.store()), str(e.store()), "--parquet", str(e.tmp / "t.parquet")], 2,
+        r"STORES: .*s1.zarr and .*s1.zarr are the same store"),
 ]
 
 
@@ -772,7 +916,7 @@ def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
 
 
 def test_case_count():
-    assert len(CASES) == 132  # 70 before issue 30
+    assert len(CASES) == 173  # 70 before issue 30, 132 before its second probe
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
@@ -844,3 +988,61 @@ def test_stores_with_one_basename_keep_apart(built, tmp_path):
         assert [_report._short(open_store(p)) for p in paths] == ["A_s.zarr", "B_s.zarr"]
     finally:
         _plots.LABELS.clear()
+
+
+# verify from Python (mlds_jax.store.verify) rebuilds the planned values from the stored spec
+# itself: a library caller gets the checks the CLI gets
+PY_VERIFY = ["verify class_id rewritten", "verify keys swapped", "verify table edited",
+             "verify root layout", "verify snapshot epochs edited", "verify probe inputs edited",
+             "verify split edited", "verify init seed edited", "verify order seed deleted",
+             "verify replicate edited", "verify learning rate deleted", "verify recording probes"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in PY_VERIFY], ids=PY_VERIFY)
+def test_python_verify_finds_what_the_cli_finds(case, built, tmp_path, monkeypatch):
+    from mlds_jax.store import verify
+
+    argv = case.setup(Env(tmp_path, built, monkeypatch))
+    assert argv[0] == "verify" and case.code == 1
+    problems = verify(argv[1])
+    assert re.search(case.match, "\n".join(problems)), problems
+
+
+def test_library_holds_the_output_policy(built, tmp_path):
+    """analyze, the image import, pack and verify_record refuse what the CLI refuses, naming
+    their fields (the CLI maps them to flags); nothing is written."""
+    from mlds_jax.errors import (
+        DataError,
+        OutputPathError,
+        SpecError,
+        StoreError,
+    )
+    from mlds_jax.image_sets import import_image_set
+    from mlds_jax.store import pack_store
+    from mlds_jax.workunits import verify_record
+
+    s = tmp_path / "s.zarr"
+    shutil.copytree(built["s1"], s)
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "report.md").write_text("my notes\n")
+    Path(f"{tmp_path / 'packed'}.lock").write_text(json.dumps(
+        {"pid": os.getpid(), "host": socket.gethostname()}))
+    before = _files(tmp_path)
+    with pytest.raises(OutputPathError, match=r"^`data_dir` .*s.zarr/d: lies inside the Zarr"):
+        import_image_set("mnist5k", s / "d")
+    with pytest.raises(DataError, match=r"^`tile` belongs to the mnist5k import"):
+        import_image_set("idx", tmp_path / "d", source=tmp_path, image_set="mnist", tile=2)
+    with pytest.raises(StoreError, match=r"packed.lock: .*being written by PID"):
+        pack_store(s, tmp_path / "packed")
+    with pytest.raises(SpecError, match=r"^`seed`: only with `k`"):
+        verify_record(s, seed=3)
+    record = verify_record(tmp_path / "missing.zarr")  # damage is a record, never raised
+    assert record["ok"] is False and "no such store" in record["problems"][0]
+    assert _files(tmp_path) == before
+    # a command's own earlier output is rewritten (a status page refreshed)
+    from mlds_jax.analysis import export_tables
+
+    table = tmp_path / "t.parquet"
+    table.write_bytes(b"PAR1 STALE")
+    assert export_tables([s], table) == 10
+    assert table.read_bytes()[-4:] == b"PAR1"

@@ -45,7 +45,7 @@ def test_poison_grid_zoo_end_to_end(tmp_path, capsys):
     np.testing.assert_array_equal(g["poisoned_samples"][:], want)
     assert verify(out) == []
     # a network is a pure function of (spec, index): retraining reproduces its bits
-    from mlds_jax.cli import verify_record
+    from mlds_jax.workunits import verify_record
 
     rec = verify_record(str(out), recompute_k=2, seed=0)
     assert rec["ok"] and len(rec["recomputed"]) == 2, rec

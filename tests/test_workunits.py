@@ -93,7 +93,7 @@ def test_merge_refuses_overlap_other_spec_unfinished_and_existing_out(stores, tm
     generate(tiny_ds1(per_class=3), narrow, process_index=1, process_count=2,
              **{**RUN, "chunk_width": 2})
     with pytest.raises(StoreError, match=r"chunk_width differs .*\(2 vs 4: build every part "
-                                         r"with the same --chunk-width\)"):
+                                         r"with the same `chunk_width`\)"):
         merge(tmp_path / "m5.zarr", [p0, narrow])
     assert not any((tmp_path / f"m{i}.zarr").exists() for i in (1, 2, 3, 4, 5))
 

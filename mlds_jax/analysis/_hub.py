@@ -32,7 +32,14 @@ import numpy as np
 from mlds_jax.analysis._dataset import SPLIT_PARTS
 from mlds_jax.analysis._export import network_table
 from mlds_jax.errors import OutputPathError, StoreError
-from mlds_jax.store import DONE, Store, check_output_path, dataset_card, open_store
+from mlds_jax.store import (
+    DONE,
+    Store,
+    check_distinct,
+    check_output_path,
+    dataset_card,
+    open_store,
+)
 
 SHARD_BYTES = 256 << 20  # weights per Parquet shard (the Hub's viewer likes < 500 MB)
 
@@ -71,7 +78,7 @@ def export_tables(paths: Sequence[str | os.PathLike], out: str | os.PathLike) ->
     paths = list(paths)
     if not paths:
         raise StoreError("export: no stores given")
-    _check_out(out, paths)
+    _check_out(out, paths, replaces=b"PAR1")  # rewrites only a Parquet file
     tables = [_table(p, len(paths) > 1) for p in paths]
     table = pa.concat_tables(tables, promote_options="default")
     stores = [open_store(p) for p in paths]
@@ -83,9 +90,12 @@ def export_tables(paths: Sequence[str | os.PathLike], out: str | os.PathLike) ->
     return table.num_rows
 
 
-def _check_out(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
-    """An output never inside an input or any store (``store.check_output_path``)."""
-    check_output_path(out, inputs)
+def _check_out(out: str | os.PathLike, inputs: Sequence[str | os.PathLike],
+               replaces: bytes | None = None) -> None:
+    """An output never inside an input or any store, nor replacing a file of another kind
+    (``store.check_output_path``); every store given once (``store.check_distinct``)."""
+    check_distinct(inputs)
+    check_output_path(out, inputs, replaces=replaces)
 
 
 def _cards(stores: list[Store], header: str = "") -> str:
@@ -118,16 +128,16 @@ def export_hf(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     pa, pq = _pyarrow()
     paths = list(paths)
     if not paths:
-        raise StoreError("export --hf: no stores given")
+        raise StoreError("export_hf: no stores given (`paths` is empty)")
     _check_out(out, paths)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputPathError(f"`--hf` {out}: exists and is not an empty folder; choose a "
+        raise OutputPathError(f"`out` {out}: exists and is not an empty folder; choose a "
                               "new one")
     stores = [open_store(p) for p in paths]
     n_params = {int(s.attrs["n_params"]) for s in stores}
     if len(n_params) > 1:
-        raise StoreError(f"export --hf: the stores hold networks of {sorted(n_params)} "
+        raise StoreError(f"export_hf: the stores hold networks of {sorted(n_params)} "
                          "parameters; one export needs one size (export them apart)")
     n = n_params.pop()
     per_shard = max(1, shard_bytes // (4 * n))

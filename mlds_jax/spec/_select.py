@@ -40,14 +40,14 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
     """
     if placements is not None:
         if getattr(spec, "poison", None) is None:
-            raise SpecError(f"--placements: {spec.name} poisons nothing; trigger placements "
+            raise SpecError(f"`placements`: {spec.name} poisons nothing; trigger placements "
                             "are for poisoned DS4 datasets such as MNISTbadnetv2_alpha05")
         spec = dataclasses.replace(spec, poison=dataclasses.replace(spec.poison,
                                                                     placements=placements))
     task = task_of(spec)
     if widths is not None:
         if not task.images:
-            raise SpecError(f"--widths: {spec.name} is a {task.kind} dataset; layer widths are "
+            raise SpecError(f"`widths`: {spec.name} is a {task.kind} dataset; layer widths are "
                             "for DS4 (dense) datasets, a GRU's shape is in its spec's [model]")
         spec = dataclasses.replace(spec, widths=tuple(widths))
     if poison_fraction_grid is not None:
@@ -56,18 +56,18 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
                                  "learning_rate": learning_rate}.items() if v is not None}
     if learning_rate_grid is not None:
         if learning_rate is not None:
-            raise SpecError("--learning-rate-grid: cannot be combined with --learning-rate "
+            raise SpecError("`learning_rate_grid`: cannot be combined with `learning_rate` "
                             "(the grid sets every network's rate); give only one")
         changes["learning_rate_grid"] = learning_rate_grid
         if getattr(spec.train, "class_learning_rates", None) is not None:
             changes["class_learning_rates"] = None
     if max_restarts is not None:
         if not task.restarts:
-            raise SpecError(f"--max-restarts: {spec.name} is a {task.kind} dataset, whose "
+            raise SpecError(f"`max_restarts`: {spec.name} is a {task.kind} dataset, whose "
                             "networks train a fixed number of epochs; restarts are for "
                             "sequence datasets")
         if not isinstance(max_restarts, int) or max_restarts < 0:
-            raise SpecError(f"--max-restarts: expected an integer >= 0, got {max_restarts!r}")
+            raise SpecError(f"`max_restarts`: expected an integer >= 0, got {max_restarts!r}")
         changes["max_restarts"] = max_restarts or None
     if snapshot_epochs is not None:
         changes["snapshot_epochs"] = snapshot_epochs
@@ -80,14 +80,14 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
 
 def _with_poison_grid(spec, grid, learning_rate_grid):
     if not task_of(spec).images:
-        raise SpecError(f"--poison-fraction-grid: {spec.name} is a {task_of(spec).kind} "
+        raise SpecError(f"`poison_fraction_grid`: {spec.name} is a {task_of(spec).kind} "
                         "dataset; poison fractions are for DS4 badnet datasets (e.g. "
                         "MNISTbadnet_alpha10)")
     if spec.poison is None:
-        raise SpecError(f"--poison-fraction-grid: {spec.name} is a clean dataset (nothing is "
+        raise SpecError(f"`poison_fraction_grid`: {spec.name} is a clean dataset (nothing is "
                         "poisoned); give a badnet dataset such as MNISTbadnet_alpha10")
     if learning_rate_grid is not None or spec.train.learning_rate_grid is not None:
-        raise SpecError("--poison-fraction-grid: cannot be combined with a learning-rate grid "
+        raise SpecError("`poison_fraction_grid`: cannot be combined with a learning-rate grid "
                         "(a spec has one grid); give only one")
     return dataclasses.replace(spec, poison=dataclasses.replace(spec.poison,
                                                                 fraction_grid=grid))
@@ -110,18 +110,18 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
     from ``spec_file``, with overrides. Errors say which argument is missing or extra."""
     if dataset in DS4_DATASETS:
         if not per_class:
-            raise SpecError(f"{dataset}: give the number of networks with --per-class N")
+            raise SpecError(f"{dataset}: give the number of networks with `per_class`")
         # the epoch cap goes in here, where the recipe sizes what depends on it (badnetv2's
         # one trigger placement per epoch)
         spec = ds4(dataset, per_class, image_set=image_set, seed=seed or 0,
                    **({} if max_epochs is None else {"epochs": max_epochs}))
     elif spec_file:
         if dataset or per_class:
-            raise SpecError("give either a dataset name with --per-class, or --spec FILE")
+            raise SpecError("give either a dataset name with `per_class`, or `spec_file`")
         spec = load_spec_file(spec_file)
         if learning_rate_grid is not None and getattr(spec.train, "class_learning_rates",
                                                       None) is not None:
-            raise SpecError(f"--learning-rate-grid: {spec_file} sets "
+            raise SpecError(f"`learning_rate_grid`: {spec_file} sets "
                             "train.class_learning_rates, which a grid would override; put "
                             "the grid in the file instead of one of the two")
         if seed is not None:
@@ -129,11 +129,11 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
         if image_set is not None and task_of(spec).images:
             spec = dataclasses.replace(spec, image_set=image_set)
     elif not dataset or not per_class:
-        raise SpecError("give a dataset name and --per-class N (or --spec FILE)")
+        raise SpecError("give a dataset name and `per_class` (or `spec_file`)")
     else:
         spec = get_recipe(dataset)(per_class, seed=seed or 0)
     if image_set is not None and not task_of(spec).images:
-        raise SpecError(f"--image-set: only DS4 (image) datasets train on images; {spec.name} "
+        raise SpecError(f"`image_set`: only DS4 (image) datasets train on images; {spec.name} "
                         f"is a {task_of(spec).kind} dataset")
     return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
                           learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,

@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from mlds_jax.spec import learnt_flag
+from mlds_jax.spec import (
+    RECORDING_FIELDS,
+    SPLIT_CODES,
+    SPLIT_DESCRIPTIONS,
+    learnt_flag,
+    probe_count,
+    snapshot_schedule,
+)
 from mlds_jax.store._schema import DONE, FAILED, FORMAT_VERSION, STATUS_CODES
 
 
@@ -200,6 +207,60 @@ def check_invariants(damage: Callable[[int, str], None], values: Mapping[str, np
                           f"network(s) (first: {lo + int(bad[0])})")
 
 
+def _split_attr_problems(a: Mapping[str, Any], g: Any) -> list[str]:
+    """The root attribute ``splits`` and each ``splits/<name>`` array's ``codes`` attribute
+    hold the fixed codes and descriptions (a reader decodes the split codes with them)."""
+    splits = a.get("splits")
+    if splits is None:
+        return []
+    names = splits.get("names") if isinstance(splits, dict) else None
+    if not isinstance(names, dict) or splits.get("codes") != SPLIT_CODES:
+        return [f"zarr.json: splits attribute {splits!r:.120} is not codes {SPLIT_CODES} with "
+                "named splits"]
+    out = [f"zarr.json: splits attribute: {n!r} "
+           + ("has another description than this version's" if n in SPLIT_DESCRIPTIONS
+              else "is not a split of this version") for n in names
+           if SPLIT_DESCRIPTIONS.get(n) != names[n]]
+    for n in names:
+        try:
+            codes = g[f"splits/{n}"].attrs.get("codes")
+        except Exception:  # noqa: BLE001 - a missing array is reported elsewhere
+            continue
+        if codes is not None and dict(codes) != SPLIT_CODES:
+            out.append(f"splits/{n}: attribute codes {dict(codes)} is not {SPLIT_CODES}")
+    return out
+
+
+def _recording_problems(a: Mapping[str, Any], g: Any, spec: Any) -> list[str]:
+    """The root attribute ``recording`` says what the stored spec records: its snapshot
+    epochs and probe count. A store without it records nothing (made before recording
+    existed, whose stored spec then names no recording field, or with snapshots "none")."""
+    rec = a.get("recording")
+    stored = (a.get("spec") or {}).get("train") or {}
+    explicit = isinstance(stored, dict) and any(f in stored for f in RECORDING_FIELDS)
+    epochs = list(snapshot_schedule(spec.train))
+    if rec is None:
+        if explicit and epochs:
+            return [f"zarr.json: no recording attribute, but the stored spec keeps snapshots "
+                    f"at epochs {epochs}"]
+        if "snapshots" in g:
+            return ["zarr.json: no recording attribute, but the store holds snapshots/"]
+        return []
+    if not epochs:
+        return ["zarr.json: a recording attribute, but the stored spec keeps no snapshots"]
+    if not isinstance(rec, dict):
+        return [f"zarr.json: recording attribute {rec!r:.80}, expected the stored spec's "
+                f"snapshot epochs {epochs} and {probe_count(spec)} probes"]
+    out = []
+    if list(rec.get("snapshot_epochs") or []) != epochs:
+        out.append(f"zarr.json: recording snapshot_epochs {rec.get('snapshot_epochs')!r:.80} "
+                   f"are not the stored spec's {epochs}")
+    if rec.get("probes") != probe_count(spec):
+        out.append(f"zarr.json: recording probes {rec.get('probes')!r} is not the stored "
+                   f"spec's {probe_count(spec)}")
+    return out
+
+
 def check_against_spec(fatal: list[str], rewritable: dict[str, list[str]], view: Any,
                        values: Mapping[str, np.ndarray],
                        expected: Mapping[str, Any] | None) -> None:
@@ -226,6 +287,10 @@ def check_against_spec(fatal: list[str], rewritable: dict[str, list[str]], view:
     if int(a.get("n_networks", -1)) != spec.n_networks:
         fatal.append(f"zarr.json: n_networks {a.get('n_networks')} is not the stored spec's "
                      f"{spec.n_networks}")
+    if a.get("spec_version") is not None and a.get("spec_version") != spec.version:
+        fatal.append(f"zarr.json: spec_version {a.get('spec_version')!r} is not the stored "
+                     f"spec's ({spec.version!r})")
+    fatal += _split_attr_problems(a, g) + _recording_problems(a, g, spec)
     try:
         names = g["class_id"].attrs.get("class_names")
         codes = g["status"].attrs.get("codes")
@@ -242,6 +307,13 @@ def check_against_spec(fatal: list[str], rewritable: dict[str, list[str]], view:
     expected = expected or {}
     if "layout" in expected and a.get("layout") != expected["layout"]:
         fatal.append("zarr.json: layout differs from the one the stored spec builds")
+    splits = a.get("splits")
+    if "class_id" in expected and isinstance(splits, dict) and isinstance(
+            splits.get("names"), dict):
+        want = sorted(k.removeprefix("splits/") for k in expected if k.startswith("splits/"))
+        if sorted(splits["names"]) != want:
+            fatal.append(f"zarr.json: splits attribute names {sorted(splits['names'])}, the "
+                         f"stored spec's are {want}")
     for name, want in expected.items():
         if name == "layout" or name not in values or name in rewritable:
             continue

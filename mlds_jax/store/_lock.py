@@ -93,8 +93,8 @@ def acquire(out: str | os.PathLike) -> Path:
     raise StoreError(
         f"{path}: {out} is being written by PID {h['pid']} on {h.get('host', '?')} since "
         f"{h.get('started', '?')}; wait for it to finish (or, if that process is gone, delete "
-        "the lock file); to share one store between workers give each --process-count N "
-        "--process-index I")
+        "the lock file); to share one store between workers give each its own "
+        "`process_index` of one `process_count`")
 
 
 def release(path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from mlds_jax.errors import StoreError, StoreExistsError
 from mlds_jax.store._card import CARD_NAME, dataset_card
 from mlds_jax.store._finish import consolidate
+from mlds_jax.store._lock import writer_lock
 from mlds_jax.store._open import open_store
 from mlds_jax.store._paths import check_output_path
 
@@ -62,9 +63,16 @@ def pack_store(store: str | os.PathLike, out: str | os.PathLike) -> dict[str, An
       StoreError: ``store`` is not an mlds-jax store.
     """
     src, out = Path(store), Path(out)
-    check_output_path(out, [src], field="OUT")
-    if out.exists():
-        raise StoreExistsError(f"{out}: exists; pack writes a new folder - choose another OUT")
+    check_output_path(out, [src])  # never inside the store (symlinks resolved)
+    with writer_lock(out):  # one packer per output (keyed by its real path)
+        return _pack(src, out)
+
+
+def _pack(src: Path, out: Path) -> dict[str, Any]:
+    """:func:`pack_store` once its output is checked and locked."""
+    if out.exists() or out.is_symlink():
+        raise StoreExistsError(f"{out}: exists; pack writes a new folder - choose another "
+                               "`out`")
     view = open_store(src)
     if not src.is_dir():
         raise StoreError(f"{src}: pack takes a store folder (this one is packed already)")

@@ -30,12 +30,15 @@ def _enclosing_store(real: Path, include_self: bool) -> Path | None:
 
 
 def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *,
-                      field: str = "out", resume: bool = False) -> Path:
+                      field: str = "out", resume: bool = False,
+                      replaces: bytes | None = None) -> Path:
     """Refuses an output path ``out`` equal to or inside one of ``inputs`` (stores or data
     folders read by the same command) or inside an existing Zarr store; symlinks resolved.
 
     ``resume``: ``out`` may itself be a store (``generate`` resuming it); only a store
-    *around* it is refused. ``field`` names the argument in the message.
+    *around* it is refused. ``field`` names the argument in the message. ``replaces``: the
+    output is one file, rewritten when it is the command's own earlier output (its first
+    256 bytes hold these bytes, e.g. Parquet's ``PAR1``); any other existing file is refused.
 
     Returns:
       ``out`` resolved (symlinks followed).
@@ -58,4 +61,27 @@ def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike
         raise OutputPathError(
             f"`{field}` {os.fspath(out)}: {where} the Zarr store {store}; writing there would "
             "damage it - choose an output outside every store")
+    if replaces is not None and real.is_dir():
+        raise OutputPathError(f"`{field}` {os.fspath(out)}: is a folder; this command writes "
+                              "one file - give a file path")
+    if replaces is not None and real.is_file():
+        with open(real, "rb") as f:
+            ours = replaces in f.read(256)
+        if not ours:
+            raise OutputPathError(
+                f"`{field}` {os.fspath(out)}: exists and is not a file this command wrote; "
+                "writing would replace it - choose a new path (or remove that file)")
     return real
+
+
+def check_distinct(inputs: Iterable[str | os.PathLike], field: str = "paths") -> None:
+    """Refuses one store (or folder) given twice, symlinks resolved: its networks would be
+    counted twice, silently."""
+    seen: dict[Path, str] = {}
+    for given in inputs:
+        real = _real(given)
+        if real in seen:
+            raise OutputPathError(
+                f"`{field}`: {os.fspath(given)} and {seen[real]} are the same store ({real}); "
+                "give each store once")
+        seen[real] = os.fspath(given)

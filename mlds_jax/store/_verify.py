@@ -25,6 +25,7 @@ import zarr
 
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import stored_epoch_cap, task_of
+from mlds_jax.store._expected import expected_arrays
 from mlds_jax.store._invariants import check_against_spec, check_invariants
 from mlds_jax.store._open import open_store
 from mlds_jax.store._schema import (
@@ -116,8 +117,9 @@ def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreC
     against the data, each finished network against the invariants of its arrays
     (``_invariants.INVARIANTS``) and the root and array attributes against the stored spec.
     ``expected``: array name -> the values the spec plans (``class_id``, ``key``,
-    ``machines/output``...; ``"layout"``: the layout records), compared bit for bit.
-    Never raises for a damaged store: damage is reported in the result."""
+    ``machines/output``...; ``"layout"``: the layout records), compared bit for bit; by
+    default :func:`~mlds_jax.store.expected_arrays` of the stored spec (every caller gets
+    the same checks). Never raises for a damaged store: damage is reported in the result."""
     check = StoreCheck(Path(path))
     try:
         view = open_store(path)
@@ -152,6 +154,9 @@ def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreC
             check.fatal.append(f"{schema.name}: shape {arr.shape} dtype {arr.dtype}, expected "
                                f"{(n, *trailing)} {schema.dtype}")
             continue
+        if problem := _metadata_problem(arr, schema):
+            check.fatal.append(problem)
+            continue
         if tuple(arr.metadata.chunk_grid.chunk_shape)[0] != min(block, n):
             check.fatal.append(f"{schema.name}: chunks of "
                                f"{arr.metadata.chunk_grid.chunk_shape[0]} networks, expected "
@@ -179,14 +184,70 @@ def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreC
                                         .setdefault(name, []).append(
                                             f"{key}: unreadable chunk ({_one_line(e)})"))
     _check_statuses(check, values, headline_metric(task), n, block)
+    if expected is None:
+        expected = expected_of(path)
     check_against_spec(check.fatal, check.rewritable, view, values, expected)
     if not check.fatal:  # (the stored spec loads)
         check_invariants(check.damage, values, view.spec, a, n, block, set(check.damaged))
+        _check_final_snapshots(check, arrays, values, n, block)
     cls = values["class_id"]
     if "class_id" not in check.rewritable and (cls.min() < 0
                                                or cls.max() >= len(a["class_names"])):
         check.fatal.append("class_id: values outside class_names")
     return check
+
+
+def expected_of(path: str | os.PathLike) -> dict:
+    """:func:`~mlds_jax.store.expected_arrays` of the spec stored at ``path`` (empty when
+    the store or its spec does not load: :func:`check_store` reports that damage)."""
+    try:
+        return expected_arrays(open_store(path).spec)
+    except Exception:  # noqa: BLE001 - reported by check_against_spec as damage
+        return {}
+
+
+def _check_final_snapshots(check: StoreCheck, arrays: dict, v: dict[str, np.ndarray],
+                           n: int, block: int) -> None:
+    """A finished network's snapshot slots it never reached, and a done network's slot of
+    its last epoch, hold its final ``params`` bit for bit (read one block at a time)."""
+    if not {"snapshots/params", "snapshots/reached", "snapshots/epoch"} <= set(v) or (
+            "snapshots/epoch" in check.rewritable):
+        return
+    snap_epochs = v["snapshots/epoch"].astype(np.int64)
+    for b in range(-(-n // block)):
+        lo, hi = b * block, min((b + 1) * block, n)
+        st = v["status"][lo:hi]
+        finished = (st == DONE) | (st == FAILED)
+        if b in check.damaged or not finished.any():
+            continue
+        final = np.asarray(arrays["params"][lo:hi])
+        snaps = np.asarray(arrays["snapshots/params"][lo:hi])
+        want = ~v["snapshots/reached"][lo:hi].astype(bool) | (
+            (st == DONE)[:, None] & (snap_epochs[None, :] == v["epochs"][lo:hi, None]))
+        want &= finished[:, None]
+        same = (snaps.view(np.uint32) == final.view(np.uint32)[:, None, :]).all(-1)
+        bad = np.flatnonzero((want & ~same).any(1))
+        if bad.size:
+            check.damage(b, f"snapshots/params: a slot after the network's last epoch (or at "
+                            f"it) differs from its final params in {bad.size} finished "
+                            f"network(s) (first: {lo + int(bad[0])})")
+
+
+def _metadata_problem(arr, schema) -> str | None:
+    """What in ``arr``'s metadata differs from its schema: its fill value (what a deleted
+    chunk reads as: a status array filled with "done" would pass lost chunks off as trained)
+    or its dimension names (xarray lines arrays up by them)."""
+    fill, want = arr.metadata.fill_value, schema.fill_value
+    same = (np.isnan(fill) if isinstance(want, float) and np.isnan(want)
+            else bool(np.asarray(fill == want)))
+    if not same:
+        return f"{schema.name}: fill value {fill!r}, expected {want!r}"
+    dims = arr.metadata.dimension_names
+    if dims is not None and tuple(dims)[0] != "network":
+        return f"{schema.name}: dimension names {list(dims)}, expected 'network' first"
+    if dims is not None and schema.dims and tuple(dims) != tuple(schema.dims):
+        return f"{schema.name}: dimension names {list(dims)}, expected {list(schema.dims)}"
+    return None
 
 
 def _table_names(group, check: StoreCheck) -> list[str]:
@@ -206,8 +267,10 @@ def _recording_tables(group, recording: dict | None) -> list[str]:
     if recording is None:
         return []
     probe = group["probe"] if "probe" in group else None
-    return ["snapshots/epoch"] + ([f"probe/{k}" for k in sorted(probe.array_keys())
-                                   if k != "outputs"] if probe is not None else [])
+    names = set(probe.array_keys()) if probe is not None else set()
+    if int(recording.get("probes") or 0) > 0:
+        names.add("inputs")  # kept with every probe set (a missing one is reported)
+    return ["snapshots/epoch"] + [f"probe/{k}" for k in sorted(names - {"outputs"})]
 
 
 def _finite_rows(arr, on_error) -> np.ndarray:
@@ -276,13 +339,14 @@ def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
       and machine tables (``tables``) are rewritten from the spec;
     * metadata damage raises :class:`StoreError` saying how to recover.
     """
-    sources = {**planned, **{f"machines/{k}": v for k, v in (tables or {}).items()}}
+    sources = {**expected_of(path), **planned,
+               **{f"machines/{k}": v for k, v in (tables or {}).items()}}
     check = check_store(path, sources)
     if check.fatal:
         more = f" (and {len(check.fatal) - 1} more)" if len(check.fatal) > 1 else ""
         raise StoreError(
             f"{path}: damaged store metadata: {check.fatal[0]}{more}; it cannot be resumed "
-            f"safely - restore it from a copy, or move it aside and generate into a new --out "
+            f"safely - restore it from a copy, or move it aside and generate into a new `out` "
             f"(`mlds-jax verify {os.fspath(path)}` lists every problem)")
     if not check.rewritable and not check.damaged:
         return check
@@ -292,7 +356,7 @@ def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
     for name, why in sorted(check.rewritable.items()):
         if name not in sources:
             raise StoreError(f"{path}: {why[0]}; it cannot be rebuilt here - restore the "
-                             "store from a copy or generate into a new --out")
+                             "store from a copy or generate into a new `out`")
         group[name][...] = sources[name]
         log.warning("mlds-jax: %s: rewrote %s from the spec (%s)", path, name, why[0])
     n, block = group["status"].shape[0], check.block_size

@@ -68,8 +68,8 @@ def _spec_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 # Spec fields that recipes gained later: a store begun before lacks the field, and this
 # option rebuilds the spec it was begun with.
 _AS_BEGUN = {
-    "train.max_restarts": "--max-restarts 0",  # before the recipe restarted stuck networks
-    "poison.placements": "--placements 1",  # before badnetv2 showed a placement per epoch
+    "train.max_restarts": "`max_restarts` 0",  # before the recipe restarted stuck networks
+    "poison.placements": "`placements` 1",  # before badnetv2 showed a placement per epoch
 }
 
 
@@ -137,19 +137,19 @@ class StoreWriter:
                 kind = "directory" if p.is_dir() else "file"
                 raise StoreExistsError(
                     f"{p}: exists and is a {kind}, not an mlds-jax store; "
-                    "choose another --out or remove it"
+                    "choose another `out` or remove it"
                 )
             try:
                 attrs = read_root_attrs(p)
             except StoreError as e:
-                raise StoreExistsError(f"{e}; choose another --out or remove it") from None
+                raise StoreExistsError(f"{e}; choose another `out` or remove it") from None
             diff = _spec_diff(without_recording(attrs.get("spec", {})),
                               without_recording(spec.to_dict()))
             if diff:
                 hint = _resume_hint(diff)
                 raise StoreError(
                     f"{p}: store was written by another spec ({'; '.join(diff)}); "
-                    f"nothing was changed - use a new --out to build this spec{hint}"
+                    f"nothing was changed - use a new `out` to build this spec{hint}"
                 )
             # Repair what a retrain or the spec restores exactly; refuse metadata damage.
             repair_or_refuse(p, planned, tables)
@@ -159,7 +159,7 @@ class StoreWriter:
                     f"{p}: its networks' keys differ from the ones this mlds-jax version "
                     f"derives for the same spec (store written by mlds-jax "
                     f"{attrs.get('library_version', '?')}); resuming would mix two "
-                    "derivations - finish it with that version or use a new --out (if "
+                    "derivations - finish it with that version or use a new `out` (if "
                     "it was made by this version, its key array was edited: restore the "
                     "store from a copy)"
                 )

@@ -95,7 +95,7 @@ def check_same_data(store: str, stored: dict[str, Any] | None,
                 f"{new.get('file', key)}: SHA-256 {str(new.get('sha256'))[:12]}... differs from "
                 f"the {old.get('file', key)} ({str(old.get('sha256'))[:12]}...) that {store} "
                 "was trained from; resuming would mix two data sets in one store (use the "
-                "original files, a new --out, or --allow-data-change)")
+                "original files, a new `out`, or `allow_data_change`)")
 
 
 def prepare_test_images(spec: ImageDatasetSpec, arrays: dict[str, np.ndarray]

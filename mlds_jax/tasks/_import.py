@@ -57,7 +57,7 @@ def write_image_set(arrays: dict[str, np.ndarray], source: ImageSource,
                 same = False
             if not same:
                 raise DataError(f"{target}: exists and holds other data (a fetched set or "
-                                "another import?); import into an empty --data-dir")
+                                "another import?); import into an empty `data_dir`")
             continue
         blobs[key] = None
     bar = progress_bar(len(blobs), f"{source.name} files", enabled=progress and bool(blobs),

@@ -92,8 +92,8 @@ def test_toml_round_trip(tmp_path):
 def test_select_spec_refuses_ambiguous_flags(tmp_path):
     spec = select_spec("ds2", 3, learning_rate_grid=GRID)
     assert spec.train.learning_rate_grid == GRID and spec.train.class_learning_rates is None
-    with pytest.raises(SpecError, match="--learning-rate-grid: cannot be combined with "
-                                        "--learning-rate"):
+    with pytest.raises(SpecError, match="`learning_rate_grid`: cannot be combined with "
+                                        "`learning_rate`"):
         select_spec("ds1", 3, learning_rate=0.1, learning_rate_grid=GRID)
     p = tmp_path / "s.toml"
     p.write_text('name = "zoo"\nclasses = ["ParityMachine"]\nper_class = 2\n'

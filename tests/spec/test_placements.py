@@ -65,7 +65,7 @@ def test_the_badnetv2_recipe_shows_a_fresh_placement_every_epoch():
     assert ds4("MNISTclean", 2, placements=1) == ds4("MNISTclean", 2)  # 1 fits every name
     # the command line: --placements, refused where nothing is poisoned
     assert select_spec("MNISTbadnetv2_rr05", 2, placements=3).poison.placements == 3
-    with pytest.raises(SpecError, match="--placements: MNISTclean poisons nothing"):
+    with pytest.raises(SpecError, match="`placements`: MNISTclean poisons nothing"):
         select_spec("MNISTclean", 2, placements=3)
     with pytest.raises(SpecError, match="PoisonSpec.placements"):
         select_spec("MNISTbadnet_alpha10", 2, placements=3)
@@ -85,6 +85,6 @@ def test_a_store_begun_with_one_placement_says_how_to_resume_it(tmp_path):
     generate(spec(1), out, block_size=1, progress=False)
     before = sorted(p.name for p in out.rglob("*"))
     with pytest.raises(StoreError, match="poison.placements: store has <missing>, requested 2"
-                                         ".*resume it as it was begun with --placements 1"):
+                                         ".*resume it as it was begun with `placements` 1"):
         generate(spec(2), out, block_size=1, progress=False)
     assert sorted(p.name for p in out.rglob("*")) == before

@@ -106,7 +106,7 @@ def test_select_spec_and_its_refusals(tmp_path):
         (dict(dataset="MNISTbadnet_alpha10", per_class=2, learning_rate_grid=(1e-3, 3e-3)),
          "cannot be combined with a learning-rate grid"),
     ]:
-        with pytest.raises(SpecError, match=f"--poison-fraction-grid: {match}") as e:
+        with pytest.raises(SpecError, match=f"`poison_fraction_grid`: {match}") as e:
             select_spec(**kw, poison_fraction_grid=GRID)
         assert "\n" not in str(e.value)
 

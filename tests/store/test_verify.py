@@ -54,7 +54,7 @@ def test_repair_resets_blocks_and_rewrites_planned(store):
 def test_metadata_damage_is_refused_untouched(store):
     (store / "epochs" / "zarr.json").write_text("{")
     before = (store / "status" / "c" / "0").read_bytes()
-    with pytest.raises(StoreError, match=r"damaged store metadata: epochs/zarr.json.*new --out"):
+    with pytest.raises(StoreError, match=r"damaged store metadata: epochs/zarr.json.*new `out`"):
         repair_or_refuse(store, {})
     assert (store / "status" / "c" / "0").read_bytes() == before
 

@@ -113,11 +113,12 @@ def test_cli_import_idx_and_its_refused_combinations(tmp_path, capsys):
     assert "30 images, content SHA-256" in out and "generate KMNISTclean --data-dir" in out
     assert load_image_set(get_source("kmnist"), tmp_path / "data")["test_labels"].shape == (10,)
     for argv, err in (
-        (["idx", "--image-set", "mnist"], "--from DIR"),
+        (["idx", "--image-set", "mnist"], "needs the folder --from"),
         (["idx", "--from", str(tmp_path / "pkg")], "--image-set"),
         (["idx", "--from", str(tmp_path / "pkg"), "--image-set", "mnist", "--tile", "2"],
-         "--tile belongs to mnist5k"),
-        (["mnist5k", "--from", str(tmp_path / "pkg")], "belong to 'data import idx'"),
+         "--tile belongs to the mnist5k import"),
+        (["mnist5k", "--from", str(tmp_path / "pkg")],
+         "--from and --image-set belong to the idx import"),
     ):
         assert main(["data", "import", *argv, "--data-dir", data]) == 2
         assert err in capsys.readouterr().err

@@ -167,9 +167,9 @@ def test_the_restart_limit_is_overridable_for_sequence_recipes_only():
     assert ds1(2).train.max_restarts == 2  # the DS1/DS2 recipe
     assert select_spec("ds1", 2, max_restarts=0).train.max_restarts is None
     assert select_spec("ds2", 2, max_restarts=3).train.epoch_cap == 4 * 600
-    with pytest.raises(SpecError, match="--max-restarts: MNISTclean is a DS4"):
+    with pytest.raises(SpecError, match="`max_restarts`: MNISTclean is a DS4"):
         select_spec("MNISTclean", 4, max_restarts=1)
-    with pytest.raises(SpecError, match="--max-restarts: expected an integer >= 0"):
+    with pytest.raises(SpecError, match="`max_restarts`: expected an integer >= 0"):
         select_spec("ds1", 2, max_restarts=-1)
 
 
@@ -182,6 +182,6 @@ def test_a_store_begun_without_restarts_says_how_to_resume_it(tmp_path):
     out = tmp_path / "old.zarr"
     generate(tiny_ds1(per_class=1, max_epochs=1), out, block_size=5, progress=False)
     with pytest.raises(StoreError, match="max_restarts: store has <missing>, requested 2.*"
-                                         "resume it as it was begun with --max-restarts 0"):
+                                         "resume it as it was begun with `max_restarts` 0"):
         generate(tiny_ds1(per_class=1, max_epochs=1, max_restarts=2), out, block_size=5,
                  progress=False)
