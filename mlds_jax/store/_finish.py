@@ -1,11 +1,13 @@
 """After a store's last block: CF attributes, the dataset card and consolidated metadata.
 
 :func:`finish_store` runs at the end of every ``generate`` that leaves the store complete
-(and again on a re-run, so an older store gains them). It changes metadata and the card only,
-never an array's values:
+(and again on a re-run, so an older store gains them). It changes metadata, the card and the
+coordinate arrays only, never another array's values:
 
 * ``class_id`` and ``status`` get CF ``flag_values`` / ``flag_meanings`` (what each code
   means, for xarray, Panoply and other CF readers);
+* the stored coordinates ``network``, ``class_name`` and ``tensor`` and the root attribute
+  ``coordinates`` (:mod:`mlds_jax.store._coords`: plain xarray gets coordinates);
 * the dataset card (:func:`~mlds_jax.store.dataset_card`, Markdown) is (re)written into the
   root attribute ``card`` (a file in the store's folder would make Zarr warn on every
   listing); ``export --hf`` and ``pack`` write it out as ``README.md``;
@@ -24,6 +26,7 @@ import numpy as np
 import zarr
 
 from mlds_jax.store._card import CARD_ATTR, dataset_card
+from mlds_jax.store._coords import write_coordinates
 from mlds_jax.store._open import open_store
 from mlds_jax.store._schema import cf_attributes
 
@@ -43,6 +46,7 @@ def finish_store(path: str | os.PathLike, *, force: bool = False) -> bool:
     for name, attrs in cf_attributes(store.class_names).items():
         if any(group[name].attrs.get(k) != v for k, v in attrs.items()):
             group[name].attrs.update(attrs)
+    write_coordinates(group, store.class_names, store.layout)
     card = dataset_card(store)
     if group.attrs.get(CARD_ATTR) != card:
         group.attrs[CARD_ATTR] = card

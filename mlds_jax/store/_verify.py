@@ -25,6 +25,7 @@ import zarr
 
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import stored_epoch_cap, task_of
+from mlds_jax.store._coords import coordinate_problems, coordinate_sources
 from mlds_jax.store._expected import expected_arrays
 from mlds_jax.store._invariants import check_against_spec, check_invariants
 from mlds_jax.store._open import open_store
@@ -187,6 +188,8 @@ def check_store(path: str | os.PathLike, expected: dict | None = None) -> StoreC
     if expected is None:
         expected = expected_of(path)
     check_against_spec(check.fatal, check.rewritable, view, values, expected)
+    for name, why in coordinate_problems(g, a["class_names"], a["layout"]).items():
+        check.rewritable.setdefault(name, []).append(why)  # the stored coordinates
     if not check.fatal:  # (the stored spec loads)
         check_invariants(check.damage, values, view.spec, a, n, block, set(check.damaged))
         _check_final_snapshots(check, arrays, values, n, block)
@@ -341,6 +344,7 @@ def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
     """
     sources = {**expected_of(path), **planned,
                **{f"machines/{k}": v for k, v in (tables or {}).items()}}
+    sources.update(coordinate_sources(path))  # the stored coordinates (network, ...)
     check = check_store(path, sources)
     if check.fatal:
         more = f" (and {len(check.fatal) - 1} more)" if len(check.fatal) > 1 else ""
