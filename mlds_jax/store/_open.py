@@ -27,7 +27,15 @@ import numpy as np
 import zarr
 
 from mlds_jax.errors import StoreError
-from mlds_jax.spec import IMAGE, SEQUENCE, spec_from_dict, task_of
+from mlds_jax.spec import (
+    IMAGE,
+    SEQUENCE,
+    learnt_flag,
+    network_split,
+    spec_from_dict,
+    split_names,
+    task_of,
+)
 from mlds_jax.store._reader import StoreView, read_root_attrs, zip_group
 from mlds_jax.store._regenerate import regenerate_params
 from mlds_jax.store._schema import DONE, cf_attributes
@@ -229,8 +237,6 @@ class Store(StoreView):
         """The named splits of this store's networks (``canonical`` first)."""
         if "splits" in self.attrs:
             return list(self.attrs["splits"]["names"])
-        from mlds_jax.spec import split_names
-
         return list(split_names(self.spec))
 
     def split(self, name: str = "canonical") -> np.ndarray:
@@ -243,8 +249,6 @@ class Store(StoreView):
             raise KeyError(f"{self.path}: no split {name!r}; this store has {names}")
         if f"splits/{name}" in self.group:
             return np.asarray(self.group[f"splits/{name}"][...])
-        from mlds_jax.spec import network_split
-
         return network_split(self.spec, name, np.arange(self.n_networks))
 
     def initial_params(self, i: int, data_dir: str | os.PathLike | None = None
@@ -273,8 +277,6 @@ class Store(StoreView):
     def learnt(self) -> np.ndarray:
         """bool ``[network]``: done and learnt. The stored ``learnt`` array where the store
         has one; else the spec's rule applied to the stored metrics (same thresholds)."""
-        from mlds_jax.spec import learnt_flag
-
         if "learnt" in self.group:
             flag = self["learnt"].astype(bool)
         else:
