@@ -6,9 +6,10 @@
   XLA's own threads, and a multi-threaded OpenBLAS on a busy 2-core machine spins its
   threads against them (measured: an SVD of a 120 x 4,364 matrix took 2.7 s instead of
   0.05 s). Results do not depend on it (no test compares BLAS floats across thread counts).
-* XLA programs are compiled once per test process (each pytest-xdist worker has its own): a
+* XLA programs are compiled once per test run, not once per process: a
   persistent compilation cache in a fresh temporary directory (removed at exit), inherited
-  through the environment by every subprocess and Ray worker a test starts. Many tests run
+  through the environment by every subprocess and Ray worker a test starts, and shared by
+  the pytest-xdist workers (the controller makes it, the workers reuse it). Many tests run
   the same chunk programs in several processes (a killed run and its resume, two processes
   on one store, a Ray worker, an uninterrupted reference); each used to spend ~12 s of a ~19
   s run compiling them. A cached program is the executable XLA compiled for the same key
@@ -27,8 +28,13 @@ import tempfile
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when each OpenBLAS copy loads
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-_XLA_CACHE = tempfile.mkdtemp(prefix="mlds-jax-tests-xla-cache-")
-atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
+# pytest-xdist workers inherit the controller's directory, so a program one worker compiled
+# is a cache hit in the other (each used to compile the same tiny-spec chunk programs).
+_XLA_CACHE = os.environ.get("MLDS_JAX_TESTS_XLA_CACHE", "")
+if not (os.environ.get("PYTEST_XDIST_WORKER") and os.path.isdir(_XLA_CACHE)):
+    _XLA_CACHE = tempfile.mkdtemp(prefix="mlds-jax-tests-xla-cache-")
+    os.environ["MLDS_JAX_TESTS_XLA_CACHE"] = _XLA_CACHE
+    atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE  # read by jax at import (children too)
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # small programs add up
 os.environ["JAX_NUM_CPU_DEVICES"] = "1"  # read by jax at import (children too)
