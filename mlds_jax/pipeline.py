@@ -97,7 +97,7 @@ def _check_stored_sizes(spec, out, attrs: dict[str, Any]) -> None:
     if problem:
         raise StoreError(f"{out}: its recorded {problem[0]} cannot run on this machine "
                          f"({problem[1]}); a store keeps its settings - resume it on a machine "
-                         "with more memory, or generate into a new --out")
+                         "with more memory, or generate into a new `out`")
 
 
 def generate(
@@ -328,7 +328,7 @@ def _prepare_images(spec: ImageDatasetSpec, out, data_dir, allow_data_change: bo
                     "before stores recorded them), so these files cannot be checked against "
                     "them; if they are the same files, resume once with `allow_data_change`: "
                     "that records their SHA-256 and every later resume checks them (or use a "
-                    "new --out)")
+                    "new `out`)")
         except StoreError:
             stored = None  # not a store: open_or_create refuses it with its own message
         check_same_data(os.fspath(out), stored, files)
