@@ -27,6 +27,7 @@ from mlds_jax.spec._learnt import (
     DEFAULT_LEARNT_CLEAN_ACCURACY,
     learnt_flag,
 )
+from mlds_jax.spec._overrides import SPEC_OVERRIDES, Override
 from mlds_jax.spec._recipes import (
     DS1_CLASSES,
     DS2_CLASSES,
@@ -78,6 +79,7 @@ __all__ = [
     "RECIPES",
     "SEED_ARRAYS",
     "SEED_FIELDS",
+    "SPEC_OVERRIDES",
     "SPLIT_CODES",
     "SPLIT_DESCRIPTIONS",
     "SPEC_VERSION",
@@ -90,6 +92,7 @@ __all__ = [
     "Task",
     "DatasetSpec",
     "GRUSpec",
+    "Override",
     "TrainSpec",
     "ds1",
     "ds2",

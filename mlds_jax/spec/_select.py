@@ -5,27 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 from mlds_jax.errors import SpecError
 from mlds_jax.spec._dataset import DatasetSpec
 from mlds_jax.spec._file import load_spec_file
 from mlds_jax.spec._image import ImageDatasetSpec
+from mlds_jax.spec._overrides import check_overrides
 from mlds_jax.spec._recipes import DS4_DATASETS, ds4, get_recipe
 from mlds_jax.spec._task import task_of
 
 
-def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | None = None,
-                   learning_rate: float | None = None,
-                   learning_rate_grid: tuple[float, ...] | None = None,
-                   max_restarts: int | None = None,
-                   poison_fraction_grid: tuple[float, ...] | None = None,
-                   widths: tuple[int, ...] | None = None,
-                   placements: int | None = None,
-                   snapshot_epochs: tuple[int, ...] | str | None = None,
-                   probes: int | None = None,
-                   ) -> DatasetSpec | ImageDatasetSpec:
-    """``spec`` with its recipe's epoch cap, learning rate, learning-rate grid, restart
-    limit or poison fraction grid replaced (validated). For a dense (image) recipe
+def with_overrides(spec: DatasetSpec | ImageDatasetSpec,
+                   **overrides: Any) -> DatasetSpec | ImageDatasetSpec:
+    """``spec`` with the overrides of :data:`SPEC_OVERRIDES` given (by field, e.g.
+    ``max_epochs=50``; ``None``: keep) replaced and validated: its recipe's epoch cap,
+    learning rate, learning-rate grid, restart limit or poison fraction grid. For a dense
+    (image) recipe
     ``max_epochs`` sets its fixed ``epochs``; ``max_restarts`` (0: none) applies to sequence
     recipes only (refused for DS4, which trains a fixed number of epochs).
 
@@ -38,6 +34,10 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
     ``snapshot_epochs`` (``"none"``: no snapshots) and ``probes`` set what the store records
     along training (they never change a network).
     """
+    overrides = check_overrides(overrides)
+    placements = overrides.get("placements")
+    learning_rate, learning_rate_grid = (overrides.get("learning_rate"),
+                                         overrides.get("learning_rate_grid"))
     if placements is not None:
         if getattr(spec, "poison", None) is None:
             raise SpecError(f"`placements`: {spec.name} poisons nothing; trigger placements "
@@ -45,14 +45,14 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
         spec = dataclasses.replace(spec, poison=dataclasses.replace(spec.poison,
                                                                     placements=placements))
     task = task_of(spec)
-    if widths is not None:
+    if (widths := overrides.get("widths")) is not None:
         if not task.images:
             raise SpecError(f"`widths`: {spec.name} is a {task.kind} dataset; layer widths are "
                             "for DS4 (dense) datasets, a GRU's shape is in its spec's [model]")
         spec = dataclasses.replace(spec, widths=tuple(widths))
-    if poison_fraction_grid is not None:
+    if (poison_fraction_grid := overrides.get("poison_fraction_grid")) is not None:
         spec = _with_poison_grid(spec, poison_fraction_grid, learning_rate_grid)
-    changes = {k: v for k, v in {task.epochs_field: max_epochs,
+    changes = {k: v for k, v in {task.epochs_field: overrides.get("max_epochs"),
                                  "learning_rate": learning_rate}.items() if v is not None}
     if learning_rate_grid is not None:
         if learning_rate is not None:
@@ -61,7 +61,7 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
         changes["learning_rate_grid"] = learning_rate_grid
         if getattr(spec.train, "class_learning_rates", None) is not None:
             changes["class_learning_rates"] = None
-    if max_restarts is not None:
+    if (max_restarts := overrides.get("max_restarts")) is not None:
         if not task.restarts:
             raise SpecError(f"`max_restarts`: {spec.name} is a {task.kind} dataset, whose "
                             "networks train a fixed number of epochs; restarts are for "
@@ -69,10 +69,9 @@ def with_overrides(spec: DatasetSpec | ImageDatasetSpec, *, max_epochs: int | No
         if not isinstance(max_restarts, int) or max_restarts < 0:
             raise SpecError(f"`max_restarts`: expected an integer >= 0, got {max_restarts!r}")
         changes["max_restarts"] = max_restarts or None
-    if snapshot_epochs is not None:
-        changes["snapshot_epochs"] = snapshot_epochs
-    if probes is not None:
-        changes["probes"] = probes
+    for field in ("snapshot_epochs", "probes"):  # recording only
+        if field in overrides:
+            changes[field] = overrides[field]
     if not changes:
         return spec
     return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
@@ -95,19 +94,13 @@ def _with_poison_grid(spec, grid, learning_rate_grid):
 
 def select_spec(dataset: str | None = None, per_class: int | None = None, *,
                 spec_file: str | os.PathLike | None = None, image_set: str | None = None,
-                seed: int | None = None, max_epochs: int | None = None,
-                learning_rate: float | None = None,
-                learning_rate_grid: tuple[float, ...] | None = None,
-                max_restarts: int | None = None,
-                poison_fraction_grid: tuple[float, ...] | None = None,
-                widths: tuple[int, ...] | None = None,
-                placements: int | None = None,
-                snapshot_epochs: tuple[int, ...] | str | None = None,
-                probes: int | None = None,
-                ) -> DatasetSpec | ImageDatasetSpec:
+                seed: int | None = None, **overrides: Any) -> DatasetSpec | ImageDatasetSpec:
     """The spec named by ``dataset`` (``ds1``... or a DS4 name such as
     ``MNISTbadnet_alpha10``; ``per_class`` networks per class, or in all for DS4) or read
-    from ``spec_file``, with overrides. Errors say which argument is missing or extra."""
+    from ``spec_file``, with ``overrides`` (:func:`with_overrides`). Errors say which
+    argument is missing or extra."""
+    overrides = check_overrides(overrides)
+    max_epochs = overrides.get("max_epochs")
     if dataset in DS4_DATASETS:
         if not per_class:
             raise SpecError(f"{dataset}: give the number of networks with `per_class`")
@@ -119,7 +112,7 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
         if dataset or per_class:
             raise SpecError("give either a dataset name with `per_class`, or `spec_file`")
         spec = load_spec_file(spec_file)
-        if learning_rate_grid is not None and getattr(spec.train, "class_learning_rates",
+        if "learning_rate_grid" in overrides and getattr(spec.train, "class_learning_rates",
                                                       None) is not None:
             raise SpecError(f"`learning_rate_grid`: {spec_file} sets "
                             "train.class_learning_rates, which a grid would override; put "
@@ -135,8 +128,4 @@ def select_spec(dataset: str | None = None, per_class: int | None = None, *,
     if image_set is not None and not task_of(spec).images:
         raise SpecError(f"`image_set`: only DS4 (image) datasets train on images; {spec.name} "
                         f"is a {task_of(spec).kind} dataset")
-    return with_overrides(spec, max_epochs=max_epochs, learning_rate=learning_rate,
-                          learning_rate_grid=learning_rate_grid, max_restarts=max_restarts,
-                          poison_fraction_grid=poison_fraction_grid, widths=widths,
-                          placements=placements, snapshot_epochs=snapshot_epochs,
-                          probes=probes)
+    return with_overrides(spec, **overrides)
