@@ -1,0 +1,77 @@
+"""What a store records, read back from the store itself: each network's stored probe
+outputs are its stored snapshot run on the stored probe inputs (DS1 and DS4), bit for bit,
+in a batch of the store's ``chunk_width`` networks as the trainer ran them (DS4: XLA's
+batched matmul sums in another order than one network's, so ``Store.apply`` on one
+snapshot can differ in the last bit; DS1's GRU gives equal bits either way);
+a DS4 snapshot at epoch e is ``Store.regenerate(i, epoch=e)``; ``verify --recompute`` names
+one changed DS4 snapshot or probe value. (tests/train/test_record.py checks the same on the
+trainer's results; tests/store/test_recording.py the DS1 store across a restart.)"""
+
+import shutil
+
+import jax
+import numpy as np
+import pytest
+import zarr
+from helpers import tiny_ds1
+
+from mlds_jax.pipeline import generate
+from mlds_jax.spec import ds4
+from mlds_jax.store import open_store
+from mlds_jax.workunits import recompute
+
+
+def _spec(name):
+    if name == "ds1":
+        return tiny_ds1(per_class=1, max_epochs=2)  # 5 networks, snapshots at 0, 1, 2
+    pytest.importorskip("sklearn")  # the embedded digits come with scikit-learn
+    return ds4("MNISTbadnet_alpha10", 2, image_set="digits", widths=(784, 8, 10), epochs=2)
+
+
+@pytest.fixture(scope="module", params=["ds1", "ds4"])
+def store(request, tmp_path_factory):
+    spec = _spec(request.param)
+    path = tmp_path_factory.mktemp("probes") / f"{request.param}.zarr"
+    generate(spec, path, block_size=spec.n_networks, progress=False)
+    return open_store(path)
+
+
+def test_probe_outputs_are_the_stored_snapshot_on_the_stored_probes(store):
+    x = np.asarray(store["probe/inputs"])
+    if x.dtype == np.uint8:  # DS4 pixels: the networks see pixel / 255
+        assert x.shape == (200, 784) and store["probe/triggered"].sum() == 100
+        x = x.astype(np.float32) * np.float32(1 / 255)
+    snaps, outputs = store["snapshots/params"], store["probe/outputs"]
+    n = store.n_networks
+    assert outputs.shape[:2] == snaps.shape[:2] == (n, 3)
+    width = int(store.attrs["chunk_width"])
+    assert width > n  # the batch is padded (by repeating a row), as the trainer pads a chunk
+    batch = jax.jit(jax.vmap(store.apply, in_axes=(0, None)))
+    for k in range(3):
+        rows = np.concatenate([snaps[:, k], np.repeat(snaps[-1:, k], width - n, 0)])
+        np.testing.assert_array_equal(outputs[:, k], batch(rows, x)[:n], err_msg=f"slot {k}")
+    if store.task == "sequence":  # and one snapshot alone
+        for i, k in np.ndindex(outputs.shape[:2]):
+            np.testing.assert_array_equal(outputs[i, k], store.apply(snaps[i, k], x),
+                                          err_msg=f"network {i} snapshot {k}")
+    np.testing.assert_array_equal(snaps[:, -1], store.params(np.arange(store.n_networks)))
+
+
+@pytest.mark.parametrize("store", ["ds4"], indirect=True)  # DS1: test_recording.py
+def test_ds4_snapshots_are_regenerated_states_and_recompute_names_one_change(
+        store, tmp_path):
+    snaps = store["snapshots/params"]
+    np.testing.assert_array_equal(store["snapshots/epoch"], [0, 1, 2])
+    for e in (0, 1, 2):
+        np.testing.assert_array_equal(snaps[1, e], store.regenerate(1, epoch=e), err_msg=e)
+    assert recompute(store.path, 2, seed=0)["mismatches"] == []
+    for name, where in (("snapshots/params", (1, 1, 300)), ("probe/outputs", (0, 2, 150, 3))):
+        copy = tmp_path / name.replace("/", "_")
+        shutil.copytree(store.path, copy)
+        arr = zarr.open_group(str(copy), mode="r+")[name]
+        row = arr[where[0]]
+        row[where[1:]] = np.nextafter(row[where[1:]], np.float32(np.inf))  # one last bit
+        arr[where[0]] = row
+        got = recompute(copy, 2, seed=0)["mismatches"]
+        assert len(got) == 1 and f"network {where[0]} " in got[0], got
+        assert f"{name} differs in 1 of" in got[0], got
