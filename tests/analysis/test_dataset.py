@@ -99,3 +99,15 @@ def test_snapshots_come_with_their_network(tmp_path):
     (batch,) = list(ds.batches(10))
     np.testing.assert_array_equal(batch["snapshots"], snaps)
     assert "target" not in batch
+
+
+def test_any_named_split_selects_its_networks(tmp_path):
+    """``split_by`` picks a named split of the store (here its held-out initialisations)."""
+    s = synthetic_store(tmp_path / "s.zarr", 1.0, per_class=10)
+    codes = s.split("held_out_replicates")
+    assert (codes == 3).any() and not np.array_equal(codes, s.split("canonical"))
+    for part, code in (("ood", 3), ("train", 0)):
+        ds = NetworkDataset(s, split=part, split_by="held_out_replicates")
+        np.testing.assert_array_equal(ds.network_index, np.flatnonzero(codes == code))
+    with pytest.raises(KeyError, match="no split 'held_out_automata'"):
+        NetworkDataset(s, split="ood", split_by="held_out_automata")
