@@ -108,19 +108,35 @@ def _canonical(w: np.ndarray, layout: list[dict]) -> np.ndarray:
     return np.concatenate([c[e["name"]].reshape(len(w), -1) for e in layout], 1)
 
 
+def snapshot_weights(view: StoreView, idx: np.ndarray, slot: int) -> np.ndarray:
+    """``[n, n_params]`` float32: the weights of networks ``idx`` at snapshot ``slot`` (a
+    position in ``snapshots/epoch``), read one stored chunk of networks at a time."""
+    arr = view.group["snapshots/params"]
+    idx = np.asarray(idx, np.int64)
+    step = (arr.shards or arr.chunks)[0]
+    out = np.empty((len(idx), arr.shape[2]), arr.dtype)
+    blocks = idx // step
+    for b in np.unique(blocks):
+        m = blocks == b
+        out[m] = arr.get_orthogonal_selection((idx[m], slot, slice(None)))
+    return out
+
+
 def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH,
-                    prepare: Callable[[np.ndarray], np.ndarray] | None = None
-                    ) -> dict[str, np.ndarray]:
+                    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+                    slot: int | None = None) -> dict[str, np.ndarray]:
     """The three weight feature sets of networks ``idx``, computed in batches:
     ``weights`` and ``canonical weights`` ``[n, n_params]`` float32, ``layer statistics``
     ``[n, 10 * n_tensors]`` float64. ``prepare``: applied to each batch of flat weights
-    ``[n, n_params]`` first (a control, e.g. :func:`~mlds_jax.analysis._controls.zero_pixels`)."""
+    ``[n, n_params]`` first (a control, e.g. :func:`~mlds_jax.analysis._controls.zero_pixels`).
+    ``slot``: the weights at that snapshot (``snapshots/params``) instead of the final ones."""
     layout, p = view.layout, int(view.attrs["n_params"])
     out = {"weights": np.empty((len(idx), p), np.float32),
            "canonical weights": np.empty((len(idx), p), np.float32),
            "layer statistics": np.empty((len(idx), 10 * len(layout)), np.float64)}
     for lo in range(0, len(idx), batch):
-        w = flat_weights(view, idx[lo:lo + batch])
+        w = (flat_weights(view, idx[lo:lo + batch]) if slot is None
+             else snapshot_weights(view, idx[lo:lo + batch], slot))
         if prepare is not None:
             w = prepare(w)
         out["weights"][lo:lo + len(w)] = w

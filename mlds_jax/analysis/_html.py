@@ -41,6 +41,36 @@ def _overall_learnt(view: StoreView) -> float | None:
     return float(np.sum(view.learnt()) / done) if done else None
 
 
+VERSIONED = ("mlds-jax", "jax", "jaxlib", "numpy", "scipy", "scikit-learn", "zarr",
+             "matplotlib", "threadpoolctl")
+
+
+def environment() -> dict:
+    """What the page's numbers and figures were made with: the BLAS/OpenMP thread setting
+    (pinned as in ``analyze``) and the versions of the libraries (read from their
+    installed metadata; importing JAX is not needed)."""
+    from importlib import metadata
+
+    from mlds_jax.analysis import _report
+
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"threads": _report.thread_record(), "versions": versions}
+
+
+def _environment_html(env: dict) -> str:
+    th = env["threads"]
+    libs = ", ".join(f"{x['internal_api']} {x['num_threads']}" for x in th["libraries"])
+    vers = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    return (f"<section><h2>Environment</h2><p>BLAS/OpenMP threads pinned to {th['limit']} "
+            f"(threadpoolctl): {html.escape(libs or 'none loaded')}.</p><p>Versions: "
+            f"{html.escape(vers)}.</p></section>")
+
+
 def _figures(images: list[Path]) -> str:
     return "".join(
         f"<figure><img alt=\"{html.escape(p.name)}\" src=\"data:image/png;base64,"
@@ -125,6 +155,13 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
         body = "".join(_store_section(v, images[str(v.path)]) for v in views)
         if joint:
             body += "<section><h2>Across the stores</h2>" + _figures(joint) + "</section>"
+        from threadpoolctl import threadpool_limits
+
+        from mlds_jax.analysis import _report
+
+        _report.load_native()
+        with threadpool_limits(limits=_report.THREADS):
+            body += _environment_html(environment())
         page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<title>mlds-jax status</title><style>" + _CSS + "</style></head><body>"
                 f"<h1>mlds-jax status</h1><p>{when}. Progress bands: </p>"

@@ -167,3 +167,35 @@ def confusion(matrix: list[list[int]], labels: list[str], title: str, path: Path
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=8)
     return _save(fig, path)
+
+
+def joint_embedding(views: list[StoreView], stats: list[np.ndarray], idx: list[np.ndarray],
+                    out: Path, seed: int, number: int = 0) -> str:
+    """One PCA of the standardised layer statistics ``[n_k, features]`` of several stores
+    with the same layout, fitted on them all at once: each store a marker, each class a
+    colour (DS1 vs DS2, clean vs backdoored in one picture)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    plt = _plt()
+    x = StandardScaler().fit_transform(np.concatenate(stats))
+    pcs = PCA(2, random_state=seed).fit_transform(np.nan_to_num(x))
+    fig, ax = plt.subplots(figsize=(8, 6))
+    markers = "os^vDP*Xph<>"
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lo = 0
+    for s, (v, i) in enumerate(zip(views, idx)):
+        e, lo = pcs[lo:lo + len(i)], lo + len(i)
+        cls = v["class_id"][i]
+        for k, cname in enumerate(v.class_names):
+            m = cls == k
+            if m.any():
+                ax.scatter(e[m, 0], e[m, 1], s=14, marker=markers[s % len(markers)],
+                           color=colours[k % len(colours)], alpha=0.7,
+                           label=f"{store_name(v)}: {cname}")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title("one PCA of layer statistics across the stores\n(marker: store, colour: "
+                 "class position)", fontsize=10)
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, out / f"joint_embedding_{number}.png")  # of no single store

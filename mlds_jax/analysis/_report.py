@@ -26,11 +26,12 @@ from mlds_jax.analysis._controls import (
     trigger_pixels,
     zero_pixels,
 )
-from mlds_jax.analysis._features import read_rows, select, weight_features
+from mlds_jax.analysis._features import first_attempt_epochs, read_rows, select, weight_features
 from mlds_jax.analysis._stats import (
     BOOTSTRAP,
     MIN_TEST,
     TEST_SHARE,
+    cv_folds,
     fit_score,
     own_split,
     split_info,
@@ -89,17 +90,32 @@ def _idx(view: StoreView, classes=None) -> np.ndarray:
     return idx
 
 
-def _weights(view: StoreView, idx: np.ndarray, zero: np.ndarray | None = None
-             ) -> dict[str, np.ndarray]:
+def snapshot_epochs(view: StoreView) -> list[int]:
+    """The epochs whose weights the store keeps (``snapshots/epoch``; none: ``[]``)."""
+    if "snapshots/epoch" not in view.group:
+        return []
+    return [int(e) for e in view.group["snapshots/epoch"][:]]
+
+
+def reached(view: StoreView, idx: np.ndarray, epoch: int) -> np.ndarray:
+    """bool ``[n]``: networks ``idx`` trained to ``epoch`` (their snapshot there holds the
+    weights of that epoch, not the final weights of a network that stopped before it)."""
+    slot = snapshot_epochs(view).index(epoch)
+    return read_rows(view.group["snapshots/reached"], idx)[:, slot].astype(bool)
+
+
+def _weights(view: StoreView, idx: np.ndarray, zero: np.ndarray | None = None,
+             epoch: int | None = None) -> dict[str, np.ndarray]:
     """Weight feature sets of networks ``idx`` (rows of the store's sample), computed once
-    per store and per set of zeroed pixels."""
-    key = (str(view.path), None if zero is None else tuple(int(p) for p in zero))
+    per store, per set of zeroed pixels and per snapshot epoch (``None``: final weights)."""
+    key = (str(view.path), None if zero is None else tuple(int(p) for p in zero), epoch)
     full = _idx(view)
     if key not in _FEATURES:
         zeroed = None  # the control's pixels set to 0 in every network first
         if zero is not None and len(zero):
             zeroed = lambda w: zero_pixels(w, view.layout, zero)  # noqa: E731
-        _FEATURES[key] = weight_features(view, full, prepare=zeroed)
+        slot = None if epoch is None else snapshot_epochs(view).index(epoch)
+        _FEATURES[key] = weight_features(view, full, prepare=zeroed, slot=slot)
     rows = np.searchsorted(full, idx)
     if not np.array_equal(full[np.minimum(rows, len(full) - 1)], idx):
         raise ValueError("networks outside the analysed sample")
@@ -122,18 +138,20 @@ FAMILIES = {
 PROBE = "probe outputs"
 
 
-def families(parts: list[tuple[StoreView, np.ndarray]], zero: np.ndarray | None = None
-             ) -> dict[str, tuple[np.ndarray, str, bool]]:
+def families(parts: list[tuple[StoreView, np.ndarray]], zero: np.ndarray | None = None,
+             epoch: int | None = None) -> dict[str, tuple[np.ndarray, str, bool]]:
     """Feature family -> ``(x [n, features], model, homogeneous)`` for the networks of
-    ``parts`` stacked in order; probe outputs (the outputs on the store's fixed probe
-    inputs at its last snapshot) where every store has ``probe/outputs`` and no pixels are
-    zeroed (a probe's outputs are not weights to zero)."""
-    sets = [_weights(v, i, zero) for v, i in parts]
+    ``parts`` stacked in order (``epoch``: their weights at that snapshot); probe outputs
+    (the outputs on the store's fixed probe inputs at its last snapshot, or at ``epoch``'s)
+    where every store has ``probe/outputs`` and no pixels are zeroed (a probe's outputs
+    are not weights to zero)."""
+    sets = [_weights(v, i, zero, epoch) for v, i in parts]
     out = {name: (np.concatenate([s[src] for s in sets]), model, homo)
            for name, (src, model, homo) in FAMILIES.items()}
     if zero is None and all("probe/outputs" in v.group for v, _ in parts):
-        x = np.concatenate([read_rows(v.group["probe/outputs"], i)[:, -1].reshape(len(i), -1)
-                            for v, i in parts]).astype(np.float64)
+        slots = [-1 if epoch is None else snapshot_epochs(v).index(epoch) for v, _ in parts]
+        x = np.concatenate([read_rows(v.group["probe/outputs"], i)[:, k].reshape(len(i), -1)
+                            for (v, i), k in zip(parts, slots)]).astype(np.float64)
         out[PROBE] = (np.nan_to_num(x), "linear", False)
     return out
 
@@ -155,6 +173,11 @@ class Question:
     y: np.ndarray
     labels: list[str] | None = None  # names of the classes (class questions)
     drop: tuple[str, ...] = ()  # non-weight fields that are the answer itself
+    epoch: int | None = None  # weights (and probe outputs) at this snapshot epoch
+    early: bool = False  # predicts the end of training: no final fields as a control
+    test: np.ndarray | None = None  # bool [n]: a fixed test set (held-out recipe)
+    keep: np.ndarray | None = None  # bool [n]: the rows used with ``test``
+    how: str = ""  # how the fixed test set was drawn
 
 
 @dataclasses.dataclass
@@ -163,6 +186,7 @@ class Context:
     the poisoned stores, the pixels dead in the clean ones."""
 
     seed: int = 0
+    folds: int | None = None  # k-fold cross-fitting instead of one test split
     region: np.ndarray | None = None
     dead: np.ndarray | None = None
     region_name: str = ""
@@ -222,6 +246,7 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
                     f"modified vs original — {_short(a)} vs {_short(b)}: {na} vs {nb}",
                     "auroc", [(a, ia), (b, ib)], np.r_[np.zeros(len(ia)), np.ones(len(ib))]
                     .astype(int), [na, nb]))
+                qs += matched_length(a, b, na, nb)
     clean = [v for v in img if v.attrs["spec"].get("poison") is None]
     bad = [v for v in img if v.attrs["spec"].get("poison") is not None]
 
@@ -239,10 +264,15 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
     # store: backdoored vs clean; poisoned stores only: which poisoning recipe)
     if len(img) >= 2 and clean and not (len(clean) == 1 and len(bad) == 1):
         qs.append(stores_q("which dataset — " + ", ".join(map(_short, img)), img))
+    for c in clean:
+        if len(bad) >= 2:
+            qs += [held_out_recipe(c, [o for o in bad if o is not h], h) for h in bad]
     for v in img:
         idx = _idx(v)
         qs.append(Question(f"own accuracy — {_short(v)} (clean_accuracy)", "r2", [(v, idx)],
                            v["clean_accuracy"][idx].astype(np.float64)))
+    for v in views:
+        qs += early_snapshot(v)
     for v in views:  # titled "which learning rate", "which poison fraction"
         for name, grid in stored_grids(v.attrs["spec"]).items():
             if len(grid) >= 2:
@@ -253,7 +283,93 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
                 qs.append(Question(f"which {name.replace('_', ' ')} — {_short(v)}",
                                    "accuracy", [(v, idx)], y,
                                    [f"{grid[k]:g}" for k in np.unique(y)], drop=(name,)))
+                if name == "poison_fraction":  # the fraction as a number
+                    qs.append(Question(f"poison fraction (R²) — {_short(v)}", "r2",
+                                       [(v, idx)], v[name][idx].astype(np.float64),
+                                       drop=(name,)))
     return qs
+
+
+MATCHED_SHARE = 0.5  # a snapshot epoch is compared when this share of the pairs reached it
+MIN_PAIRS = 6  # ... and at least this many pairs did
+
+
+def matched_length(a: StoreView, b: StoreView, na: str, nb: str) -> list[Question]:
+    """Modified vs original at matched training length: class ``na`` of ``a`` against
+    ``nb`` of ``b`` on their weights at the same snapshot epoch, on the replicates that
+    trained to that epoch in both (replicate ``r`` of each: with the same ``init_seeds``
+    and ``order_seeds`` they start from the same weights and see the same inputs). Asked at
+    the first snapshot epoch after 0 and the last one that ``MATCHED_SHARE`` of the pairs
+    reached."""
+    common = sorted(set(snapshot_epochs(a)) & set(snapshot_epochs(b)) - {0})
+    ia, ib = _idx(a, classes=na), _idx(b, classes=nb)
+    ra, rb = a["replicate"][ia], b["replicate"][ib]
+    reps = np.intersect1d(ra, rb)
+    if not common or len(reps) < MIN_PAIRS:
+        return []
+    pa, pb = ia[np.searchsorted(ra, reps)], ib[np.searchsorted(rb, reps)]  # row r: pair r
+    paired = ("init_seed" in a.group and "init_seed" in b.group and "order_seed" in a.group
+              and "order_seed" in b.group
+              and np.array_equal(a["init_seed"][pa], b["init_seed"][pb])
+              and np.array_equal(a["order_seed"][pa], b["order_seed"][pb]))
+    both = {e: reached(a, pa, e) & reached(b, pb, e) for e in common}
+    ok = [e for e in common if both[e].mean() >= MATCHED_SHARE and both[e].sum() >= MIN_PAIRS]
+    qs = []
+    for e in sorted({ok[0], ok[-1]}) if ok else []:
+        m = both[e]
+        qs.append(Question(
+            f"modified vs original at epoch {e}"
+            f"{' (paired seeds)' if paired else ''} — {_short(a)} vs {_short(b)}: {na} vs "
+            f"{nb}", "auroc", [(a, pa[m]), (b, pb[m])],
+            np.r_[np.zeros(m.sum()), np.ones(m.sum())].astype(int), [na, nb], epoch=e))
+    return qs
+
+
+EARLY_EPOCHS = 2  # final accuracy is asked from the first this-many snapshot epochs after 0
+
+
+def early_snapshot(v: StoreView) -> list[Question]:
+    """A network's final accuracy (R²) and whether it learnt (AUROC) from its weights at an
+    early snapshot epoch, on the networks that trained to that epoch."""
+    target = "clean_accuracy" if task_of(v.attrs).images else "val_bit_accuracy"
+    qs = []
+    for e in [e for e in snapshot_epochs(v) if e > 0][:EARLY_EPOCHS]:
+        idx = _idx(v)
+        idx = idx[reached(v, idx, e)]
+        if len(idx) < 8:
+            continue
+        qs.append(Question(f"final accuracy from epoch {e} — {_short(v)} ({target})", "r2",
+                           [(v, idx)], v[target][idx].astype(np.float64), epoch=e,
+                           early=True))
+        learnt = v.learnt()[idx].astype(int)
+        if min(learnt.sum(), len(learnt) - learnt.sum()) >= 4:
+            qs.append(Question(f"learnt or not from epoch {e} — {_short(v)}", "auroc",
+                               [(v, idx)], learnt, ["not learnt", "learnt"], epoch=e,
+                               early=True))
+    return qs
+
+
+HELD_OUT_SHARE = 0.5  # of the clean store's networks kept for the held-out recipe's test
+
+
+def held_out_recipe(clean: StoreView, seen: list[StoreView], held: StoreView) -> Question:
+    """Backdoored vs clean with a poisoning recipe the detector never saw: fit on half of
+    the clean networks and the ``seen`` poisoned stores, test on the other half of the
+    clean networks and ``held``'s networks of the same indices (paired where the stores
+    share seeds). Halves by network index (:func:`own_split`), the same in every store."""
+    parts = [(clean, _idx(clean)), *[(v, _idx(v)) for v in seen], (held, _idx(held))]
+    halves = [own_split(np.zeros(len(i)), i, share=HELD_OUT_SHARE) for _, i in parts]
+    test = np.concatenate([h if k in (0, len(parts) - 1) else np.zeros(len(h), bool)
+                           for k, h in enumerate(halves)])
+    keep = np.concatenate([np.ones(len(h), bool) if k == 0 else
+                           (h if k == len(parts) - 1 else ~h) for k, h in enumerate(halves)])
+    y = np.concatenate([np.full(len(i), int(k > 0)) for k, (_, i) in enumerate(parts)])
+    return Question(f"held-out recipe — fit on {_short(clean)} vs "
+                    f"{', '.join(map(_short, seen))}; test on {_short(held)} (never seen)",
+                    "auroc", parts, y, [_short(clean), "poisoned"], test=test, keep=keep,
+                    how=f"fixed: {HELD_OUT_SHARE:.0%} of {_short(clean)} by network index "
+                        f"(seed 0) and {_short(held)}'s networks of the same indices test; "
+                        "the other clean half and the seen recipes' other indices train")
 
 
 TRAIN, VAL, TEST, OOD = 0, 1, 2, 3  # Store.split codes
@@ -277,7 +393,11 @@ def _store_codes(parts: list[tuple[StoreView, np.ndarray]]) -> np.ndarray | None
 def _split(q: Question, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """``(test [k], keep [n], how)``: the held-out rows among the ``keep`` rows of ``q``.
     The stores' canonical split where they define one (train + val fit, test scores, ood
-    left out) and it holds every label on both sides; else the analysis's own."""
+    left out) and it holds every label on both sides; else the analysis's own. A question
+    with a fixed test set (held-out recipe) keeps it."""
+    if q.test is not None:
+        keep = np.ones(len(q.y), bool) if q.keep is None else q.keep
+        return q.test[keep], keep, q.how
     codes = _store_codes(q.parts)
     if codes is not None:
         keep = codes != OOD
@@ -293,34 +413,61 @@ def _split(q: Question, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
             f"own (seed {seed}, {TEST_SHARE:.0%} of each label held out)")
 
 
+def loss_history(view: StoreView, idx: np.ndarray, epoch: int) -> np.ndarray:
+    """``[n, 2 * epoch]``: the first attempt's train and validation losses of its first
+    ``epoch`` epochs (what is known of a network at that epoch without its weights)."""
+    e = min(epoch, first_attempt_epochs(view))
+    cols = [read_rows(view.group[f"history/{k}"], idx)[:, :e].astype(np.float64)
+            for k in ("train_loss", "val_loss") if f"history/{k}" in view.group]
+    return np.nan_to_num(np.log1p(np.concatenate(cols, 1)))
+
+
+NON_WEIGHT = ("non-weight fields", "epochs alone", "loss history")  # controls without weights
+
+
 def answer(q: Question, ctx: Context) -> dict:
     """Test-set numbers of every family, the controls beside them, and a headline."""
     test, keep, how = _split(q, ctx.seed)
     y = q.y[keep]
+    folds = None
+    if ctx.folds and q.test is None:  # cross-fitting over every kept network
+        key = np.concatenate([i for _, i in q.parts])[keep]
+        folds = cv_folds(strata(y) if q.metric == "r2" else y, key, ctx.folds, ctx.seed)
+        how = (f"{ctx.folds}-fold cross-fitting (seed {ctx.seed}; folds stratified by label, "
+               "drawn per network index so paired networks share a fold): every network "
+               "predicted by a model that never saw it")
 
     def fit(x: np.ndarray, model: str = "linear", homo: bool = False, **kw) -> dict:
         return fit_score(q.metric, x[keep], y, test, model=model, homogeneous=homo,
-                         seed=ctx.seed, **kw)
+                         seed=ctx.seed, folds=folds, **kw)
 
-    res = split_info(q.metric, y, test, how)
+    res = split_info(q.metric, y, test, how, folds)
     if q.labels is not None:
         res["labels"] = q.labels
+    if q.epoch is not None:
+        res["epoch"] = q.epoch
     conf = q.metric == "accuracy"
     res["families"] = {name: fit(x, model, homo, confusion=conf)
-                       for name, (x, model, homo) in families(q.parts).items()}
+                       for name, (x, model, homo) in families(q.parts, epoch=q.epoch).items()}
     controls = {}
-    nw = [non_weight_fields(v, i, q.drop) for v, i in q.parts]
-    names = [n for n in nw[0][1] if all(n in f for _, f in nw)]
-    x = np.concatenate([xi[:, [f.index(n) for n in names]] for xi, f in nw])
-    controls["non-weight fields"] = {**fit(x), "fields": names}
+    if not q.early:  # the final fields would tell the end of training itself
+        nw = [non_weight_fields(v, i, q.drop) for v, i in q.parts]
+        names = [n for n in nw[0][1] if all(n in f for _, f in nw)]
+        x = np.concatenate([xi[:, [f.index(n) for n in names]] for xi, f in nw])
+        controls["non-weight fields"] = {**fit(x), "fields": names}
+    if q.epoch is not None:
+        if not q.early and "epochs" in names:
+            controls["epochs alone"] = fit(x[:, [names.index("epochs")]])
+        x = np.concatenate([loss_history(v, i, q.epoch) for v, i in q.parts])
+        controls["loss history"] = {**fit(x), "epochs": q.epoch}
     image = any(task_of(v.attrs).images for v, _ in q.parts)
     if image and ctx.region is not None:
-        x = np.concatenate([region_features(_weights(v, i)["weights"], v.layout, ctx.region)
-                            for v, i in q.parts])
+        x = np.concatenate([region_features(_weights(v, i, epoch=q.epoch)["weights"],
+                                            v.layout, ctx.region) for v, i in q.parts])
         controls["trigger region alone"] = fit(x)
     removed = ctx.removed()
     if image and len(removed):
-        for name, (x, model, homo) in families(q.parts, removed).items():
+        for name, (x, model, homo) in families(q.parts, removed, q.epoch).items():
             controls[f"{name} without them"] = fit(x, model, homo)
         res["removed"] = {"what": ctx.removed_name(), "pixels": [int(p) for p in removed]}
     res["controls"] = controls
@@ -340,12 +487,15 @@ def headline(res: dict) -> str:
     v = fams[best][m]
     text = (f"{m} {_num(fams[best], m)} from {best} (chance {res['chance']:.3f}, majority "
             f"{res['majority']:.3f}, {res['n_test']} test networks)")
-    nw = ctl["non-weight fields"][m]
-    text += f"; non-weight fields alone {nw:.3f}"
+    nwk = max((k for k in NON_WEIGHT if k in ctl), key=lambda k: ctl[k][m])
+    nw = ctl[nwk][m]
+    text += f"; {nwk} alone {nw:.3f}" + (
+        f" (non-weight fields {ctl['non-weight fields'][m]:.3f})"
+        if nwk != "non-weight fields" and "non-weight fields" in ctl else "")
     if fams[best]["ci95"][0] <= res["chance"]:
         return text + " — its interval does not clear chance: no feature family is shown to beat it"
     if nw >= v - SAME:
-        text += (" — as high or higher: training length / learning rate / final loss answer this "
+        text += (" — as high or higher: training length / learning rate / losses answer this "
                  "without the weights")
     if "trigger region alone" in ctl:
         alone = ctl["trigger region alone"][m]
@@ -375,6 +525,14 @@ def plots(views: list[StoreView], out: Path, seed: int = 0) -> list[str]:
     img = [v for v in views if task_of(v.attrs).images and len(_idx(v))]
     if img:
         files.append(_plots.ds4_histograms(img, _idx, out))
+    groups: dict[str, list[StoreView]] = {}  # stores whose weights share one layout
+    for v in views:
+        if len(_idx(v)) >= 2:
+            groups.setdefault(json.dumps(v.layout, sort_keys=True), []).append(v)
+    for k, vs in enumerate(g for g in groups.values() if len(g) >= 2):
+        files.append(_plots.joint_embedding(
+            vs, [_weights(v, _idx(v))["layer statistics"] for v in vs],
+            [_idx(v) for v in vs], out, seed, k))
     return files
 
 
@@ -402,26 +560,34 @@ def thread_record() -> dict:
 
 def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
             progress: bool = True, sample: int | None = DEFAULT_SAMPLE, seed: int = 0,
-            learnt_only: bool = False, plots: bool = True) -> dict:
+            learnt_only: bool = False, plots: bool = True, folds: int | None = None) -> dict:
     """Opens the stores, answers what they can answer, writes the report. Returns metrics.
 
     ``sample``: analyse at most this many finished networks per class (drawn at random with
     ``seed``; ``None``: all). ``learnt_only``: only networks that learnt (``Store.learnt``).
-    ``plots=False``: no figures. BLAS/OpenMP run on ``THREADS`` thread(s) throughout
-    (threadpoolctl), recorded in the report, so the numbers do not depend on the machine.
+    ``plots=False``: no figures. ``folds``: ``k``-fold cross-fitting (every network
+    predicted by a model that never saw it or its paired networks) instead of one held-out
+    test split — for small zoos, whose test split holds a handful. BLAS/OpenMP run on
+    ``THREADS`` thread(s) throughout (threadpoolctl), recorded in the report, so the
+    numbers do not depend on the machine.
     """
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
     check_sample(sample, seed)
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int)
+                              or folds < 2):
+        raise AnalysisError(f"`folds`: expected an integer >= 2 (or None: one test split), "
+                            f"got {folds!r}")
     load_native()
     _SAMPLE.clear()
     _FEATURES.clear()
     _plots.LABELS.update(_plots.distinct_labels(paths))
     try:
         with threadpool_limits(limits=THREADS):
-            return _analyze(paths, out_dir, progress, sample, seed, tqdm, learnt_only, plots)
+            return _analyze(paths, out_dir, progress, sample, seed, tqdm, learnt_only, plots,
+                            folds)
     finally:  # free the features; the next call starts afresh
         _SAMPLE.clear()
         _FEATURES.clear()
@@ -433,7 +599,8 @@ def _slug(title: str) -> str:
 
 
 def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm,
-             learnt_only: bool = False, want_plots: bool = True) -> dict:
+             learnt_only: bool = False, want_plots: bool = True, folds: int | None = None
+             ) -> dict:
     notes, views = [], []
     for p in paths:
         try:
@@ -467,8 +634,10 @@ def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = _context(views, seed)
+    ctx.folds = folds
     metrics = {"stores": [str(v.path) for v in views], "notes": notes,
                "sample_per_class": sample, "seed": seed, "learnt_only": learnt_only,
+               "folds": folds,
                "threads": thread_record(), "questions": {}}
     figures: dict[str, str] = {}
     for q in tqdm(qs, desc="questions", disable=not progress):
@@ -481,7 +650,8 @@ def _analyze(paths, out_dir, progress: bool, sample: int | None, seed: int, tqdm
             best = max(res["families"], key=lambda f: res["families"][f]["accuracy"])
             figures[q.title] = _plots.confusion(
                 res["families"][best]["confusion"], res["labels"],
-                f"{q.title}\n{best}, test split", out / f"confusion_{_slug(q.title)}.png")
+                f"{q.title}\n{best}, " + ("cross-fitted" if folds else "test split"),
+                out / f"confusion_{_slug(q.title)}.png")
     metrics["plots"] = (plots(views, out, seed) if want_plots else []) + list(figures.values())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (out / "report.md").write_text(render(metrics, figures))
@@ -501,12 +671,14 @@ def render(metrics: dict, figures: dict[str, str]) -> str:
     lines += [f"- note: {n}" for n in metrics["notes"]] + ([""] if metrics["notes"] else [])
     lines += [
         "Every number is measured on held-out test networks (the stores' test split where "
-        f"they define one, else {TEST_SHARE:.0%} of each label, drawn with the seed): the "
+        f"they define one, else {TEST_SHARE:.0%} of each label, drawn with the seed; with "
+        "--folds K, every network by K-fold cross-fitting): the "
         "classifier never saw them. The interval is a 95% bootstrap over the test set "
         f"({BOOTSTRAP} resamples), clipped to the metric's range. Chance = uniform guessing; "
         "majority = the training set's most common label (R²: its mean) on the test set. "
         f"Fewer than {MIN_TEST} test networks gives a warning. Controls: the same classifier "
-        "on the non-weight fields alone (epochs, restarts, learning rate, final losses); for "
+        "on the non-weight fields alone (epochs, restarts, learning rate, final losses), and "
+        "at a snapshot epoch the loss history up to it (and epochs alone); for "
         "DS4, the trigger region's first-layer weights alone, and each family without them "
         "and without the pixels dead in clean networks.",
         "", f"BLAS/OpenMP threads pinned to {th['limit']} (threadpoolctl): " + ", ".join(
@@ -518,7 +690,9 @@ def render(metrics: dict, figures: dict[str, str]) -> str:
             continue
         m = res["metric"]
         lines += [f"**{res['headline']}**", "",
-                  f"n = {res['n_train']} train + {res['n_test']} test; split: {res['split']}."]
+                  f"n = {res['n_train']} train + {res['n_test']} test; split: {res['split']}."
+                  + (f" Weights (and probe outputs) at snapshot epoch {res['epoch']}."
+                     if "epoch" in res else "")]
         if "warning" in res:
             lines.append(f"Warning: {res['warning']}.")
         lines += ["", f"| feature family | {m} | 95% interval |", "|---|---|---|"]

@@ -34,6 +34,23 @@ def own_split(y: np.ndarray, key: np.ndarray, seed: int = 0, share: float = TEST
     return test
 
 
+def cv_folds(y: np.ndarray, key: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """int ``[n]``: each row's fold ``0..k-1`` for ``k``-fold cross-fitting, stratified by
+    label ``y [n]``: within each label, rows ranked by the same seeded draw per network index
+    (``key [n]``) as :func:`own_split` are dealt to the folds in turn. Networks with the same
+    index in paired stores (same init and data order) rank alike and share a fold."""
+    y, key = np.asarray(y), np.asarray(key, np.int64)
+    u = np.random.default_rng([seed, 0x5B17]).random(int(key.max(initial=0)) + 1)[key]
+    fold = np.zeros(len(y), np.int64)
+    for label in np.unique(y):
+        rows = np.flatnonzero(y == label)
+        if len(rows) < k:
+            raise ValueError(f"need at least {k} networks per label for {k} folds, got "
+                             f"{len(rows)} for label {label}")
+        fold[rows[np.argsort(u[rows], kind="stable")]] = np.arange(len(rows)) % k
+    return fold
+
+
 def strata(y: np.ndarray) -> np.ndarray:
     """Labels to stratify a regression target ``y [n]`` by: its quartile (``[n]`` int)."""
     edges = np.quantile(y, [0.25, 0.5, 0.75])
@@ -129,24 +146,36 @@ def chance(metric: str, y: np.ndarray) -> float:
                                                                  else 0.0)
 
 
+def _fit_predict(metric: str, x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray,
+                 model: str, homogeneous: bool, seed: int) -> np.ndarray:
+    """Fits on rows ``tr`` and predicts rows ``te``: labels (accuracy), the positive
+    class's probability (AUROC) or values (R²) ``[te.sum()]``."""
+    m = _sk_models(metric, model, x.shape[1], int(tr.sum()), homogeneous, seed)
+    m.fit(x[tr], y[tr])
+    return m.predict_proba(x[te])[:, 1] if metric == "auroc" else m.predict(x[te])
+
+
 def fit_score(metric: str, x: np.ndarray, y: np.ndarray, test: np.ndarray, *,
               model: str = "linear", homogeneous: bool = False, seed: int = 0,
-              confusion: bool = False) -> dict:
+              confusion: bool = False, folds: np.ndarray | None = None) -> dict:
     """Fits ``model`` (``"linear"``: logistic / ridge regression, standardised, PCA first
     for ``homogeneous`` flat weights; ``"hgb"``: scikit-learn's HistGradientBoosting) on
     the train rows of ``x [n, features]``, ``y [n]`` and scores the ``test [n]`` rows.
 
+    ``folds`` (int ``[n]``, :func:`cv_folds`): cross-fitting instead — each fold's rows are
+    predicted by a model fit on the other folds, and the pooled predictions of all ``n``
+    rows are scored (``test`` is then unused).
+
     Returns ``{metric: value, "ci95": [lo, hi]}`` (and ``"confusion"``, test labels x
     predictions, with ``confusion=True``).
     """
-    tr = ~test
-    m = _sk_models(metric, model, x.shape[1], int(tr.sum()), homogeneous, seed)
-    m.fit(x[tr], y[tr])
-    yt = y[test]
-    if metric == "auroc":
-        pred = m.predict_proba(x[test])[:, 1]
-    else:
-        pred = m.predict(x[test])
+    if folds is None:
+        yt, pred = y[test], _fit_predict(metric, x, y, ~test, test, model, homogeneous, seed)
+    else:  # cross-fitted: every row predicted by the model of the folds it is not in
+        yt, pred = y, np.zeros(len(y), np.float64 if metric != "accuracy" else y.dtype)
+        for f in np.unique(folds):
+            te = folds == f
+            pred[te] = _fit_predict(metric, x, y, ~te, te, model, homogeneous, seed)
     value = float(_score(metric, yt, pred))
     out = {metric: value, "ci95": bootstrap_ci(metric, yt, pred, seed)}
     if confusion:
@@ -156,13 +185,34 @@ def fit_score(metric: str, x: np.ndarray, y: np.ndarray, test: np.ndarray, *,
     return out
 
 
-def split_info(metric: str, y: np.ndarray, test: np.ndarray, how: str) -> dict:
+def split_info(metric: str, y: np.ndarray, test: np.ndarray, how: str,
+               folds: np.ndarray | None = None) -> dict:
     """What every family of one question shares: n, chance, majority baseline, the split,
-    and a warning when the test set is below the stated minimum."""
-    yt = y[test]
-    info = {"metric": metric, "split": how, "n_train": int((~test).sum()),
-            "n_test": int(test.sum()), "chance": chance(metric, y),
-            "majority": majority(metric, y[~test], yt)}
+    and a warning when the test set is below the stated minimum. With ``folds``
+    (cross-fitting) every row is a test row and ``n_train`` is the smallest fold's
+    training set; the majority baseline is pooled over the folds like the models."""
+    if folds is not None:
+        yt = y
+        n_train = int(min(np.sum(folds != f) for f in np.unique(folds)))
+        if metric == "auroc":
+            maj = 0.5
+        else:
+            pred = np.zeros(len(y), np.float64)
+            for f in np.unique(folds):
+                te = folds == f
+                if metric == "accuracy":
+                    labels, counts = np.unique(y[~te], return_counts=True)
+                    pred[te] = labels[np.argmax(counts)]
+                else:
+                    pred[te] = y[~te].mean()
+            maj = float(_score(metric, y, pred))
+        info = {"metric": metric, "split": how, "n_train": n_train, "n_test": int(len(y)),
+                "chance": chance(metric, y), "majority": maj}
+    else:
+        yt = y[test]
+        info = {"metric": metric, "split": how, "n_train": int((~test).sum()),
+                "n_test": int(test.sum()), "chance": chance(metric, y),
+                "majority": majority(metric, y[~test], yt)}
     if len(yt) < MIN_TEST:
         info["warning"] = (f"only {len(yt)} test networks (< {MIN_TEST}): the interval is "
                            "wide; read the number as indicative")

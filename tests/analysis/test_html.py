@@ -54,8 +54,9 @@ def test_report_page_renders_in_a_browser(tmp_path, capsys):
 
 
 def test_each_section_holds_its_own_figures(tmp_path):
-    """Per-store figures sit in their store's section; the DS4 histograms, which span
-    stores, in 'Across the stores'; the overall row gives the store's learnt share."""
+    """Per-store figures sit in their store's section; the DS4 histograms and the joint
+    embedding, which span stores, in 'Across the stores'; the overall row gives the store's
+    learnt share."""
     import re
 
     from analysis_stores import ds4_store
@@ -71,7 +72,8 @@ def test_each_section_holds_its_own_figures(tmp_path):
                        "learnt_clean.zarr.png"]
     assert caps[1] == ["embedding_bad.zarr.png", "loss_curves_bad.zarr.png",
                        "learnt_bad.zarr.png"]
-    assert "<h2>Across the stores</h2>" in sections[2] and caps[2] == ["ds4_histograms.png"]
+    assert "<h2>Across the stores</h2>" in sections[2]
+    assert caps[2] == ["ds4_histograms.png", "joint_embedding_0.png"]  # one PCA of both
     overall = re.search(r'<tr class="total">.*?</tr>', sections[0]).group(0)
     share = c.learnt().sum() / 12
     assert overall.endswith(f"<td>{100 * share:.1f}%</td></tr>"), overall
