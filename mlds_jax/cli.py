@@ -13,7 +13,13 @@ import traceback
 from collections.abc import Sequence
 
 from mlds_jax.errors import SpecError, describe
-from mlds_jax.spec import DEFAULT_BLOCK_SIZE, DS4_DATASETS, grid_text, spec_grids
+from mlds_jax.spec import (
+    DEFAULT_BLOCK_SIZE,
+    DS4_DATASETS,
+    SPEC_OVERRIDES,
+    grid_text,
+    spec_grids,
+)
 from mlds_jax.store import open_store
 from mlds_jax.summary import (
     catalogue,
@@ -169,13 +175,43 @@ def _spec_from_args(args: argparse.Namespace):
 
 def _select_spec(args: argparse.Namespace, select_spec):
     return select_spec(args.dataset, args.per_class, spec_file=args.spec,
-                       image_set=args.image_set, seed=args.seed, max_epochs=args.max_epochs,
-                       learning_rate=args.learning_rate,
-                       learning_rate_grid=args.learning_rate_grid,
-                       poison_fraction_grid=args.poison_fraction_grid,
-                       max_restarts=args.max_restarts, widths=args.widths,
-                       placements=args.placements, snapshot_epochs=args.snapshots,
-                       probes=args.probes)
+                       image_set=args.image_set, seed=args.seed,
+                       **{o.field: getattr(args, o.field) for o in SPEC_OVERRIDES})
+
+
+# How the command line reads each recipe override of spec.SPEC_OVERRIDES (the flag and the
+# field it sets come from there): argparse type, metavar, help.
+_OVERRIDE_ARGS = {
+    "max_epochs": (_positive_int, None, "override the recipe's epoch cap"),
+    "learning_rate": (float, None, "override the recipe's learning rate"),
+    "max_restarts": (_non_negative_int, None,
+                     "DS1-DS3: override the recipe's restart limit (re-initialise a network "
+                     "whose attempt runs to --max-epochs unlearnt, at most this many times; "
+                     "0: never)"),
+    "learning_rate_grid": (_rate_list, "R1,R2,...",
+                           "a grid of learning rates as a zoo dimension: replicate r of each "
+                           "class trains with the grid's value number r mod len(grid) "
+                           "(replaces the recipe's rates; not with --learning-rate)"),
+    "poison_fraction_grid": (_rate_list, "F1,F2,...",
+                             "DS4 badnet datasets: a grid of poison fractions (each in "
+                             "(0, 0.5]) as a zoo dimension: network i is poisoned with the "
+                             "grid's value number i mod len(grid) (replaces the dataset's "
+                             "fraction; not with --learning-rate-grid)"),
+    "placements": (int, "N", "DS4 badnetv2: trigger placements per poisoned sample, one shown "
+                             "per epoch in turn (default: one per epoch, at most 32; 1: "
+                             "MLDS's fixed poisoned set)"),
+    "snapshot_epochs": (_snapshot_epochs, "none|E1,E2,...",
+                        "epochs whose weights the store keeps, with each network's outputs on "
+                        "the probe set (default 0,1,2,4,8,... up to the epoch cap; 'none': "
+                        "final weights only). Never changes a network; a resumed store keeps "
+                        "what it was begun with"),
+    "probes": (_non_negative_int, "K",
+               "probe inputs whose outputs are kept at every snapshot (default: 32 "
+               "sequences; DS4 100 test images, each clean and triggered; 0: none)"),
+    "widths": (_widths, "784,H1,...,10",
+               "DS4: the dense network's layer widths (default 784,128,128,128,10; "
+               "784,32,10 is the one-hidden-layer net of earlier versions)"),
+}
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -197,8 +233,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                                "--out, or add --force to overwrite those files)")
     metrics = analyze(args.stores, args.out, progress=not args.quiet,
                       sample=args.sample or None, seed=args.seed,
-                      learnt_only=args.learnt_only, plots=not args.no_plots,
-                      folds=args.folds)
+                      learnt_only=args.learnt_only, plots=not args.no_plots)
     for note in metrics["notes"]:
         print(f"note: {note}")
     print(f"answered {len(metrics['questions'])} question(s); wrote {args.out}/report.md, "
@@ -397,24 +432,10 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                    help="networks per class (MLDS sizes: 100, 500, 1000, 5000, 10000)")
     g.add_argument("--seed", type=int, default=None,
                    help="dataset seed (default 0, or the spec file's)")
-    g.add_argument("--max-epochs", type=_positive_int, default=None,
-                   help="override the recipe's epoch cap")
-    g.add_argument("--learning-rate", type=float, default=None,
-                   help="override the recipe's learning rate")
-    g.add_argument("--max-restarts", type=_non_negative_int, default=None,
-                   help="DS1-DS3: override the recipe's restart limit (re-initialise a "
-                        "network whose attempt runs to --max-epochs unlearnt, at most this "
-                        "many times; 0: never)")
-    g.add_argument("--learning-rate-grid", type=_rate_list, default=None, metavar="R1,R2,...",
-                   help="a grid of learning rates as a zoo dimension: replicate r of each "
-                        "class trains with the grid's value number r mod len(grid) (replaces "
-                        "the recipe's rates; not with --learning-rate)")
-    g.add_argument("--poison-fraction-grid", type=_rate_list, default=None,
-                   metavar="F1,F2,...",
-                   help="DS4 badnet datasets: a grid of poison fractions (each in (0, 0.5]) "
-                        "as a zoo dimension: network i is poisoned with the grid's value "
-                        "number i mod len(grid) (replaces the dataset's fraction; not with "
-                        "--learning-rate-grid)")
+    for o in SPEC_OVERRIDES:
+        parse, metavar, text = _OVERRIDE_ARGS[o.field]
+        g.add_argument(o.flag, dest=o.field, type=parse, default=None, metavar=metavar,
+                       help=text)
     for which, what in (("init", "initial weights (and restarts)"),
                         ("order", "batch order (DS1-DS3: also its training and validation "
                                   "sequences)")):
@@ -423,22 +444,6 @@ def _add_spec_args(g: argparse.ArgumentParser) -> None:
                        help=f"seeds as a zoo dimension: replicate r's {what} come from seed "
                             f"number r mod len(seeds) alone (not the spec digest), so zoos "
                             f"with the same seeds pair network by network; A:B is A..B-1")
-    g.add_argument("--placements", type=int, default=None, metavar="N",
-                   help="DS4 badnetv2: trigger placements per poisoned sample, one shown per "
-                        "epoch in turn (default: one per epoch, at most 32; 1: MLDS's fixed "
-                        "poisoned set)")
-    g.add_argument("--snapshots", type=_snapshot_epochs, default=None,
-                   metavar="none|E1,E2,...",
-                   help="epochs whose weights the store keeps, with each network's outputs "
-                        "on the probe set (default 0,1,2,4,8,... up to the epoch cap; "
-                        "'none': final weights only). Never changes a network; a resumed "
-                        "store keeps what it was begun with")
-    g.add_argument("--probes", type=_non_negative_int, default=None, metavar="K",
-                   help="probe inputs whose outputs are kept at every snapshot (default: 32 "
-                        "sequences; DS4 100 test images, each clean and triggered; 0: none)")
-    g.add_argument("--widths", type=_widths, default=None, metavar="784,H1,...,10",
-                   help="DS4: the dense network's layer widths (default 784,128,128,128,10; "
-                        "784,32,10 is the one-hidden-layer net of earlier versions)")
     g.add_argument("--image-set", default=None,
                    help="DS4: train on another image set, e.g. 'digits' (embedded, no download)")
     g.add_argument("--block-size", type=_block_size, default=DEFAULT_BLOCK_SIZE,
@@ -532,10 +537,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only networks that learnt (the store's learnt flag): questions "
                          "no longer carried by networks that failed to learn")
     an.add_argument("--no-plots", action="store_true", help="numbers only (no figures)")
-    an.add_argument("--folds", type=int, default=None, metavar="K",
-                    help="K-fold cross-fitting instead of one test split: every network is "
-                         "predicted by a model that never saw it (small zoos, whose test "
-                         "split holds a handful; paired networks share a fold)")
     an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--force", action="store_true",
@@ -687,12 +688,9 @@ _FLAGS = {"block_size": "--block-size", "chunk_width": "--chunk-width",
           "allow_data_change": "--allow-data-change", "k": "--recompute",
           "backend": "--backend", "checkpoint_every": "--checkpoint-every",
           "refill_every": "--refill-every", "source": "--from",
-          "image_set": "--image-set", "tile": "--tile", "placements": "--placements",
-          "widths": "--widths", "learning_rate": "--learning-rate",
-          "learning_rate_grid": "--learning-rate-grid", "max_restarts": "--max-restarts",
-          "poison_fraction_grid": "--poison-fraction-grid", "spec_file": "--spec",
-          "max_epochs": "--max-epochs", "force": "--force",
-          "paths": "STORES"}
+          "image_set": "--image-set", "tile": "--tile", "spec_file": "--spec",
+          "force": "--force", "paths": "STORES",
+          **{o.field: o.flag for o in SPEC_OVERRIDES}}  # --max-epochs, --placements, ...
 # ... where a command calls its output something else
 _OUT_FLAG = {"export": "--parquet", "report": "--html", "merge": "OUT", "pack": "OUT"}
 
