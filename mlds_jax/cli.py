@@ -223,17 +223,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from mlds_jax.analysis import analyze
-    from mlds_jax.errors import StoreExistsError
 
     args.subject = " ".join(args.stores)  # names the stores in a read error
-    if os.path.lexists(args.out) and not args.force and (
-            not os.path.isdir(args.out) or os.listdir(args.out)):
-        raise StoreExistsError(f"{args.out}: exists and is not an empty directory; analyze "
-                               "writes report.md, metrics.json and plots there (choose a new "
-                               "--out, or add --force to overwrite those files)")
+    # the library refuses an --out inside a store, or one not empty without --force
     metrics = analyze(args.stores, args.out, progress=not args.quiet,
                       sample=args.sample or None, seed=args.seed,
-                      learnt_only=args.learnt_only, plots=not args.no_plots)
+                      learnt_only=args.learnt_only, plots=not args.no_plots,
+                      force=args.force)
     for note in metrics["notes"]:
         print(f"note: {note}")
     print(f"answered {len(metrics['questions'])} question(s); wrote {args.out}/report.md, "

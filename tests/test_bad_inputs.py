@@ -850,6 +850,9 @@ CASES = [
          r"rewrote splits/canonical from the spec", "repaired"),
     Case("resume init seed", _seeded_resume(_set("init_seed", 0, lambda x: 99)), 0,
          r"rewrote init_seed from the spec", "repaired"),
+    Case("resume snapshot edited", _resume_after(
+        _set("snapshots/params", (5, 1, 3), lambda x: x + 1)), 0,
+        r"block 1 .* reset to pending.*snapshots/params", "repaired"),
     Case("resume recording probes", _resume_after(_recording(probes=3)), 2,
          r"damaged store metadata: zarr.json: recording probes 3"),
     Case("resume status fill value", _resume_after(
@@ -877,6 +880,12 @@ CASES = [
     Case("export onto a folder", lambda e: [
         "export", str(e.store()), "--parquet", str(e.tmp)], 2,
         r"--parquet .*: is a folder; this command writes one file"),
+    Case("report over a file", lambda e: (e.tmp / "r.html").write_text("<html>mine") and [
+        "report", str(e.store()), "--html", str(e.tmp / "r.html"), "--no-plots"], 2,
+        r"--html .*r.html: exists and is not a file this command wrote"),
+    Case("analyze one store twice", lambda e: [
+        "analyze", str(e.store()), str(_linked(e)), "--out", str(e.tmp / "rep")], 2,
+        r"STORES: .*link.zarr and .*s1.zarr are the same store"),
     Case("export one store twice", lambda e: [
         "export", str(e.store()), str(e.store()), "--parquet", str(e.tmp / "t.parquet")], 2,
         r"STORES: .*s1.zarr and .*s1.zarr are the same store"),
@@ -916,7 +925,7 @@ def test_bad_input(case, built, tmp_path, capsys, monkeypatch):
 
 
 def test_case_count():
-    assert len(CASES) == 173  # 70 before issue 30, 132 before its second probe
+    assert len(CASES) == 176  # 70 before issue 30, 132 before its second probe
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
@@ -1011,11 +1020,13 @@ def test_python_verify_finds_what_the_cli_finds(case, built, tmp_path, monkeypat
 def test_library_holds_the_output_policy(built, tmp_path):
     """analyze, the image import, pack and verify_record refuse what the CLI refuses, naming
     their fields (the CLI maps them to flags); nothing is written."""
+    from mlds_jax.analysis import analyze
     from mlds_jax.errors import (
         DataError,
         OutputPathError,
         SpecError,
         StoreError,
+        StoreExistsError,
     )
     from mlds_jax.image_sets import import_image_set
     from mlds_jax.store import pack_store
@@ -1028,6 +1039,9 @@ def test_library_holds_the_output_policy(built, tmp_path):
     Path(f"{tmp_path / 'packed'}.lock").write_text(json.dumps(
         {"pid": os.getpid(), "host": socket.gethostname()}))
     before = _files(tmp_path)
+    with pytest.raises(StoreExistsError, match=r"^`out_dir` .*rep: exists and is not an "
+                                               r"empty directory.*pass `force`"):
+        analyze([s], tmp_path / "rep", progress=False)
     with pytest.raises(OutputPathError, match=r"^`data_dir` .*s.zarr/d: lies inside the Zarr"):
         import_image_set("mnist5k", s / "d")
     with pytest.raises(DataError, match=r"^`tile` belongs to the mnist5k import"):
@@ -1040,9 +1054,11 @@ def test_library_holds_the_output_policy(built, tmp_path):
     assert record["ok"] is False and "no such store" in record["problems"][0]
     assert _files(tmp_path) == before
     # a command's own earlier output is rewritten (a status page refreshed)
-    from mlds_jax.analysis import export_tables
+    from mlds_jax.analysis import export_tables, html_report
 
-    table = tmp_path / "t.parquet"
+    page, table = tmp_path / "r.html", tmp_path / "t.parquet"
+    page.write_text("<!DOCTYPE html><html><head><title>mlds-jax status</title>STALE")
     table.write_bytes(b"PAR1 STALE")
+    html_report([s], page, plots=False, progress=False)
     assert export_tables([s], table) == 10
-    assert table.read_bytes()[-4:] == b"PAR1"
+    assert "STALE" not in page.read_text() and table.read_bytes()[-4:] == b"PAR1"

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mlds_jax.store import DONE, StoreView, band, check_output_path, open_store, progress_total
+from mlds_jax.store import (
+    DONE,
+    StoreView,
+    band,
+    check_distinct,
+    check_output_path,
+    open_store,
+    progress_total,
+)
 
 BANDS = ("0%", "< 25%", "25-75%", "> 75%", "100%")
 _BAND_COLOURS = {"0%": "#e0e0e0", "< 25%": "#f4c7c3", "25-75%": "#fce8b2", "> 75%": "#c9e7c0",
@@ -105,6 +113,8 @@ def _store_section(view: StoreView, images: list[Path]) -> str:
             + "".join(rows) + "</tbody></table>" + imgs + "</section>")
 
 
+# The page's title: an existing --html file holding it is this command's earlier page (rewritten)
+_MARK = b"<title>mlds-jax status</title>"
 _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
         "margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}tr.total{font-weight:bold}"
@@ -120,7 +130,9 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
     from mlds_jax.analysis import _plots, _report
     from mlds_jax.analysis._features import select
 
-    check_output_path(out, paths)  # never inside a store it reads
+    check_distinct(paths)  # a store given twice would count twice
+    # never inside a store it reads; rewrites only its own earlier page
+    check_output_path(out, paths, replaces=_MARK)
     _report.check_sample(sample, seed)
     views = [open_store(p) for p in paths]
     images: dict[str, list[Path]] = {str(v.path): [] for v in views}
@@ -163,7 +175,7 @@ def html_report(paths: list[str | os.PathLike], out: str | os.PathLike, *,
         with threadpool_limits(limits=_report.THREADS):
             body += _environment_html(environment())
         page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<title>mlds-jax status</title><style>" + _CSS + "</style></head><body>"
+                + _MARK.decode() + "<style>" + _CSS + "</style></head><body>"
                 f"<h1>mlds-jax status</h1><p>{when}. Progress bands: </p>"
                 f"<p class=\"legend\">{legend}</p>" + body + "</body></html>")
         bar.update(1)

@@ -37,9 +37,9 @@ from mlds_jax.analysis._stats import (
     split_info,
     strata,
 )
-from mlds_jax.errors import MLDSError, StoreError
+from mlds_jax.errors import MLDSError, StoreError, StoreExistsError
 from mlds_jax.spec import SEQUENCE, grid_labels, stored_grids, task_of
-from mlds_jax.store import PENDING, StoreView, check_output_path, open_store
+from mlds_jax.store import PENDING, StoreView, check_distinct, check_output_path, open_store
 
 
 class AnalysisError(MLDSError, ValueError):
@@ -560,8 +560,12 @@ def thread_record() -> dict:
 
 def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
             progress: bool = True, sample: int | None = DEFAULT_SAMPLE, seed: int = 0,
-            learnt_only: bool = False, plots: bool = True, folds: int | None = None) -> dict:
+            learnt_only: bool = False, plots: bool = True, folds: int | None = None,
+            force: bool = False) -> dict:
     """Opens the stores, answers what they can answer, writes the report. Returns metrics.
+
+    ``out_dir`` must be new or an empty folder (``force``: overwrite report.md, metrics.json
+    and the plots in a non-empty one), and never lie inside a store it reads.
 
     ``sample``: analyse at most this many finished networks per class (drawn at random with
     ``seed``; ``None``: all). ``learnt_only``: only networks that learnt (``Store.learnt``).
@@ -574,7 +578,14 @@ def analyze(paths: list[str | os.PathLike], out_dir: str | os.PathLike,
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
+    check_distinct(paths)  # a store given twice would count twice
     check_output_path(out_dir, paths, field="out_dir")  # never inside a store it reads
+    if os.path.lexists(out_dir) and not force and (
+            not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise StoreExistsError(f"`out_dir` {os.fspath(out_dir)}: exists and is not an empty "
+                               "directory; analyze writes report.md, metrics.json and plots "
+                               "there (choose a new `out_dir`, or pass `force` to overwrite "
+                               "those files)")
     check_sample(sample, seed)
     if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int)
                               or folds < 2):

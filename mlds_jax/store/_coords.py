@@ -12,7 +12,8 @@ makes the two non-dimension ones coordinates, so ``xr.open_zarr(path)`` gives
 ``ds.sel(network=ds.class_name == "ParityMachine")`` and
 ``ds.params.where(ds.tensor == "fc.0.weight", drop=True)`` with nothing but xarray and zarr.
 Their values follow from ``class_id``, ``class_names`` and the layout alone;
-:func:`coordinate_problems` checks them (``verify``).
+:func:`~mlds_jax.store.expected_arrays` holds them (a resume's repair rewrites one
+that differs) and :func:`coordinate_problems` checks them (``verify``).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def coordinate_problems(group: zarr.Group, class_names: list[str],
                         layout: list[dict[str, Any]]) -> dict[str, str]:
     """``name -> why`` for each stored coordinate that differs from what ``class_id``,
     ``class_names`` and ``layout`` decide, or is unreadable (an unfinished or older store
-    holds none: nothing to report). ``verify`` lists them; a resume rewrites them
-    (:func:`coordinate_sources`)."""
+    holds none: nothing to report). ``verify`` lists them; a resume rewrites them from
+    :func:`~mlds_jax.store.expected_arrays`, which holds their values."""
     try:
         want = coordinate_arrays(class_names, group["class_id"][...], layout)
     except Exception:  # noqa: BLE001 - damaged class_id or layout is reported elsewhere
@@ -95,17 +96,3 @@ def coordinate_problems(group: zarr.Group, class_names: list[str],
             out[name] = (f"{name}: the stored coordinate differs from what class_id, "
                          "class_names and the layout decide; rebuilt from them on resume")
     return out
-
-
-def coordinate_sources(path: Any) -> dict[str, np.ndarray]:
-    """The stored coordinates' values of the store at ``path`` (for a resume's repair);
-    empty when its root attributes or ``class_id`` cannot be read."""
-    from mlds_jax.store._reader import read_root_attrs
-
-    try:
-        attrs = read_root_attrs(path)
-        group = zarr.open_group(str(path), mode="r", use_consolidated=False)
-        return {k: v for k, (v, _) in coordinate_arrays(
-            attrs["class_names"], group["class_id"][...], attrs["layout"]).items()}
-    except Exception:  # noqa: BLE001 - damage is reported by check_store
-        return {}

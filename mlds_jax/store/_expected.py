@@ -49,7 +49,9 @@ def expected_arrays(spec: Any) -> dict[str, Any]:
     bit (:func:`~mlds_jax.store.check_store`'s ``expected``): the :func:`planned_arrays`, the
     machine tables as ``machines/<name>``, ``"layout"`` (the layout records as stored) and
     the store-wide recording arrays (``snapshots/epoch``; DS1-DS3 also ``probe/inputs``: a
-    DS4 probe set needs its image set, which is not loaded to verify)."""
+    DS4 probe set needs its image set, which is not loaded to verify) and the coordinates a
+    finished store holds (``network``, ``class_name``, ``tensor``: :mod:`._coords`)."""
+    from mlds_jax.store._coords import coordinate_arrays
     from mlds_jax.train import probe_set, task_layout
 
     tables = {}
@@ -65,4 +67,7 @@ def expected_arrays(spec: Any) -> dict[str, Any]:
         recording["snapshots/epoch"] = np.asarray(epochs, np.int32)
         if not task_of(spec).images:
             recording.update({f"probe/{k}": v for k, v in probe_set(spec).items()})
-    return {**planned_arrays(spec), **tables, "layout": layout, **recording}
+    planned = planned_arrays(spec)
+    coords = {k: v for k, (v, _) in coordinate_arrays(spec.classes, planned["class_id"],
+                                                      layout).items()}
+    return {**planned, **tables, "layout": layout, **recording, **coords}

@@ -25,7 +25,7 @@ import zarr
 
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import stored_epoch_cap, task_of
-from mlds_jax.store._coords import coordinate_problems, coordinate_sources
+from mlds_jax.store._coords import coordinate_problems
 from mlds_jax.store._expected import expected_arrays
 from mlds_jax.store._invariants import check_against_spec, check_invariants
 from mlds_jax.store._open import open_store
@@ -344,7 +344,6 @@ def repair_or_refuse(path: str | os.PathLike, planned: dict[str, np.ndarray],
     """
     sources = {**expected_of(path), **planned,
                **{f"machines/{k}": v for k, v in (tables or {}).items()}}
-    sources.update(coordinate_sources(path))  # the stored coordinates (network, ...)
     check = check_store(path, sources)
     if check.fatal:
         more = f" (and {len(check.fatal) - 1} more)" if len(check.fatal) > 1 else ""

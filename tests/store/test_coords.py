@@ -11,7 +11,7 @@ import zarr
 from helpers import synthetic_store
 
 import mlds_jax
-from mlds_jax.store import check_store, finish_store
+from mlds_jax.store import check_store, expected_arrays, finish_store
 
 xr = pytest.importorskip("xarray")
 
@@ -61,6 +61,11 @@ def test_plain_xarray_gets_the_coordinates_without_warnings(store):
     np.testing.assert_array_equal(head, store.tensors(3)["fc.6.bias"])
     # to_xarray keeps its own coordinates alongside
     assert list(store.to_xarray()["class_name"].values) == list(names)
+    # verify's expected-array table holds them (a resume rewrites from it)
+    want = expected_arrays(store.spec)
+    np.testing.assert_array_equal(want["network"], ds["network"].values)
+    assert list(want["class_name"]) == list(names)
+    assert list(want["tensor"]) == [str(t) for t in ds["tensor"].values]
 
 
 def test_verify_checks_the_coordinates_and_a_resume_rewrites_them(tmp_path):
