@@ -72,3 +72,29 @@ def test_report_shows_its_steps(tmp_path, capsys):
     assert "report" in err and "1/1" in err
     html_report([tmp_path / "s.zarr"], tmp_path / "q.html", plots=False, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_generate_speaks_before_it_prepares(tmp_path, monkeypatch, capsys):
+    """The first line comes before the task's preparation (seconds; on a machine's first
+    run it builds the fused GRU kernel), not after it with the bar."""
+    import pytest
+    from helpers import tiny_ds1
+
+    from mlds_jax import pipeline
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def prepare(*a, **k):
+        seen.append(capsys.readouterr().err)  # what stderr held when preparing began
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "prepare_task", prepare)
+    with pytest.raises(Stop):
+        pipeline.generate(tiny_ds1(per_class=1), tmp_path / "s.zarr")
+    with pytest.raises(Stop):  # progress=False (--quiet): nothing
+        pipeline.generate(tiny_ds1(per_class=1), tmp_path / "q.zarr", progress=False)
+    assert seen == [f"ds1: 5 networks into {tmp_path / 's.zarr'}: preparing the task, the "
+                    "store and the training program\n", ""]
