@@ -36,7 +36,7 @@
 
 #include "xla/ffi/api/ffi.h"
 
-#if defined(__FMA__)
+#if defined(__AVX__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
 
@@ -145,18 +145,79 @@ void scatter(const V* src, int64_t n0, int64_t cnt, int64_t size, float* dst) {
   }
 }
 
+#if defined(__AVX__)
+// In-register transpose of an 8x8 block of floats (r[i] lane j <-> r[j] lane i).
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+#endif
+
+// Copies columns [0, f) of eight rows (row l at rows[l], a full tile) into f lane vectors,
+// or back (kToRows): eight columns at a time through an in-register transpose where AVX
+// exists, the rest one float at a time. Data movement only: no float changes.
+template <bool kToRows>
+inline void transpose_rows(float* const rows[8], int64_t f, float* vecs) {
+  int64_t k = 0;
+#if defined(__AVX__)
+  for (; k + 8 <= f; k += 8) {
+    __m256 r[8];
+    for (int l = 0; l < 8; ++l)
+      r[l] = kToRows ? _mm256_loadu_ps(vecs + (k + l) * 8) : _mm256_loadu_ps(rows[l] + k);
+    transpose8(r);
+    for (int l = 0; l < 8; ++l) {
+      if (kToRows) _mm256_storeu_ps(rows[l] + k, r[l]);
+      else _mm256_storeu_ps(vecs + (k + l) * 8, r[l]);
+    }
+  }
+#endif
+  for (; k < f; ++k)
+    for (int l = 0; l < 8; ++l) {
+      if (kToRows) rows[l][k] = vecs[k * 8 + l];
+      else vecs[k * 8 + l] = rows[l][k];
+    }
+}
+
 // Sequence b of a [n, time, batch, f] array, rows [n0, n0 + cnt), into [time, f] vectors.
 template <typename V>
 void gather_seq(const float* src, const Dims& d, int64_t f, int64_t n0, int64_t cnt, int64_t b,
                 V* dst) {
   const int64_t per_net = d.t * d.b * f;
+  float* o = lanes(dst);
+  if (lanes_of<V> == 8 && cnt == 8) {
+    for (int64_t t = 0; t < d.t; ++t) {
+      float* rows[8];
+      for (int l = 0; l < 8; ++l) {
+        rows[l] = const_cast<float*>(src) + (n0 + l) * per_net + (t * d.b + b) * f;
+        if (b + 4 < d.b) __builtin_prefetch(rows[l] + 4 * f);
+      }
+      transpose_rows<false>(rows, f, o + t * f * 8);
+    }
+    return;
+  }
   if (cnt < lanes_of<V>)
     for (int64_t k = 0; k < d.t * f; ++k) dst[k] = V{};
-  float* o = lanes(dst);
   for (int64_t l = 0; l < cnt; ++l) {
     const float* s = src + (n0 + l) * per_net + b * f;
-    for (int64_t t = 0; t < d.t; ++t)
+    for (int64_t t = 0; t < d.t; ++t) {
+      // the sequences a few calls ahead: 8 * time short strided reads per call are too many
+      // streams for the hardware prefetcher
+      if (b + 4 < d.b) __builtin_prefetch(s + t * d.b * f + 4 * f);
       for (int64_t k = 0; k < f; ++k) o[(t * f + k) * lanes_of<V> + l] = s[t * d.b * f + k];
+    }
   }
 }
 
@@ -165,6 +226,14 @@ void scatter_seq(const V* src, const Dims& d, int64_t f, int64_t n0, int64_t cnt
                  float* dst) {
   const int64_t per_net = d.t * d.b * f;
   const float* o = lanes(src);
+  if (lanes_of<V> == 8 && cnt == 8) {
+    for (int64_t t = 0; t < d.t; ++t) {
+      float* rows[8];
+      for (int l = 0; l < 8; ++l) rows[l] = dst + (n0 + l) * per_net + (t * d.b + b) * f;
+      transpose_rows<true>(rows, f, const_cast<float*>(o) + t * f * 8);
+    }
+    return;
+  }
   for (int64_t l = 0; l < cnt; ++l) {
     float* s = dst + (n0 + l) * per_net + b * f;
     for (int64_t t = 0; t < d.t; ++t)
@@ -179,6 +248,26 @@ inline void matvec(const V* w, const V* bias, const V* v, int64_t rows, int64_t 
                    V* out) {
   const int64_t cols = kCols ? kCols : cols_rt;
   int64_t g = 0;
+  // Eight rows at a time: eight independent multiply-add chains hide the latency of each
+  // (every row's sum keeps its order: bias, then k ascending, whatever the grouping).
+  for (; g + 8 <= rows; g += 8) {
+    V a0 = bias[g], a1 = bias[g + 1], a2 = bias[g + 2], a3 = bias[g + 3];
+    V a4 = bias[g + 4], a5 = bias[g + 5], a6 = bias[g + 6], a7 = bias[g + 7];
+    const V* w0 = w + g * cols;
+    for (int64_t k = 0; k < cols; ++k) {
+      const V x = v[k];
+      a0 = madd(w0[k], x, a0);
+      a1 = madd(w0[cols + k], x, a1);
+      a2 = madd(w0[2 * cols + k], x, a2);
+      a3 = madd(w0[3 * cols + k], x, a3);
+      a4 = madd(w0[4 * cols + k], x, a4);
+      a5 = madd(w0[5 * cols + k], x, a5);
+      a6 = madd(w0[6 * cols + k], x, a6);
+      a7 = madd(w0[7 * cols + k], x, a7);
+    }
+    out[g] = a0, out[g + 1] = a1, out[g + 2] = a2, out[g + 3] = a3;
+    out[g + 4] = a4, out[g + 5] = a5, out[g + 6] = a6, out[g + 7] = a7;
+  }
   for (; g + 4 <= rows; g += 4) {
     V a0 = bias[g], a1 = bias[g + 1], a2 = bias[g + 2], a3 = bias[g + 3];
     const V* w0 = w + g * cols;
