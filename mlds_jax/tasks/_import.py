@@ -110,11 +110,11 @@ def content_sha256(arrays: dict[str, np.ndarray]) -> dict[str, str]:
     return {key: hashlib.sha256(idx_bytes(a)).hexdigest() for key, a in arrays.items()}
 
 
-def import_idx_dir(folder: str | os.PathLike, image_set: str,
-                   root: str | os.PathLike) -> tuple[dict[str, Path], dict[str, np.ndarray]]:
+def import_idx_dir(folder: str | os.PathLike, image_set: str, root: str | os.PathLike, *,
+                   progress: bool = True) -> tuple[dict[str, Path], dict[str, np.ndarray]]:
     """Reads the four IDX files of ``image_set`` (mnist, fashionmnist, kmnist) from
     ``folder``, checks them as an image set and writes them under ``root/<image_set>/``
-    (:func:`write_image_set`).
+    (:func:`write_image_set`, which ``progress`` goes to).
 
     Returns:
       ``(paths, arrays)``: the four files' paths, and the arrays keyed like
@@ -125,4 +125,4 @@ def import_idx_dir(folder: str | os.PathLike, image_set: str,
     arrays = {k: read_idx(p) for k, p in paths.items()}
     check_image_arrays(arrays, {k: str(p) for k, p in paths.items()})
     arrays = {k: a.astype(np.uint8) for k, a in arrays.items()}
-    return write_image_set(arrays, source, root), arrays
+    return write_image_set(arrays, source, root, progress=progress), arrays

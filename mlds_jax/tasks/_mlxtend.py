@@ -79,7 +79,10 @@ def load_mnist5k(path: str | os.PathLike | None = None, tile: int = 1) -> dict[s
 
 
 def import_mnist5k(root: str | os.PathLike, tile: int = DEFAULT_TILE,
-                   path: str | os.PathLike | None = None) -> dict[str, Path]:
+                   path: str | os.PathLike | None = None, *, progress: bool = True
+                   ) -> dict[str, Path]:
     """Writes the subset as the MNIST image set under ``root/mnist/`` (the four IDX files
-    that ``--data-dir root`` reads; see :func:`write_image_set`)."""
-    return write_image_set(load_mnist5k(path, tile), get_source("mnist"), root)
+    that ``--data-dir root`` reads; see :func:`write_image_set`, which ``progress`` goes
+    to)."""
+    return write_image_set(load_mnist5k(path, tile), get_source("mnist"), root,
+                           progress=progress)
