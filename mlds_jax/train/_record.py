@@ -2,7 +2,9 @@
 
 A network's state carries ``snaps`` (float32 ``[n_snapshots, n_params]``; ``None`` when the
 spec keeps none): the epoch loop copies the parameters into the slot of each snapshot epoch
-it finishes, so snapshots cost no host round trip. ``finish`` then fills the slots of epochs
+it finishes (:meth:`Recorder.take`; DS4 runs the loop up to each snapshot epoch and writes
+the slot between loops, :meth:`Recorder.loop`), so snapshots cost no host round trip.
+``finish`` then fills the slots of epochs
 the network never reached with its final weights (flagged: ``reached`` is False) and runs
 the network on the spec's fixed probe set at every snapshot. None of this touches the
 parameters, optimiser state or data order: a network's floats are the same with or without
