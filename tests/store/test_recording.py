@@ -60,6 +60,22 @@ def test_snapshots_equal_regenerated_and_checkpointed_states(store):
     assert verify(store.path) == []
 
 
+def test_probe_outputs_are_the_stored_snapshot_on_the_stored_probes(store):
+    """Read back from the store: one snapshot alone (``Store.apply``) and in a padded batch
+    of the store's ``chunk_width``, as the trainer ran it, give the stored bits (DS4:
+    tests/store/test_stored_probes.py)."""
+    import jax
+
+    x, snaps, outputs = store["probe/inputs"], store["snapshots/params"], store["probe/outputs"]
+    for i, k in np.ndindex(outputs.shape[:2]):
+        np.testing.assert_array_equal(outputs[i, k], store.apply(snaps[i, k], x),
+                                      err_msg=f"network {i} snapshot {k}")
+    width = int(store.attrs["chunk_width"])
+    batch = jax.jit(jax.vmap(store.apply, in_axes=(0, None)))
+    rows = np.concatenate([snaps[:, 1], np.repeat(snaps[-1:, 1], width - len(snaps), 0)])
+    np.testing.assert_array_equal(outputs[:, 1], batch(rows, x)[:len(snaps)])
+
+
 def test_recompute_catches_one_changed_snapshot_or_probe_value(store, tmp_path):
     assert recompute(store.path, 4, seed=0)["mismatches"] == []
     for name, where in (("snapshots/params", (1, 2, 7)), ("probe/outputs", (2, 1, 0, 3, 0))):

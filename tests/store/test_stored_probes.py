@@ -1,11 +1,11 @@
-"""What a store records, read back from the store itself: each network's stored probe
-outputs are its stored snapshot run on the stored probe inputs (DS1 and DS4), bit for bit,
-in a batch of the store's ``chunk_width`` networks as the trainer ran them (DS4: XLA's
-batched matmul sums in another order than one network's, so ``Store.apply`` on one
-snapshot can differ in the last bit; DS1's GRU gives equal bits either way);
-a DS4 snapshot at epoch e is ``Store.regenerate(i, epoch=e)``; ``verify --recompute`` names
-one changed DS4 snapshot or probe value. (tests/train/test_record.py checks the same on the
-trainer's results; tests/store/test_recording.py the DS1 store across a restart.)"""
+"""What a DS4 store records, read back from the store itself: each network's stored probe
+outputs are its stored snapshot run on the stored probe inputs, bit for bit, in a batch of
+the store's ``chunk_width`` networks as the trainer ran them (XLA's batched matmul sums in
+another order than one network's, so ``Store.apply`` on one snapshot can differ in the last
+bits; DS1's GRU gives equal bits either way: tests/store/test_recording.py); a snapshot at
+epoch e is ``Store.regenerate(i, epoch=e)``; ``verify --recompute`` names one changed
+snapshot or probe value. (tests/train/test_record.py checks the same on the trainer's
+results.)"""
 
 import shutil
 
@@ -13,7 +13,6 @@ import jax
 import numpy as np
 import pytest
 import zarr
-from helpers import tiny_ds1
 
 from mlds_jax.pipeline import generate
 from mlds_jax.spec import ds4
@@ -21,26 +20,20 @@ from mlds_jax.store import open_store
 from mlds_jax.workunits import recompute
 
 
-def _spec(name):
-    if name == "ds1":
-        return tiny_ds1(per_class=1, max_epochs=2)  # 5 networks, snapshots at 0, 1, 2
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
     pytest.importorskip("sklearn")  # the embedded digits come with scikit-learn
-    return ds4("MNISTbadnet_alpha10", 2, image_set="digits", widths=(784, 8, 10), epochs=2)
-
-
-@pytest.fixture(scope="module", params=["ds1", "ds4"])
-def store(request, tmp_path_factory):
-    spec = _spec(request.param)
-    path = tmp_path_factory.mktemp("probes") / f"{request.param}.zarr"
+    spec = ds4("MNISTbadnet_alpha10", 2, image_set="digits", widths=(784, 8, 10), epochs=2)
+    path = tmp_path_factory.mktemp("probes") / "ds4.zarr"
     generate(spec, path, block_size=spec.n_networks, progress=False)
     return open_store(path)
 
 
 def test_probe_outputs_are_the_stored_snapshot_on_the_stored_probes(store):
-    x = np.asarray(store["probe/inputs"])
-    if x.dtype == np.uint8:  # DS4 pixels: the networks see pixel / 255
-        assert x.shape == (200, 784) and store["probe/triggered"].sum() == 100
-        x = x.astype(np.float32) * np.float32(1 / 255)
+    x = np.asarray(store["probe/inputs"])  # pixels: the networks see pixel / 255
+    assert x.dtype == np.uint8 and x.shape == (200, 784)
+    assert store["probe/triggered"].sum() == 100
+    x = x.astype(np.float32) * np.float32(1 / 255)
     snaps, outputs = store["snapshots/params"], store["probe/outputs"]
     n = store.n_networks
     assert outputs.shape[:2] == snaps.shape[:2] == (n, 3)
@@ -50,14 +43,9 @@ def test_probe_outputs_are_the_stored_snapshot_on_the_stored_probes(store):
     for k in range(3):
         rows = np.concatenate([snaps[:, k], np.repeat(snaps[-1:, k], width - n, 0)])
         np.testing.assert_array_equal(outputs[:, k], batch(rows, x)[:n], err_msg=f"slot {k}")
-    if store.task == "sequence":  # and one snapshot alone
-        for i, k in np.ndindex(outputs.shape[:2]):
-            np.testing.assert_array_equal(outputs[i, k], store.apply(snaps[i, k], x),
-                                          err_msg=f"network {i} snapshot {k}")
     np.testing.assert_array_equal(snaps[:, -1], store.params(np.arange(store.n_networks)))
 
 
-@pytest.mark.parametrize("store", ["ds4"], indirect=True)  # DS1: test_recording.py
 def test_ds4_snapshots_are_regenerated_states_and_recompute_names_one_change(
         store, tmp_path):
     snaps = store["snapshots/params"]
