@@ -226,14 +226,16 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
         if len(v.class_names) >= 2:
             idx = _idx(v)
             y = v["class_id"][idx]  # the classes present (--learnt-only may drop some)
-            qs.append(Question(f"which class — {_short(v)}", "accuracy", [(v, idx)], y,
-                               [v.class_names[k] for k in np.unique(y)]))
+            if len(np.unique(y)) >= 2:  # a half-written store may hold one class so far
+                qs.append(Question(f"which class — {_short(v)}", "accuracy", [(v, idx)], y,
+                                   [v.class_names[k] for k in np.unique(y)]))
         for a, b in HARD_PAIRS:  # the pair that "which class" averages away
             if a in v.class_names and b in v.class_names and len(v.class_names) > 2:
                 idx = _idx(v, classes=[a, b])
                 y = (v["class_id"][idx] == v.class_names.index(b)).astype(int)
-                qs.append(Question(f"{a} vs {b} — {_short(v)}", "auroc", [(v, idx)], y,
-                                   [a, b]))
+                if 0 < y.sum() < len(y):  # both classes have finished networks
+                    qs.append(Question(f"{a} vs {b} — {_short(v)}", "auroc", [(v, idx)], y,
+                                       [a, b]))
         idx = _idx(v)
         qs.append(Question(f"own accuracy — {_short(v)} (val_bit_accuracy)", "r2",
                            [(v, idx)], v["val_bit_accuracy"][idx].astype(np.float64)))
@@ -242,6 +244,8 @@ def plan_questions(views: list[StoreView]) -> list[Question]:
                 a.class_names != b.class_names:
             for na, nb in zip(a.class_names, b.class_names):
                 ia, ib = _idx(a, classes=na), _idx(b, classes=nb)
+                if len(ia) < 2 or len(ib) < 2:  # not finished in one of the stores yet
+                    continue
                 qs.append(Question(
                     f"modified vs original — {_short(a)} vs {_short(b)}: {na} vs {nb}",
                     "auroc", [(a, ia), (b, ib)], np.r_[np.zeros(len(ia)), np.ones(len(ib))]
@@ -432,7 +436,12 @@ def answer(q: Question, ctx: Context) -> dict:
     folds = None
     if ctx.folds and q.test is None:  # cross-fitting over every kept network
         key = np.concatenate([i for _, i in q.parts])[keep]
-        folds = cv_folds(strata(y) if q.metric == "r2" else y, key, ctx.folds, ctx.seed)
+        strat = y
+        if q.metric == "r2":  # by quartile, unless ties leave a quartile too small to deal
+            strat = strata(y)
+            if np.unique(strat, return_counts=True)[1].min() < ctx.folds:
+                strat = np.zeros(len(y), int)
+        folds = cv_folds(strat, key, ctx.folds, ctx.seed)
         how = (f"{ctx.folds}-fold cross-fitting (seed {ctx.seed}; folds stratified by label, "
                "drawn per network index so paired networks share a fold): every network "
                "predicted by a model that never saw it")

@@ -167,3 +167,14 @@ def test_status_page_records_threads_and_versions(tmp_path):
     assert "BLAS/OpenMP threads pinned to 1" in page
     for lib in ("mlds-jax", "jax ", "numpy", "scikit-learn", "threadpoolctl"):
         assert lib in page
+
+
+def test_a_half_written_store_plans_only_what_its_finished_networks_answer(tmp_path):
+    """Three of five classes finished: no pair question for a class with no finished
+    network (it used to be planned and fail), "which class" over the three."""
+    from helpers import synthetic_store
+
+    v = synthetic_store(tmp_path / "s.zarr", planted=0.5, per_class=6, complete=False)
+    titles = [q.title for q in plan_questions([v])]
+    assert titles[0] == "which class — s.zarr"
+    assert not any("SingleDirectMachine vs SingleInvertMachine" in t for t in titles)
