@@ -25,9 +25,22 @@ def network_optimiser(inputs, decay_steps: int | None = None) -> optax.GradientT
     down to ``COSINE_FLOOR`` times it over that many steps (``TrainSpec.lr_schedule =
     "cosine"``; the step count then lives in the optimiser state)."""
     if decay_steps is None:
-        return optax.adam(inputs.learning_rate)
-    return optax.adam(optax.cosine_decay_schedule(inputs.learning_rate, decay_steps,
-                                                  alpha=COSINE_FLOOR))
+        return _standard_promotion(optax.adam(inputs.learning_rate))
+    return _standard_promotion(optax.adam(optax.cosine_decay_schedule(
+        inputs.learning_rate, decay_steps, alpha=COSINE_FLOOR)))
+
+
+def _standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` whose update is traced under JAX's standard dtype promotion, whatever the
+    caller's setting: optax's Adam raises a Python float to its int32 step count
+    (``decay**count``), which ``jax_numpy_dtype_promotion="strict"`` (the test suite's
+    setting) refuses. The traced operations, and so the floats, are the same."""
+
+    def update(updates, state, params=None):
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.update(updates, state, params)
+
+    return optax.GradientTransformation(tx.init, update)
 
 
 def unguarded_update(optimiser: optax.GradientTransformation, loss: jax.Array, grads,
