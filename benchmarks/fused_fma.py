@@ -83,9 +83,10 @@ def _child(case: str, n: int, steps: int, epochs: int, repeats: int) -> dict:
     variant, _, source = case.partition("@")
     os.environ["MLDS_JAX_GRU_KERNEL"] = "fused"
     if source:
-        from mlds_jax.models import _fused_gru_build
+        import mlds_jax.models  # noqa: F401 - loads the build module patched below
 
-        _fused_gru_build.SOURCE = Path(source).resolve()  # its own cache key
+        # the kernel source the door's build module compiles (its own cache key)
+        sys.modules["mlds_jax.models._fused_gru_build"].SOURCE = Path(source).resolve()
     from mlds_jax.coord import set_cpu_devices
 
     set_cpu_devices(None)
