@@ -1,7 +1,11 @@
 """Test-wide settings.
 
 * JAX: rank promotion raises, so a [n_models] vector silently broadcast against
-  [n_models, batch] becomes an error instead of a wrong answer.
+  [n_models, batch] becomes an error instead of a wrong answer; dtype promotion is strict
+  (``JAX_NUMPY_DTYPE_PROMOTION=strict``, inherited by subprocesses): mixing dtypes, a
+  Python float with an int32 array included, is a ``TypePromotionError`` instead of a
+  silent cast. The library casts explicitly; optax's Adam, which does not, is traced under
+  standard promotion (``mlds_jax/train/_step.py``).
 * BLAS (NumPy/SciPy/scikit-learn) runs on one thread: the suite runs on 2 cores beside
   XLA's own threads, and a multi-threaded OpenBLAS on a busy 2-core machine spins its
   threads against them (measured: an SVD of a 120 x 4,364 matrix took 2.7 s instead of
@@ -38,10 +42,12 @@ if not (os.environ.get("PYTEST_XDIST_WORKER") and os.path.isdir(_XLA_CACHE)):
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE  # read by jax at import (children too)
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # small programs add up
 os.environ["JAX_NUM_CPU_DEVICES"] = "1"  # read by jax at import (children too)
+os.environ["JAX_NUMPY_DTYPE_PROMOTION"] = "strict"  # read by jax at import (children too)
 
 import jax  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")  # in case jax was imported first
 jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)  # in case jax was imported first
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
