@@ -431,10 +431,12 @@ NON_WEIGHT = ("non-weight fields", "epochs alone", "loss history")  # controls w
 
 def answer(q: Question, ctx: Context) -> dict:
     """Test-set numbers of every family, the controls beside them, and a headline."""
-    test, keep, how = _split(q, ctx.seed)
+    cross = bool(ctx.folds) and q.test is None  # cross-fitting over every network
+    test, keep, how = ((np.zeros(len(q.y), bool), np.ones(len(q.y), bool), "") if cross
+                       else _split(q, ctx.seed))
     y = q.y[keep]
     folds = None
-    if ctx.folds and q.test is None:  # cross-fitting over every kept network
+    if cross:
         key = np.concatenate([i for _, i in q.parts])[keep]
         strat = y
         if q.metric == "r2":  # by quartile, unless ties leave a quartile too small to deal

@@ -178,3 +178,12 @@ def test_a_half_written_store_plans_only_what_its_finished_networks_answer(tmp_p
     titles = [q.title for q in plan_questions([v])]
     assert titles[0] == "which class — s.zarr"
     assert not any("SingleDirectMachine vs SingleInvertMachine" in t for t in titles)
+
+
+def test_cross_fitting_needs_no_test_split(tmp_path):
+    """With folds, a store too small for a held-out test split (8 networks: 2 per quartile)
+    is still answered, every network predicted once (it was refused by the unused split)."""
+    v = ds4_store(tmp_path / "s.zarr", "MNISTclean", 8, seed=1)
+    t = "own accuracy — s.zarr (clean_accuracy)"
+    r = _answers([v], [t])[0][t]
+    assert r["n_test"] == 8 and r["split"].startswith("5-fold cross-fitting")
