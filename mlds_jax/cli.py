@@ -229,7 +229,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     metrics = analyze(args.stores, args.out, progress=not args.quiet,
                       sample=args.sample or None, seed=args.seed,
                       learnt_only=args.learnt_only, plots=not args.no_plots,
-                      force=args.force)
+                      folds=args.folds, force=args.force)
     for note in metrics["notes"]:
         print(f"note: {note}")
     print(f"answered {len(metrics['questions'])} question(s); wrote {args.out}/report.md, "
@@ -534,6 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only networks that learnt (the store's learnt flag): questions "
                          "no longer carried by networks that failed to learn")
     an.add_argument("--no-plots", action="store_true", help="numbers only (no figures)")
+    an.add_argument("--folds", type=int, default=None, metavar="K",
+                    help="K-fold cross-fitting instead of one test split: every network is "
+                         "predicted by a model that never saw it (small zoos, whose test "
+                         "split holds a handful; paired networks share a fold)")
     an.add_argument("--out", required=True, help="directory for report.md, PNGs, metrics.json")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--force", action="store_true",
