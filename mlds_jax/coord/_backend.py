@@ -34,7 +34,8 @@ class Backend(Protocol):
 
     def run(self, spec: DatasetSpec, sink: Sink, *, progress: bool = True,
             process_index: int = 0, process_count: int = 1) -> dict[str, float]:
-        ...
+        """Train the pending blocks of ``spec`` that process ``process_index`` of
+        ``process_count`` owns into ``sink``; a summary of the run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,7 @@ class LocalBackend:
 
     def run(self, spec: DatasetSpec, sink: Sink, *, progress: bool = True,
             process_index: int = 0, process_count: int = 1) -> dict[str, float]:
+        """The pending blocks in order, each by ``runner`` (see :class:`Backend`)."""
         return run_blocks(spec, sink, self.runner, progress=progress,
                           process_index=process_index, process_count=process_count,
                           checkpoint_every=self.checkpoint_every,
@@ -69,6 +71,7 @@ class RefillBackend:
 
     def run(self, spec: DatasetSpec, sink: Sink, *, progress: bool = True,
             process_index: int = 0, process_count: int = 1) -> dict[str, float]:
+        """The pending networks through the refill pool (see :class:`Backend`)."""
         return run_blocks_refill(spec, sink, self.runner,
                                  pool_size=self.pool_size or sink.block_size,
                                  epochs_per_segment=self.epochs_per_segment,
@@ -91,6 +94,7 @@ class RayBackend:
 
     def run(self, spec: DatasetSpec, sink: Sink, *, progress: bool = True,
             process_index: int = 0, process_count: int = 1) -> dict[str, float]:
+        """The pending blocks as Ray tasks (see :class:`Backend`)."""
         return run_blocks_ray(spec, sink, self.sink_factory, self.trainer_factory,
                               max_retries=self.max_retries, process_index=process_index,
                               process_count=process_count, progress=progress)

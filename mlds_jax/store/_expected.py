@@ -50,7 +50,7 @@ def expected_arrays(spec: Any) -> dict[str, Any]:
     machine tables as ``machines/<name>``, ``"layout"`` (the layout records as stored) and
     the store-wide recording arrays (``snapshots/epoch``; DS1-DS3 also ``probe/inputs``: a
     DS4 probe set needs its image set, which is not loaded to verify) and the coordinates a
-    finished store holds (``network``, ``class_name``, ``tensor``: :mod:`._coords`)."""
+    finished store holds (``network``, ``class_name``, ``tensor``: ``store._coords``)."""
     from mlds_jax.store._coords import coordinate_arrays
     from mlds_jax.train import probe_set, task_layout
 
