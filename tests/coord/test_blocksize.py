@@ -1,5 +1,6 @@
 import jax
 import pytest
+from helpers import tiny_ds1
 
 from mlds_jax.coord import auto_block_size, block_size_for_memory
 from mlds_jax.coord._blocksize import _xla_bytes
@@ -38,6 +39,6 @@ def test_auto_on_cpu_is_64_per_device_capped_by_the_dataset():
 
 
 def test_xla_memory_estimate_grows_with_the_block():
-    spec = ds1(100, max_epochs=2)
+    spec = tiny_ds1(4, snapshot_epochs="none")  # two small programs (the recipe's took ~55 s)
     a, b = _xla_bytes(spec, 8), _xla_bytes(spec, 16)
     assert b > a > 0

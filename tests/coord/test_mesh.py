@@ -22,7 +22,7 @@ from helpers import tiny_ds1
 from mlds_jax.pipeline import generate
 from mlds_jax.train import make_runner, network_inputs
 import numpy as np
-spec = tiny_ds1(per_class=3)
+spec = tiny_ds1(per_class=3, snapshot_epochs="none")  # recording: its own tests
 runner = make_runner(spec, width=2)
 chunks = runner.split(network_inputs(spec, np.arange(8)))
 states = runner.init(chunks)
@@ -40,7 +40,8 @@ def test_four_devices_equal_one(tmp_path):
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info == {"devices": 4, "chunk_devices": 4}  # the block really ran on 4 devices
 
-    generate(tiny_ds1(per_class=3), tmp_path / "one.zarr", block_size=8, chunk_width=2,
+    generate(tiny_ds1(per_class=3, snapshot_epochs="none"), tmp_path / "one.zarr", block_size=8,
+             chunk_width=2,
              progress=False)
     a, b = open_store(tmp_path / "mesh.zarr"), open_store(tmp_path / "one.zarr")
     for name in ("status", "epochs", "stopped_early", "params", "final_val_loss",
