@@ -112,3 +112,19 @@ def gru_layer_inputs(n: int, inp: int, hidden: int, time: int, batch: int, seed:
     args = (u(3 * hidden, inp), u(3 * hidden, hidden), u(3 * hidden), u(3 * hidden),
             jnp.asarray(rng.standard_normal((n, time, batch, inp)), jnp.float32))
     return args, jnp.asarray(rng.standard_normal((n, time, batch, hidden)), jnp.float32)
+
+
+def copy_with_one_bit_changed(store_path, tmp_path, name: str, where: tuple):
+    """A copy of the store at ``store_path`` under ``tmp_path`` whose float array ``name``
+    has its value at ``where`` (first index: the network) moved up by one last bit."""
+    import shutil
+
+    import zarr
+
+    copy = tmp_path / name.replace("/", "_")
+    shutil.copytree(store_path, copy)
+    arr = zarr.open_group(str(copy), mode="r+")[name]
+    row = arr[where[0]]
+    row[where[1:]] = np.nextafter(row[where[1:]], np.float32(np.inf))
+    arr[where[0]] = row
+    return copy

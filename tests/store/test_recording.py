@@ -3,11 +3,11 @@ regenerated at its epoch (and a checkpointed run's state there, across a restart
 --recompute compares them bit for bit, and a store begun before snapshots resumes without."""
 
 import dataclasses
-import shutil
 
 import numpy as np
 import pytest
 import zarr
+from helpers import copy_with_one_bit_changed
 
 from mlds_jax.pipeline import generate
 from mlds_jax.spec import DatasetSpec, TrainSpec
@@ -79,12 +79,7 @@ def test_probe_outputs_are_the_stored_snapshot_on_the_stored_probes(store):
 def test_recompute_catches_one_changed_snapshot_or_probe_value(store, tmp_path):
     assert recompute(store.path, 4, seed=0)["mismatches"] == []
     for name, where in (("snapshots/params", (1, 2, 7)), ("probe/outputs", (2, 1, 0, 3, 0))):
-        copy = tmp_path / name.replace("/", "_")
-        shutil.copytree(store.path, copy)
-        arr = zarr.open_group(str(copy), mode="r+")[name]
-        row = arr[where[0]]
-        row[where[1:]] = np.nextafter(row[where[1:]], np.float32(np.inf))  # one last bit
-        arr[where[0]] = row
+        copy = copy_with_one_bit_changed(store.path, tmp_path, name, where)
         got = recompute(copy, 4, seed=0)["mismatches"]
         assert len(got) == 1 and f"network {where[0]} " in got[0], got
         assert f"{name} differs in 1 of" in got[0], got

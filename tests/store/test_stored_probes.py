@@ -7,12 +7,11 @@ epoch e is ``Store.regenerate(i, epoch=e)``; ``verify --recompute`` names one ch
 snapshot or probe value. (tests/train/test_record.py checks the same on the trainer's
 results.)"""
 
-import shutil
 
 import jax
 import numpy as np
 import pytest
-import zarr
+from helpers import copy_with_one_bit_changed
 
 from mlds_jax.pipeline import generate
 from mlds_jax.spec import ds4
@@ -54,12 +53,7 @@ def test_ds4_snapshots_are_regenerated_states_and_recompute_names_one_change(
         np.testing.assert_array_equal(snaps[1, e], store.regenerate(1, epoch=e), err_msg=e)
     assert recompute(store.path, 2, seed=0)["mismatches"] == []
     for name, where in (("snapshots/params", (1, 1, 300)), ("probe/outputs", (0, 2, 150, 3))):
-        copy = tmp_path / name.replace("/", "_")
-        shutil.copytree(store.path, copy)
-        arr = zarr.open_group(str(copy), mode="r+")[name]
-        row = arr[where[0]]
-        row[where[1:]] = np.nextafter(row[where[1:]], np.float32(np.inf))  # one last bit
-        arr[where[0]] = row
+        copy = copy_with_one_bit_changed(store.path, tmp_path, name, where)
         got = recompute(copy, 2, seed=0)["mismatches"]
         assert len(got) == 1 and f"network {where[0]} " in got[0], got
         assert f"{name} differs in 1 of" in got[0], got
