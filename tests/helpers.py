@@ -128,3 +128,14 @@ def copy_with_one_bit_changed(store_path, tmp_path, name: str, where: tuple):
     row[where[1:]] = np.nextafter(row[where[1:]], np.float32(np.inf))
     arr[where[0]] = row
     return copy
+
+
+def cli_subcommands(parser, prefix: str = ""):
+    """``(name, parser)`` of every subcommand below ``parser``, nested ones as ``"data fetch"``."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix}{name}", sub
+                yield from cli_subcommands(sub, f"{prefix}{name} ")

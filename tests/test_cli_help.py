@@ -1,22 +1,13 @@
 """Every subcommand's --help says what it does and ends with examples that parse."""
 
-import argparse
 import shlex
 
 import pytest
+from helpers import cli_subcommands
 
 from mlds_jax.cli import EXAMPLES, build_parser
 
-
-def _subcommands(parser: argparse.ArgumentParser, prefix: str = ""):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield f"{prefix}{name}", sub
-                yield from _subcommands(sub, f"{prefix}{name} ")
-
-
-SUBCOMMANDS = dict(_subcommands(build_parser()))
+SUBCOMMANDS = dict(cli_subcommands(build_parser()))
 
 
 def test_every_subcommand_has_examples():

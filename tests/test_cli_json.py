@@ -1,11 +1,10 @@
 """Scriptable CLI: --version, --json for list/status/verify/plan/info, the untruncated list,
 a description on every subcommand."""
 
-import argparse
 import json
 
 import pytest
-from helpers import synthetic_store
+from helpers import cli_subcommands, synthetic_store
 
 from mlds_jax import __version__
 from mlds_jax.cli import build_parser, main
@@ -64,14 +63,7 @@ def test_plan_json(capsys):
 
 
 def test_every_subcommand_has_a_description():
-    def walk(parser, prefix=""):
-        for a in parser._actions:
-            if isinstance(a, argparse._SubParsersAction):
-                for name, p in a.choices.items():
-                    yield f"{prefix}{name}", p
-                    yield from walk(p, f"{prefix}{name} ")
-
-    found = dict(walk(build_parser()))
+    found = dict(cli_subcommands(build_parser()))
     assert {"generate", "list", "export", "report", "data fetch"} <= set(found)
     for name, p in found.items():
         assert p.description and "\n" not in p.description.strip(), name
