@@ -9,9 +9,8 @@ machine's load hits both alike), wall-clock and per CPU-second:
 1. One GRU layer (hidden 12, DS1's inputs 5 and 12, batch 64 x 16 steps) vmapped over 64
    networks, forward and forward + backward, both builds in one process.
 2. The bulk trainer (``benchmarks._jax_cases.gru_bulk``, DS1's network, one CPU device per
-   core as ``generate`` runs), each case in its own process. ``fused_fma`` is not yet a
-   choice of ``$MLDS_JAX_GRU_KERNEL`` (``models._gru`` maps a path to its layer), so its
-   process swaps the layer function the ``fused`` path traces: benchmark-only.
+   core as ``generate`` runs), each case in its own process, on ``$MLDS_JAX_GRU_KERNEL`` =
+   the case's build.
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ def _child(case: str, n: int, steps: int, epochs: int, repeats: int) -> dict:
     """One bulk case: ``variant`` or ``variant@path.cc`` (that kernel source instead of the
     package's, e.g. an older commit's, for an A/B across kernel versions)."""
     variant, _, source = case.partition("@")
-    os.environ["MLDS_JAX_GRU_KERNEL"] = "fused"
+    os.environ["MLDS_JAX_GRU_KERNEL"] = variant
     if source:
         import mlds_jax.models  # noqa: F401 - loads the build module patched below
 
@@ -90,11 +89,6 @@ def _child(case: str, n: int, steps: int, epochs: int, repeats: int) -> dict:
     from mlds_jax.coord import set_cpu_devices
 
     set_cpu_devices(None)
-    if variant == "fused_fma":
-        from mlds_jax.models import fused_fma_gru_layer
-
-        # the module behind the door's apply_gru_batch: its "fused" path returns this name
-        sys.modules["mlds_jax.models._gru"].fused_gru_layer = fused_fma_gru_layer
     from benchmarks._jax_cases import gru_bulk
 
     return gru_bulk(n, steps, epochs, repeats)

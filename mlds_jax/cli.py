@@ -64,6 +64,18 @@ def _apply_cpu_devices(args: argparse.Namespace) -> None:
         raise SpecError(f"--cpu-devices: {e}") from None
 
 
+# mlds_jax.models.KERNELS, named here so that parsing imports no JAX (a test compares them)
+GRU_KERNELS = ("auto", "fused", "fused_fma", "xla", "pallas")
+
+
+def _add_gru_kernel_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gru-kernel", choices=GRU_KERNELS, default=None,
+                   help="the GRU layers' path (default $MLDS_JAX_GRU_KERNEL, else auto: the "
+                        "fused CPU kernel where it builds, else XLA); fused_fma: the fused "
+                        "kernel rounding each multiply-add once (other last bits than fused). "
+                        "A store records it; resuming or --recompute needs the same")
+
+
 def _add_cpu_devices_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-devices", type=_cpu_devices, default=None, metavar="N",
                    help="JAX CPU devices (default 'auto': one per usable core, each training "
@@ -494,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the store was trained from (mixes two data sets in one store)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_cpu_devices_arg(g)
+    _add_gru_kernel_arg(g)
     g.set_defaults(func=_cmd_generate)
 
     d = sub.add_parser("data", help="image data for DS4")
@@ -601,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-dir", default=None,
                    help="--recompute on DS4 stores: where the image set lives")
     _add_cpu_devices_arg(v)
+    _add_gru_kernel_arg(v)
     v.set_defaults(func=_with_json(_cmd_verify, _verify_json))
 
     m = sub.add_parser("merge", help="merge stores built for disjoint blocks of one spec")
@@ -723,6 +737,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "cpu_devices"):  # before JAX starts (commands that train or plan)
             _apply_cpu_devices(args)
+        if getattr(args, "gru_kernel", None):  # read where the GRU is traced and recorded
+            os.environ["MLDS_JAX_GRU_KERNEL"] = args.gru_kernel
         return args.func(args)
     except KeyboardInterrupt:
         print("mlds-jax: interrupted; re-run the same command to resume", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Models: one network, one example. The model axis is added by the trainer (vmap)."""
 
 from mlds_jax.models._fused_gru import (
+    FUSED_KERNELS,
     GRU_KERNEL_MAX_DIM,
     KERNELS,
     fused_fma_gru_layer,
@@ -21,6 +22,7 @@ from mlds_jax.models._mlp import apply_mlp, init_mlp, mlp_layout
 from mlds_jax.models._pallas_gru import pallas_gru_layer
 
 __all__ = [
+    "FUSED_KERNELS",
     "GRU_KERNEL_MAX_DIM",
     "KERNELS",
     "Layout",

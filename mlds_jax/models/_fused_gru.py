@@ -11,8 +11,10 @@ partial last tile is padded, so every network runs the same vector code.
 Which path :func:`~mlds_jax.models.apply_gru_batch` takes is chosen when it is traced:
 
 * ``kernel=`` argument of ``apply_gru_batch`` / :func:`resolve_gru_kernel`, else
-* ``$MLDS_JAX_GRU_KERNEL``: ``auto`` (default) — the fused kernel when the default backend is
-  the CPU and the kernel builds here, else XLA; ``fused`` — the fused kernel or an error;
+* ``$MLDS_JAX_GRU_KERNEL`` (the CLI's ``--gru-kernel``): ``auto`` (default) — the fused
+  kernel when the default backend is the CPU and the kernel builds here, else XLA; ``fused`` —
+  the fused kernel or an error; ``fused_fma`` — its build with one rounding per multiply-add
+  (:func:`fused_fma_gru_layer`: other last bits than ``fused``, never picked by ``auto``);
   ``xla`` — the XLA ``lax.scan`` path; ``pallas`` — the Pallas kernels
   (:func:`~mlds_jax.models.pallas_gru_layer`, written for a GPU; interpreted elsewhere).
   ``auto`` never picks ``pallas``: it has not been validated on a GPU yet.
@@ -29,14 +31,12 @@ import jax.numpy as jnp
 
 from mlds_jax.models._fused_gru_build import load_fused_gru, target
 
-KERNELS = ("auto", "fused", "xla", "pallas")
-"""GRU kernel choices: ``fused`` (the compiled CPU kernel), ``xla`` (plain JAX), ``pallas``
-(GPU kernels, only when asked for) or ``auto``."""
+KERNELS = ("auto", "fused", "fused_fma", "xla", "pallas")
+"""GRU kernel choices: ``fused`` (the compiled CPU kernel), ``fused_fma`` (its build with one
+rounding per multiply-add), ``xla`` (plain JAX), ``pallas`` (GPU kernels, only when asked
+for) or ``auto``. A store records the path it was trained on (``gru_kernel``)."""
 FUSED_KERNELS = ("fused", "fused_fma")
-"""The builds of the compiled CPU kernel (one library each). ``fused_fma``
-(:func:`fused_fma_gru_layer`: one rounding per multiply-add) is not a choice of
-:data:`KERNELS` yet: ``apply_gru_batch`` maps a path to its layer in ``_gru.py``, which must
-learn it (``FUSED_LAYERS[path]``) before a store may record it."""
+"""The builds of the compiled CPU kernel (one library each; :data:`FUSED_LAYERS`)."""
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
 MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
 GRU_KERNEL_MAX_DIM = MAX_DIM
@@ -44,12 +44,12 @@ GRU_KERNEL_MAX_DIM = MAX_DIM
 
 
 def resolve_gru_kernel(kernel: str | None = None) -> str:
-    """``"fused"``, ``"xla"`` or ``"pallas"``: the GRU path to trace now.
+    """``"fused"``, ``"fused_fma"``, ``"xla"`` or ``"pallas"``: the GRU path to trace now.
 
     Args:
-      kernel: ``"auto"``, ``"fused"``, ``"xla"``, ``"pallas"`` or None (read
-        ``$MLDS_JAX_GRU_KERNEL``, default ``"auto"``). ``"pallas"`` is only ever chosen
-        explicitly; ``"auto"`` is the fused kernel on a CPU where it builds, else XLA.
+      kernel: one of :data:`KERNELS` or None (read ``$MLDS_JAX_GRU_KERNEL``, default
+        ``"auto"``). ``"fused_fma"`` and ``"pallas"`` are only ever chosen explicitly;
+        ``"auto"`` is ``"fused"`` on a CPU where it builds, else XLA.
     """
     choice = kernel if kernel is not None else os.environ.get(ENV_VAR, "auto") or "auto"
     if choice not in KERNELS:

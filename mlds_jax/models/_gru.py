@@ -25,7 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from mlds_jax.models._fused_gru import MAX_DIM, fused_gru_layer, resolve_gru_kernel
+from mlds_jax.models._fused_gru import FUSED_LAYERS, MAX_DIM, resolve_gru_kernel
 from mlds_jax.models._gru_grads import layer_grads, previous_states, step_gate_grads
 from mlds_jax.models._layout import Layout
 from mlds_jax.models._pallas_gru import pallas_gru_layer
@@ -144,18 +144,19 @@ gru_layer.defvjp(_gru_layer_fwd, _gru_layer_bwd)
 
 def _layer_fn(path: str):
     """The GRU layer function of a path from :func:`resolve_gru_kernel`."""
-    if path == "fused":
-        return fused_gru_layer
+    if path in FUSED_LAYERS:  # "fused", "fused_fma": a build of the compiled CPU kernel
+        return FUSED_LAYERS[path]
     if path == "pallas":
         return functools.partial(pallas_gru_layer, interpret=jax.default_backend() != "gpu")
     return gru_layer
 
 
 def gru_kernel_for(spec: GRUSpec, kernel: str | None = None) -> str:
-    """The path (``"fused"``, ``"xla"`` or ``"pallas"``) that :func:`apply_gru_batch` traces
-    the GRU layers of ``spec`` on for float32 inputs: :func:`resolve_gru_kernel` of
-    ``kernel``, except that layers wider than ``GRU_KERNEL_MAX_DIM`` always run on XLA. The one
-    place that rule lives; the trainer asks it to size its chunks."""
+    """The path (``"fused"``, ``"fused_fma"``, ``"xla"`` or ``"pallas"``) that
+    :func:`apply_gru_batch` traces the GRU layers of ``spec`` on for float32 inputs:
+    :func:`resolve_gru_kernel` of ``kernel``, except that layers wider than
+    ``GRU_KERNEL_MAX_DIM`` always run on XLA. The one place that rule lives; the trainer asks
+    it to size its chunks."""
     if max(spec.hidden_size, spec.input_size) > MAX_DIM:
         return "xla"
     return resolve_gru_kernel(kernel)
@@ -171,7 +172,8 @@ def apply_gru_batch(params, x: jax.Array, spec: GRUSpec, kernel: str | None = No
       x: float32 ``[batch, time, features]``.
       kernel: the GRU layers' path, chosen at trace time: ``"auto"`` (the fused CPU kernel,
         :func:`~mlds_jax.models.fused_gru_layer`, when on a CPU and it builds here, else
-        :func:`gru_layer`), ``"fused"``, ``"xla"``, ``"pallas"``
+        :func:`gru_layer`), ``"fused"``, ``"fused_fma"``
+        (:func:`~mlds_jax.models.fused_fma_gru_layer`), ``"xla"``, ``"pallas"``
         (:func:`~mlds_jax.models.pallas_gru_layer`: compiled with Triton on a GPU,
         interpreted on other backends), or None: ``$MLDS_JAX_GRU_KERNEL`` (default
         ``auto``). All paths give the same results to float32 rounding.

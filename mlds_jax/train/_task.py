@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from mlds_jax.errors import SpecError
-from mlds_jax.models import Layout, gru_kernel_for, gru_layout, mlp_layout
+from mlds_jax.models import FUSED_KERNELS, Layout, gru_kernel_for, gru_layout, mlp_layout
 from mlds_jax.spec import IMAGE, SEQUENCE, task_of
 from mlds_jax.train._bulk import make_sequence_parts
 from mlds_jax.train._image_train import make_image_parts
@@ -37,12 +37,16 @@ def task_parts(spec, n_train: int | None = None) -> TaskParts:
 
     A network's run never depends on how many networks the dataset has, so specs that
     differ only in ``per_class`` (``n_networks`` for DS4) share one set of parts and one
-    compilation."""
-    return _task_parts(dataclasses.replace(spec, **{task_of(spec).size_field: 1}), n_train)
+    compilation. The GRU layers' path (:func:`~mlds_jax.models.gru_kernel_for`, read when a
+    program is traced) is part of the key: a process that changes ``$MLDS_JAX_GRU_KERNEL``
+    gets parts traced on the new path, not programs traced on the old one."""
+    task = task_of(spec)
+    kernel = gru_kernel_for(spec.model) if task is SEQUENCE else None
+    return _task_parts(dataclasses.replace(spec, **{task.size_field: 1}), n_train, kernel)
 
 
 @functools.lru_cache(maxsize=16)
-def _task_parts(spec, n_train: int | None) -> TaskParts:
+def _task_parts(spec, n_train: int | None, gru_kernel: str | None) -> TaskParts:
     task = task_of(spec)
     if not task.images:
         return PARTS_MAKERS[task](spec)
@@ -59,12 +63,12 @@ def task_layout(spec) -> Layout:
 
 def task_width(spec, block_size: int | None = None) -> int:
     """Networks per compiled chunk for ``spec`` on the default backend: on a CPU, a GRU
-    task on the fused kernel takes two 8-network tiles (:func:`fused_gru_width`: the kernel
-    runs a chunk's tiles on the cores in parallel); everything else takes
-    :func:`default_width`. A store records the width it was made with and keeps it on every
-    resume, recompute and merge."""
+    task on the fused kernel (either build) takes two 8-network tiles
+    (:func:`fused_gru_width`: the kernel runs a chunk's tiles on the cores in parallel);
+    everything else takes :func:`default_width`. A store records the width it was made
+    with and keeps it on every resume, recompute and merge."""
     if (task_of(spec) is SEQUENCE and jax.default_backend() == "cpu"
-            and gru_kernel_for(spec.model) == "fused"):
+            and gru_kernel_for(spec.model) in FUSED_KERNELS):
         return fused_gru_width(block_size)
     return default_width(block_size=block_size)
 

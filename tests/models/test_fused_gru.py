@@ -8,10 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import kernel_or_skip
+from helpers import kernel_or_skip, tiny_ds1
 
 from mlds_jax.models import (
+    FUSED_KERNELS,
     GRU_KERNEL_MAX_DIM,
+    KERNELS,
     apply_gru_batch,
     gru_kernel_for,
     init_gru,
@@ -20,6 +22,7 @@ from mlds_jax.models import (
 from mlds_jax.models import _fused_gru_build as build
 from mlds_jax.models._fused_gru import FUSED_LAYERS
 from mlds_jax.spec import GRUSpec
+from mlds_jax.train import task_width
 
 
 @pytest.fixture
@@ -89,10 +92,12 @@ def test_apply_gru_batch_paths_agree_and_switch(monkeypatch):
          for k in ("fused", "xla")}
     np.testing.assert_allclose(y["fused"], y["xla"], rtol=1e-5, atol=1e-5)
 
-    assert resolve_gru_kernel("auto") == "fused"
+    assert resolve_gru_kernel("auto") == "fused"  # never fused_fma: its floats are others
     assert resolve_gru_kernel("xla") == "xla"
     monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "xla")
     assert resolve_gru_kernel() == "xla"
+    monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "fused_fma")
+    assert resolve_gru_kernel() == gru_kernel_for(spec) == "fused_fma"
     monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "fast")
     with pytest.raises(ValueError, match=r"\$MLDS_JAX_GRU_KERNEL: expected one of"):
         resolve_gru_kernel()
@@ -106,6 +111,41 @@ def test_layers_wider_than_the_kernel_take_xla(monkeypatch):
     assert gru_kernel_for(narrow, "xla") == "xla"
     assert gru_kernel_for(wide) == "xla"
     assert gru_kernel_for(wide, "fused") == "xla"
+
+
+def test_fused_fma_is_chosen_end_to_end_and_its_store_recomputes_bit_for_bit(
+        tmp_path, monkeypatch, capsys):
+    """A tiny DS1 store made on ``fused_fma`` (the fused kernel's chunk width) records it,
+    verifies and recomputes bit for bit with ``--gru-kernel fused_fma``; on the
+    default ``fused`` its resume is refused and a recompute gives other floats."""
+    from mlds_jax.cli import GRU_KERNELS, main
+    from mlds_jax.errors import SpecError
+    from mlds_jax.pipeline import generate
+    from mlds_jax.store import open_store
+    from mlds_jax.workunits import recompute
+
+    kernel_or_skip("fused_fma")
+    assert GRU_KERNELS == KERNELS and set(FUSED_KERNELS) <= set(KERNELS)
+    spec = tiny_ds1(per_class=1, max_epochs=2, snapshot_epochs="none")  # 5 networks
+    out = tmp_path / "fma.zarr"
+    widths = {}
+    for k in ("xla", "fused", "fused_fma"):
+        monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", k)
+        widths[k] = task_width(spec)
+    assert widths["fused_fma"] == widths["fused"] != widths["xla"]  # two 8-network tiles
+    generate(spec, out, block_size=8, progress=False)
+    assert open_store(out).attrs["gru_kernel"] == "fused_fma"
+    assert main(["verify", str(out), "--recompute", "5", "--gru-kernel", "fused_fma"]) == 0
+    assert "recomputed 5 networks" in capsys.readouterr().out
+
+    monkeypatch.delenv("MLDS_JAX_GRU_KERNEL")  # auto: fused
+    with pytest.raises(SpecError, match="'fused_fma' GRU kernel, this process uses 'fused'; "
+                                        "set MLDS_JAX_GRU_KERNEL=fused_fma to resume it"):
+        generate(spec, out, block_size=8, progress=False)
+    r = recompute(out, 5)  # traced again on fused (not the programs traced on fused_fma)
+    assert len(r["mismatches"]) == 5, r["mismatches"]
+    assert all("params differs" in m for m in r["mismatches"])
+    assert "trained with the 'fused_fma' GRU kernel, this run used 'fused'" in r["note"]
 
 
 def test_without_a_compiler_auto_falls_back_to_xla(monkeypatch, tmp_path):

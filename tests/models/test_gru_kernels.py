@@ -44,12 +44,11 @@ def kernel(request) -> str:
     return request.param
 
 
-@pytest.fixture(params=["xla", "fused", "pallas"])
+@pytest.fixture(params=["xla", "fused", "fused_fma", "pallas"])
 def path(request) -> str:
-    """The paths ``apply_gru_batch`` takes (``fused_fma`` is not one yet: see
-    ``mlds_jax.models._fused_gru.FUSED_KERNELS``)."""
-    if request.param == "fused":
-        kernel_or_skip()
+    """The paths ``apply_gru_batch`` takes."""
+    if request.param.startswith("fused"):
+        kernel_or_skip(request.param)
     return request.param
 
 
