@@ -30,9 +30,17 @@ def fake_image_data(n_train, n_test=100):
                      rng.integers(0, 10, n_test).astype(np.int32))
 
 
-def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
+# Whole gate blocks of the tiny DS1 network's layer 0: weight_ih_l0's r, z and n rows, then
+# bias_ih_l0 and bias_hh_l0. An offset on every unit of a gate survives the canonical form:
+# its unit permutations move the offset within the block, its sign flips leave r/z rows
+# alone and keep a positive n-row offset positive (the sign key is the n-row sum).
+INVARIANT_BLOCKS = ((0, 60), (60, 120), (120, 180), (612, 648), (648, 684))
+
+
+def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0, blocks=None):
     """A real store written through StoreWriter with synthetic weights: class k's weights
-    are N(0, 0.1) plus ``planted`` on its own 50 parameters (k*50 .. k*50+49)."""
+    are N(0, 0.1) plus ``planted`` on its own 50 parameters (k*50 .. k*50+49), or on
+    parameters ``blocks[k][0] .. blocks[k][1] - 1`` (e.g. :data:`INVARIANT_BLOCKS`)."""
     from mlds_jax.models import gru_layout
     from mlds_jax.pipeline import planned_arrays
     from mlds_jax.store import StoreWriter, open_store
@@ -47,7 +55,8 @@ def synthetic_store(path, planted: float, per_class=30, complete=True, seed=0):
     params = rng.normal(0, 0.1, (n, layout.n_params)).astype(np.float32)
     cls = np.repeat(np.arange(5), per_class)
     for k in range(5):
-        params[cls == k, k * 50:(k + 1) * 50] += planted
+        lo, hi = blocks[k] if blocks is not None else (k * 50, (k + 1) * 50)
+        params[cls == k, lo:hi] += planted
     hist = np.tile(np.linspace(0.7, 0.1, 3, dtype=np.float32), (n, 1))
     acc = rng.uniform(0.5, 1, n).astype(np.float32)
     for b in range(5 if complete else 3):

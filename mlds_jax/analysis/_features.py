@@ -103,9 +103,24 @@ def stat_names(layout: list[dict]) -> list[str]:
             for s in ("mean", "var", *(f"q{q:g}" for q in QUANTILES), "l1", "l2", "max")]
 
 
-def _canonical(w: np.ndarray, layout: list[dict]) -> np.ndarray:
-    c = canonicalize_batch(_unflatten(w, layout))
+def odd_head(view: StoreView) -> bool:
+    """Whether the store's network has a head of an odd activation (a GRU spec's
+    ``head_activation`` tanh, the default), whose units the canonical form sign-fixes too."""
+    model = (view.attrs.get("spec") or {}).get("model") or {}
+    return model.get("head_activation", "tanh" if "hidden_size" in model else None) == "tanh"
+
+
+def _canonical(w: np.ndarray, layout: list[dict], odd: bool = False) -> np.ndarray:
+    c = canonicalize_batch(_unflatten(w, layout), odd_head=odd)
     return np.concatenate([c[e["name"]].reshape(len(w), -1) for e in layout], 1)
+
+
+def _signed(layout: list[dict], odd: bool) -> bool:
+    """Whether the network has units whose sign the canonical form fixes (GRU layers, or an
+    odd head): its layer statistics are then taken of the canonical weights, since a raw
+    tensor's quantiles and mean change when a unit is negated. Other networks' statistics
+    (permutation-invariant already) are taken of the raw weights."""
+    return odd or any(e["name"].startswith("gru.") for e in layout)
 
 
 def snapshot_weights(view: StoreView, idx: np.ndarray, slot: int) -> np.ndarray:
@@ -127,10 +142,12 @@ def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH,
                     slot: int | None = None) -> dict[str, np.ndarray]:
     """The three weight feature sets of networks ``idx``, computed in batches:
     ``weights`` and ``canonical weights`` ``[n, n_params]`` float32, ``layer statistics``
-    ``[n, 10 * n_tensors]`` float64. ``prepare``: applied to each batch of flat weights
+    ``[n, 10 * n_tensors]`` float64 (of the canonical weights for GRU networks, see
+    :func:`layer_stats`). ``prepare``: applied to each batch of flat weights
     ``[n, n_params]`` first (a control, e.g. :func:`~mlds_jax.analysis._controls.zero_pixels`).
     ``slot``: the weights at that snapshot (``snapshots/params``) instead of the final ones."""
-    layout, p = view.layout, int(view.attrs["n_params"])
+    layout, p, odd = view.layout, int(view.attrs["n_params"]), odd_head(view)
+    signed = _signed(layout, odd)
     out = {"weights": np.empty((len(idx), p), np.float32),
            "canonical weights": np.empty((len(idx), p), np.float32),
            "layer statistics": np.empty((len(idx), 10 * len(layout)), np.float64)}
@@ -140,25 +157,34 @@ def weight_features(view: StoreView, idx: np.ndarray, batch: int = BATCH,
         if prepare is not None:
             w = prepare(w)
         out["weights"][lo:lo + len(w)] = w
-        out["canonical weights"][lo:lo + len(w)] = _canonical(w, layout)
-        out["layer statistics"][lo:lo + len(w)] = _stats(w, layout)
+        c = _canonical(w, layout, odd)
+        out["canonical weights"][lo:lo + len(w)] = c
+        out["layer statistics"][lo:lo + len(w)] = _stats(c if signed else w, layout)
     return out
 
 
 def layer_stats(view: StoreView, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Per tensor: mean, variance, quantiles, L1/L2/max norms (the Small CNN Zoo features).
+    """Per tensor: mean, variance, quantiles, L1/L2/max norms (the Small CNN Zoo features),
+    of the canonical weights where units have a sign symmetry (GRU networks), so that a
+    negated unit does not move them.
 
     Returns ``([n, n_features], feature names)``.
     """
-    parts = [_stats(flat_weights(view, idx[lo:lo + BATCH]), view.layout)
-             for lo in range(0, len(idx), BATCH)]
+    odd = odd_head(view)
+    signed = _signed(view.layout, odd)
+
+    def part(w: np.ndarray) -> np.ndarray:
+        return _stats(_canonical(w, view.layout, odd) if signed else w, view.layout)
+
+    parts = [part(flat_weights(view, idx[lo:lo + BATCH])) for lo in range(0, len(idx), BATCH)]
     stats = np.concatenate(parts) if parts else np.empty((0, 10 * len(view.layout)))
     return stats, stat_names(view.layout)
 
 
 def canonical_weights(view: StoreView, idx: np.ndarray) -> np.ndarray:
-    """``[n, n_params]``: each network in its permutation-canonical form (vectorised)."""
-    parts = [_canonical(flat_weights(view, idx[lo:lo + BATCH]), view.layout)
+    """``[n, n_params]``: each network in its canonical form (units sign-fixed where the
+    symmetry holds, then sorted; vectorised)."""
+    parts = [_canonical(flat_weights(view, idx[lo:lo + BATCH]), view.layout, odd_head(view))
              for lo in range(0, len(idx), BATCH)]
     return np.concatenate(parts) if parts else np.empty((0, int(view.attrs["n_params"])))
 

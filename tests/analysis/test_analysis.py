@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import synthetic_store, tiny_ds1
+from helpers import INVARIANT_BLOCKS, synthetic_store, tiny_ds1
 from reference_numpy import torch_style_forward
 
 pytest.importorskip("sklearn")
@@ -24,7 +24,8 @@ from mlds_jax.store import StoreWriter  # noqa: E402
 
 
 def test_planted_class_difference_is_found(tmp_path):
-    synthetic_store(tmp_path / "planted.zarr", planted=0.5, per_class=12)
+    synthetic_store(tmp_path / "planted.zarr", planted=0.5, per_class=12,
+                    blocks=INVARIANT_BLOCKS)  # readable through the canonical form's symmetries
     m = analyze([tmp_path / "planted.zarr"], tmp_path / "out", progress=False)
     res = m["questions"]["which class — planted.zarr"]
     assert res["families"]["canonical weights"]["accuracy"] == 1.0

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import synthetic_store, tiny_ds1
+from helpers import INVARIANT_BLOCKS, synthetic_store, tiny_ds1
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
@@ -45,7 +45,7 @@ def test_sample_per_class_and_batched_features(tmp_path):
 
 
 def test_analyze_on_a_sample(tmp_path):
-    synthetic_store(tmp_path / "planted.zarr", planted=0.5, per_class=8)
+    synthetic_store(tmp_path / "planted.zarr", planted=0.5, per_class=8, blocks=INVARIANT_BLOCKS)
     m = analyze([tmp_path / "planted.zarr"], tmp_path / "out", progress=False, sample=4)
     assert m["sample_per_class"] == 4
     assert any("random sample of 20 of its 40" in n for n in m["notes"])

@@ -119,7 +119,9 @@ def test_final_accuracy_from_an_early_snapshot(tmp_path):
     qs, _ = _answers([v], [t1, t2])
     r = qs[t1]
     assert r["epoch"] == 1 and r["n_test"] == 5 * PER_CLASS
-    assert r["families"]["layer statistics"]["r2"] > 0.9
+    # > 0.9 before the statistics were taken of sign-canonical weights (0.975 -> 0.888: the
+    # planted value sits in one weight, and negated units move the other statistics)
+    assert r["families"]["layer statistics"]["r2"] > 0.85
     assert set(r["controls"]) == {"loss history"}
     assert r["controls"]["loss history"]["r2"] < 0.1  # the same curve for every network
     r2 = qs[t2]
