@@ -31,6 +31,7 @@ from mlds_jax.analysis._canonical import (
     permute_dense_units,
     permute_gru_units,
 )
+from mlds_jax.analysis._features import odd_head
 from mlds_jax.errors import StoreError
 from mlds_jax.spec import SPLIT_CODES
 from mlds_jax.store import DONE, Store, open_store
@@ -107,6 +108,7 @@ class NetworkDataset:
                 raise StoreError(f"{s.path}: its parameter layout differs from "
                                  f"{self.stores[0].path}'s; a dataset needs one layout")
         self.layout, self.view, self.augment, self.canonical = layout, view, augment, canonical
+        self._odd_head = odd_head(self.stores[0])  # a tanh head's units are sign-fixed too
         self.snapshots, self.seed, self.epoch = snapshots, seed, 0
         self.target_names = ([] if target is None else [target] if isinstance(target, str)
                              else list(target))
@@ -167,7 +169,7 @@ class NetworkDataset:
         t = {e["name"]: flat[e["offset"]:e["offset"] + e["size"]].reshape(e["shape"])
              for e in self.layout}
         if self.canonical:
-            t = canonicalize(t)
+            t = canonicalize(t, odd_head=self._odd_head)
         elif self.augment == "permute":
             t = random_permutation(t, np.random.default_rng([self.seed, self.epoch, item]))
         if self.view == "tensors":

@@ -53,6 +53,10 @@ def test_permutation_augmentation_keeps_the_function_and_the_canonical_form(stor
     assert not np.array_equal(aug[3]["weights"]["fc.0.weight"], first["fc.0.weight"])
     canon = NetworkDataset(a, canonical=True)[3]["weights"]
     assert canon.shape == (a.attrs["n_params"],)
+    # the same canonical form as analyze's features: a tanh head's units sign-fixed too
+    want = canonicalize(plain, odd_head=True)
+    np.testing.assert_array_equal(canon, np.concatenate([want[e["name"]].reshape(-1)
+                                                         for e in a.layout]))
 
 
 def test_bad_arguments_are_one_line_errors(stores):
