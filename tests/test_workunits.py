@@ -75,8 +75,8 @@ def test_merge_refuses_overlap_other_spec_unfinished_and_existing_out(stores, tm
     with pytest.raises(StoreError, match="also finished in"):
         merge(tmp_path / "m1.zarr", [p0, stores / "whole.zarr"])
     other = tmp_path / "other.zarr"
-    generate(tiny_ds1(per_class=3, max_epochs=5), other, process_index=1, process_count=2,
-             **RUN)
+    # another seed: another spec (digest), trained by the same compiled programs
+    generate(tiny_ds1(per_class=3, seed=1), other, process_index=1, process_count=2, **RUN)
     with pytest.raises(StoreError, match="spec differs"):
         merge(tmp_path / "m2.zarr", [p0, other])
     partial = tmp_path / "partial.zarr"
