@@ -44,13 +44,18 @@ def test_block_never_copies_the_image_set_per_network():
     assert grow < grow_recorded <= grow + own, (grow, grow_recorded, own)
 
 
-def _train(data, epochs, n=2):
+def _train(data, n=2):
+    """Two epochs of ``n`` networks on ``data`` -> (weights after epoch 1, after epoch 2),
+    ``[n, n_params]`` each: the snapshots at epochs 1 and 2 (one program per data shape)."""
     import dataclasses
 
     from mlds_jax.train import BlockTrainer
 
-    spec = dataclasses.replace(ds4("MNISTbadnetv2_alpha10", n, epochs=epochs), widths=(784, 8, 10))
-    return BlockTrainer(spec, data, width=n)(network_inputs(spec, np.arange(n))).params
+    spec = dataclasses.replace(ds4("MNISTbadnetv2_alpha10", n, epochs=2, snapshot_epochs=(1, 2)),
+                               widths=(784, 8, 10))
+    r = BlockTrainer(spec, data, width=n)(network_inputs(spec, np.arange(n)))
+    np.testing.assert_array_equal(r.snapshot_params[:, 1], r.params)
+    return r.snapshot_params[:, 0], r.snapshot_params[:, 1]
 
 
 def test_epoch_e_shows_trigger_placement_e_mod_placements():
@@ -60,8 +65,9 @@ def test_epoch_e_shows_trigger_placement_e_mod_placements():
     one = base  # train_trig [1, n, 784]: placement 0 only
     two = base._replace(train_trig=np.stack([base.train_trig[0], other]))
     same_twice = base._replace(train_trig=np.concatenate([base.train_trig] * 2))
-    # epoch 0 shows placement 0 whatever the count: the same floats
-    np.testing.assert_array_equal(_train(two, 1), _train(one, 1))
+    (one_1, one_2), (two_1, two_2) = _train(one), _train(two)
+    # epoch 0 shows placement 0 whatever the count: the same floats after it
+    np.testing.assert_array_equal(two_1, one_1)
     # epoch 1 shows placement 1: two equal placements train as one, two different ones do not
-    np.testing.assert_array_equal(_train(same_twice, 2), _train(one, 2))
-    assert not np.array_equal(_train(two, 2), _train(one, 2))
+    np.testing.assert_array_equal(_train(same_twice)[1], one_2)
+    assert not np.array_equal(two_2, one_2)
