@@ -19,11 +19,18 @@ def test_blocks_cover_every_network_once():
     assert seen == list(range(103))
 
 
-def test_plan_cli(capsys):
-    # --max-epochs 2: the estimate is of ds1(100, max_epochs=2)'s width-8 segment program,
-    # which tests/coord/test_blocksize.py compiles too (one compilation in a session)
+def test_plan_cli(capsys, monkeypatch):
+    # `ds1` trains the tiny recipe (the same network): the estimate is of its width-8 segment
+    # program without recording, which tests/coord/test_blocksize.py compiles too (one
+    # compilation in a session; the recipe's took 14 s)
+    from helpers import tiny_ds1
+
+    from mlds_jax.spec import _recipes
+
+    monkeypatch.setitem(_recipes.RECIPES, "ds1",
+                        lambda per_class, seed=0, **kw: tiny_ds1(per_class, **kw))
     assert main(["plan", "ds1", "--per-class", "100", "--block-size", "64",
-                 "--process-count", "2", "--max-epochs", "2"]) == 0
+                 "--process-count", "2", "--snapshots", "none"]) == 0
     out = capsys.readouterr().out
     assert "500 networks" in out and "blocks: 8" in out
     assert "blocks_per_process: [4, 4]" in out and "estimated device memory per chunk" in out
