@@ -160,8 +160,9 @@ def test_data_fetch_unknown_set(tmp_path, capsys):
 
 def test_block_size_auto_and_bad_block_size(tmp_path, capsys, small_recipe):
     out = tmp_path / "a.zarr"
+    # --chunk-width 8: the chunk programs of TINY's runs (compiled once in a session)
     assert main(["generate", "ds1", "--per-class", "2", "--out", str(out), "--max-epochs",
-                 "2", "--block-size", "auto", "--quiet"]) == 0
+                 "2", "--block-size", "auto", "--chunk-width", "8", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "block size (auto): 10" in text and "trained 10 networks" in text
     from mlds_jax.store import read_root_attrs

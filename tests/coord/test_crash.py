@@ -22,7 +22,7 @@ batch_size = 8
 seq_len = 8
 n_train = 64
 n_val = 16
-max_epochs = 40
+max_epochs = 20
 stop_val_loss = 0.0
 """
 
@@ -53,12 +53,14 @@ def test_random_kills_then_resume_equals_uninterrupted(tmp_path):
     subprocess.run([*cmd[:-4], str(ref), *cmd[-3:]], check=True, timeout=300,
                    stdout=subprocess.DEVNULL)
     rng = random.Random(1234)
-    # Kill points: during start-up (import), a few seconds in (store creation / compile /
-    # first block), and after a random number of networks more than the run started with
-    # (mid-training and mid-write, with a random extra delay; relative, because with the
-    # tests' compilation cache a run can finish most networks within the first seconds).
-    targets = [("time", 1.0), ("time", round(rng.uniform(3.0, 6.0), 1)),
-               ("done", rng.randint(2, 3)), ("done", rng.randint(2, 3))]
+    # Kill points: during start-up (import), just after the first block lands (store
+    # created, first write), and after a random number of networks more than the run
+    # started with (mid-training and mid-write, with a random extra delay). Relative to
+    # progress, not time: with the tests' compilation cache a whole run takes a few seconds
+    # (a kill at 3-6 s used to come after the run had finished, so only the start-up kill
+    # was exercised).
+    targets = [("time", 1.0), ("done", 1), ("done", rng.randint(2, 3)),
+               ("done", rng.randint(2, 3))]
     log = []
     for attempt, (kind, value) in enumerate(targets):
         start = max(_done(out), 0)  # finished networks before this run
@@ -69,7 +71,7 @@ def test_random_kills_then_resume_equals_uninterrupted(tmp_path):
         else:
             while p.poll() is None and _done(out) < start + value:
                 time.sleep(0.05)
-            time.sleep(rng.uniform(0.0, 0.3))
+            time.sleep(rng.uniform(0.0, 0.1))
         if p.poll() is None:
             os.kill(p.pid, signal.SIGKILL)
             p.wait()
@@ -86,4 +88,6 @@ def test_random_kills_then_resume_equals_uninterrupted(tmp_path):
     a, b = open_store(out), open_store(ref)
     for name in ("params", "status", "epochs", "final_val_loss", "history/val_loss", "key"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    assert any(line.startswith("kill") for line in log), log
+    # the start-up kill and the first two progress kills really happened (24 networks in
+    # blocks of 2: a kill overshoots its target by a block or two, so networks are left)
+    assert [line[:6] for line in log[:3]] == ["kill 1", "kill 2", "kill 3"], log
