@@ -1,5 +1,7 @@
-"""The fused CPU GRU kernel's two builds, interleaved A/B: ``fused`` (every multiply-add
-rounded twice, the default) against ``fused_fma`` (one explicit fused multiply-add per lane).
+"""The fused CPU GRU kernel's builds, interleaved A/B: ``fused`` (every multiply-add
+rounded twice, the default) against ``fused_fma`` (one explicit fused multiply-add per lane;
+its backward recomputes the gates from h) and ``fused_fma:saved`` (``fused_fma`` built to save
+the gates for the backward instead, as before: the same floats, for the recompute's A/B).
 
     python -m benchmarks.fused_fma --rounds 5          # ~10 min on 2 shared cores
 
@@ -7,7 +9,7 @@ Two measurements, medians over rounds (every round runs every case once, so a sh
 machine's load hits both alike), wall-clock and per CPU-second:
 
 1. One GRU layer (hidden 12, DS1's inputs 5 and 12, batch 64 x 16 steps) vmapped over 64
-   networks, forward and forward + backward, both builds in one process.
+   networks, forward and forward + backward, every build in one process.
 2. The bulk trainer (``benchmarks._jax_cases.gru_bulk``, DS1's network, one CPU device per
    core as ``generate`` runs), each case in its own process, on ``$MLDS_JAX_GRU_KERNEL`` =
    the case's build.
@@ -26,7 +28,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("fused", "fused_fma")
+VARIANTS = ("fused", "fused_fma", "fused_fma:saved")
+SAVED = ("-DMLDS_GRU_FMA=1",)  # fused_fma's flags less -DMLDS_GRU_RECOMPUTE=1
+
+
+def _saved_layer():
+    """``fused_fma`` built to save the gates (its own library and FFI targets)."""
+    import mlds_jax.models  # noqa: F401 - loads the modules used below
+
+    sys.modules["mlds_jax.models._fused_gru_build"].VARIANTS["fused_fma_saved"] = SAVED
+    return sys.modules["mlds_jax.models._fused_gru"]._make_layer("fused_fma_saved")
 
 
 def layer_rounds(rounds: int) -> dict:
@@ -37,7 +48,8 @@ def layer_rounds(rounds: int) -> dict:
 
     from mlds_jax.models import fused_fma_gru_layer, fused_gru_layer
 
-    layers = {"fused": fused_gru_layer, "fused_fma": fused_fma_gru_layer}
+    layers = {"fused": fused_gru_layer, "fused_fma": fused_fma_gru_layer,
+              "fused_fma:saved": _saved_layer()}
     n, h, t, b = 64, 12, 16, 64
     s = h**-0.5
 
@@ -78,14 +90,18 @@ def layer_rounds(rounds: int) -> dict:
 
 def _child(case: str, n: int, steps: int, epochs: int, repeats: int) -> dict:
     """One bulk case: ``variant`` or ``variant@path.cc`` (that kernel source instead of the
-    package's, e.g. an older commit's, for an A/B across kernel versions)."""
-    variant, _, source = case.partition("@")
+    package's, e.g. an older commit's with the same FFI signatures, for an A/B across kernel
+    versions); ``fused_fma:saved``: ``fused_fma`` built to save the gates."""
+    case, _, source = case.partition("@")
+    variant, _, how = case.partition(":")
     os.environ["MLDS_JAX_GRU_KERNEL"] = variant
-    if source:
-        import mlds_jax.models  # noqa: F401 - loads the build module patched below
+    import mlds_jax.models  # noqa: F401 - loads the build module patched below
 
-        # the kernel source the door's build module compiles (its own cache key)
-        sys.modules["mlds_jax.models._fused_gru_build"].SOURCE = Path(source).resolve()
+    build = sys.modules["mlds_jax.models._fused_gru_build"]
+    if source:  # the kernel source the door's build module compiles (its own cache key)
+        build.SOURCE = Path(source).resolve()
+    if how == "saved":
+        build.VARIANTS["fused_fma"] = SAVED
     from mlds_jax.coord import set_cpu_devices
 
     set_cpu_devices(None)
@@ -123,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-layer", action="store_true")
     ap.add_argument("--cases", nargs="+", default=list(VARIANTS),
-                    help="bulk cases: fused, fused_fma, or VARIANT@SOURCE.cc (another source)")
+                    help="bulk cases: fused, fused_fma, fused_fma:saved, or VARIANT@SOURCE.cc "
+                         "(another source)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)

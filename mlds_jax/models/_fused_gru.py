@@ -29,7 +29,7 @@ import os
 import jax
 import jax.numpy as jnp
 
-from mlds_jax.models._fused_gru_build import load_fused_gru, target
+from mlds_jax.models._fused_gru_build import load_fused_gru, residual_width, target
 
 KERNELS = ("auto", "fused", "fused_fma", "xla", "pallas")
 """GRU kernel choices: ``fused`` (the compiled CPU kernel), ``fused_fma`` (its build with one
@@ -75,11 +75,11 @@ def _call(variant: str, name: str, shapes, *args):
     return jax.ffi.ffi_call(target(name, variant), shapes, vmap_method="broadcast_all")(*args)
 
 
-def _shapes(w_hh, xs):
+def _shapes(w_hh, xs, residuals: int = 5):
     hidden = w_hh.shape[-1]
     lead = xs.shape[:-1]  # [..., time, batch]
     return (jax.ShapeDtypeStruct((*lead, hidden), jnp.float32),
-            jax.ShapeDtypeStruct((*lead, 5 * hidden), jnp.float32))
+            jax.ShapeDtypeStruct((*lead, residuals * hidden), jnp.float32))
 
 
 def _make_layer(variant: str):
@@ -93,16 +93,18 @@ def _make_layer(variant: str):
                      xs)[0]
 
     def fwd(w_ih, w_hh, b_ih, b_hh, xs):
-        hs, res = _call(variant, "mlds_gru_fwd_train", _shapes(w_hh, xs), w_ih, w_hh, b_ih,
-                        b_hh, xs)
+        hs, res = _call(variant, "mlds_gru_fwd_train",
+                        _shapes(w_hh, xs, residual_width(variant)), w_ih, w_hh, b_ih, b_hh, xs)
         return hs, (w_ih, w_hh, b_ih, b_hh, xs, res)
 
     def bwd(saved, d_hs):
-        # res: the forward's gates and hidden states in the kernel's own layout (opaque here)
+        # res: the forward's gates and hidden states (or hidden states alone: the backward
+        # recomputes the gates) in the kernel's own layout (opaque here)
         w_ih, w_hh, b_ih, b_hh, xs, res = saved
         shapes = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32)
                        for a in (w_ih, w_hh, b_ih, b_hh, xs))
-        return tuple(_call(variant, "mlds_gru_bwd", shapes, w_ih, w_hh, xs, res, d_hs))
+        return tuple(_call(variant, "mlds_gru_bwd", shapes, w_ih, w_hh, b_ih, b_hh, xs, res,
+                           d_hs))
 
     layer.defvjp(fwd, bwd)
     return layer

@@ -40,10 +40,11 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-std=c++17", "-fPIC", "-s
          "-Wno-attributes", "-Wno-return-type", "-Wno-aggressive-loop-optimizations")
 TARGETS = {"mlds_gru_fwd": "MldsGruFwd", "mlds_gru_fwd_train": "MldsGruFwdTrain",
            "mlds_gru_bwd": "MldsGruBwd"}
-VARIANTS = {"fused": (), "fused_fma": ("-DMLDS_GRU_FMA=1",)}
+VARIANTS = {"fused": (), "fused_fma": ("-DMLDS_GRU_FMA=1", "-DMLDS_GRU_RECOMPUTE=1")}
 """The kernel's builds from the one source: ``fused`` rounds every multiply-add twice (the
 stores made since the kernel landed), ``fused_fma`` rounds it once (an explicit fused
-multiply-add in every lane). Each is its own library and its own set of FFI targets
+multiply-add in every lane) and saves only h for its backward, which recomputes the gates
+(:func:`residual_width`). Each is its own library and its own set of FFI targets
 (:func:`target`)."""
 
 
@@ -57,6 +58,13 @@ def _variant(variant: str) -> tuple[str, ...]:
         raise ValueError(f"fused GRU kernel variant: expected one of {tuple(VARIANTS)}, "
                          f"got {variant!r}")
     return VARIANTS[variant]
+
+
+def residual_width(variant: str = "fused") -> int:
+    """Residuals ``variant``'s forward saves for its backward per step, in hidden sizes: 5
+    (r, z, n, W_hn h + b_hn and h), or 1 (h alone) where built with
+    ``-DMLDS_GRU_RECOMPUTE=1``: its backward recomputes the gates from h and the inputs."""
+    return 1 if "-DMLDS_GRU_RECOMPUTE=1" in _variant(variant) else 5
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}

@@ -20,7 +20,7 @@ from mlds_jax.models import (
     resolve_gru_kernel,
 )
 from mlds_jax.models import _fused_gru_build as build
-from mlds_jax.models._fused_gru import FUSED_LAYERS
+from mlds_jax.models._fused_gru import FUSED_LAYERS, _make_layer
 from mlds_jax.spec import GRUSpec
 from mlds_jax.train import task_width
 
@@ -80,6 +80,28 @@ def test_a_network_does_not_depend_on_the_width_of_its_call(variant):
         h, g = one(17, lo, hi)
         np.testing.assert_array_equal(h, ref_h)
         for a, b in zip(g, ref_g):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_fused_fma_recomputes_the_gates_it_does_not_save_bit_for_bit(monkeypatch):
+    """``fused_fma``'s forward saves only h; its backward recomputes r, z, n and
+    W_hn h + b_hn from h_{t-1} and x_t with the forward's own code. Its output and gradients
+    equal, bit for bit, those of the same build saving all five (a padded tile, DS1's
+    compiled-in shapes and the generic path)."""
+    kernel_or_skip("fused_fma")
+    assert (build.residual_width("fused"), build.residual_width("fused_fma")) == (5, 1)
+    saved = tuple(f for f in build.VARIANTS["fused_fma"] if f != "-DMLDS_GRU_RECOMPUTE=1")
+    monkeypatch.setitem(build.VARIANTS, "fma_saved", saved)
+    kernel_or_skip("fma_saved")
+    assert build.residual_width("fma_saved") == 5
+    recomputing, saving = FUSED_LAYERS["fused_fma"], _make_layer("fma_saved")
+    for hidden, inp in [(12, 5), (12, 12), (7, 3)]:
+        args = _layers(10, inp, hidden, seed=hidden + inp)
+        d_hs = jax.random.normal(jax.random.PRNGKey(inp), (10, T, B, hidden), jnp.float32)
+        (h_a, g_a), (h_b, g_b) = (_value_and_grads(f, args, d_hs)
+                                  for f in (recomputing, saving))
+        np.testing.assert_array_equal(h_a, h_b)
+        for a, b in zip(g_a, g_b, strict=True):
             np.testing.assert_array_equal(a, b)
 
 

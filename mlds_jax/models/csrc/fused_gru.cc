@@ -23,7 +23,12 @@
 //   h' = (1 - z) * n + z * h
 // Forward residuals per step: r, z, n, gh_n = W_hn h + b_hn and h, 5*hidden values, in the
 // kernel's own layout (see put_res): JAX only hands them from a forward call to the backward
-// call of the same networks, declared as [..., time, batch, 5*hidden].
+// call of the same networks, declared as [..., time, batch, 5*hidden]. Built with
+// MLDS_GRU_RECOMPUTE=1 (the "fused_fma" kernel) only h is kept ([..., time, batch, hidden]):
+// the backward recomputes r, z, n and gh_n from h_{t-1} and x_t through the forward's own
+// step_gates and matvec calls, the same instructions in the same order, so the recomputed
+// values are the saved ones bit for bit (tests/models/test_fused_gru.py checks the
+// gradients against a build that saves them).
 
 #include <algorithm>
 #include <atomic>
@@ -62,6 +67,11 @@ inline V splat(float a) {
 #ifndef MLDS_GRU_FMA
 #define MLDS_GRU_FMA 0
 #endif
+#ifndef MLDS_GRU_RECOMPUTE
+#define MLDS_GRU_RECOMPUTE 0
+#endif
+// Residual vectors saved per hidden unit and step: r, z, n, gh_n, h; or h alone.
+constexpr int64_t kRes = MLDS_GRU_RECOMPUTE ? 1 : 5;
 
 // a * b + c, lane by lane: rounded twice (MLDS_GRU_FMA=0) or once (a fused multiply-add).
 template <typename V>
@@ -108,6 +118,16 @@ inline V vtanh(V a) {
 
 template <typename V>
 inline V vsigmoid(V x) { return madd(splat<V>(0.5f), vtanh(0.5f * x), 0.5f); }
+
+// Gates r, z, n of hidden unit j from one step's input projection git = W_i x_t + b_i and
+// hidden projection gh = W_h h_{t-1} + b_h ([3*hidden] each, gates r, z, n). The forward and
+// the recomputing backward both call it.
+template <typename V>
+inline void step_gates(const V* git, const V* gh, int64_t H, int64_t j, V* r, V* z, V* n) {
+  *r = vsigmoid(git[j] + gh[j]);
+  *z = vsigmoid(git[H + j] + gh[H + j]);
+  *n = vtanh(madd(*r, gh[2 * H + j], git[2 * H + j]));
+}
 
 // Largest hidden / input size of the generic (not compiled-in) path; larger layers use the
 // XLA path (checked in Python and at the call).
@@ -322,7 +342,7 @@ void fwd_tile(const FwdArgs& a, int64_t n0) {
   const int64_t H = kH ? kH : d.h, I = kI ? kI : d.i, G = 3 * H, T = d.t;
   const int64_t cnt = std::min<int64_t>(lanes_of<V>, d.n - n0);
   std::vector<V> wih(G * I), whh(G * H), bih(G), bhh(G), x(T * I), hs(T * H);
-  float* res = a.res ? a.res + n0 * T * d.b * 5 * H : nullptr;
+  float* res = a.res ? a.res + n0 * T * d.b * kRes * H : nullptr;
   constexpr int MH = kH ? kH : kMaxDim;
   std::vector<V> gi(T * G), gh(G);
   V h[MH];
@@ -340,15 +360,19 @@ void fwd_tile(const FwdArgs& a, int64_t n0) {
       matvec<V, kH>(whh.data(), bhh.data(), h, G, H, gh.data());
       const V* git = gi.data() + t * G;
       for (int64_t j = 0; j < H; ++j) {
-        const V r = vsigmoid(git[j] + gh[j]);
-        const V z = vsigmoid(git[H + j] + gh[H + j]);
-        const V n = vtanh(madd(r, gh[2 * H + j], git[2 * H + j]));
+        V r, z, n;
+        step_gates(git, gh.data(), H, j, &r, &z, &n);
         h[j] = madd(z, h[j], (1.0f - z) * n);
         hs[t * H + j] = h[j];
         if (res) {
-          const int64_t k = (b * T + t) * 5 * H + j;
-          put_res(res, k, cnt, r), put_res(res, k + H, cnt, z), put_res(res, k + 2 * H, cnt, n);
-          put_res(res, k + 3 * H, cnt, gh[2 * H + j]), put_res(res, k + 4 * H, cnt, h[j]);
+          const int64_t k = (b * T + t) * kRes * H + j;
+          if (kRes == 1) {
+            put_res(res, k, cnt, h[j]);
+          } else {
+            put_res(res, k, cnt, r), put_res(res, k + H, cnt, z);
+            put_res(res, k + 2 * H, cnt, n), put_res(res, k + 3 * H, cnt, gh[2 * H + j]);
+            put_res(res, k + 4 * H, cnt, h[j]);
+          }
         }
       }
     }
@@ -358,7 +382,7 @@ void fwd_tile(const FwdArgs& a, int64_t n0) {
 
 struct BwdArgs {
   Dims d;
-  const float *w_ih, *w_hh, *xs, *res, *dhs;
+  const float *w_ih, *w_hh, *b_ih, *b_hh, *xs, *res, *dhs;
   float *dw_ih, *dw_hh, *db_ih, *db_hh, *dxs;
 };
 
@@ -373,17 +397,39 @@ void bwd_tile(const BwdArgs& a, int64_t n0) {
   const int64_t cnt = std::min<int64_t>(lanes_of<V>, d.n - n0);
   std::vector<V> wih(G * I), whh(G * H), dwih(G * I), dwhh(G * H), dbih(G), dbhh(G);
   std::vector<V> x(T * I), hs((T + 1) * H), rz(T * 4 * H), dy(T * H), dx(T * I), dgi(T * G), dgh(T * G);
-  const float* res = a.res + n0 * T * d.b * 5 * H;
+  const float* res = a.res + n0 * T * d.b * kRes * H;
   gather(a.w_ih, n0, cnt, G * I, wih.data());
   gather(a.w_hh, n0, cnt, G * H, whh.data());
+  std::vector<V> bih, bhh, gi_t, gh_t;  // the forward's biases and one step's projections
+  if (kRes == 1) {
+    bih.resize(G), bhh.resize(G), gi_t.resize(G), gh_t.resize(G);
+    gather(a.b_ih, n0, cnt, G, bih.data());
+    gather(a.b_hh, n0, cnt, G, bhh.data());
+  }
   for (int64_t j = 0; j < H; ++j) hs[j] = V{};  // hs[t + 1] = h_t; hs[0] = h_{-1} = 0
   for (int64_t b = 0; b < d.b; ++b) {
     gather_seq(a.xs, d, I, n0, cnt, b, x.data());
     gather_seq(a.dhs, d, H, n0, cnt, b, dy.data());
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t k = (b * T + t) * 5 * H;
-      for (int64_t j = 0; j < 4 * H; ++j) rz[t * 4 * H + j] = get_res<V>(res, k + j, cnt);
-      for (int64_t j = 0; j < H; ++j) hs[(t + 1) * H + j] = get_res<V>(res, k + 4 * H + j, cnt);
+      const int64_t k = (b * T + t) * kRes * H;
+      if (kRes == 1) {
+        for (int64_t j = 0; j < H; ++j) hs[(t + 1) * H + j] = get_res<V>(res, k + j, cnt);
+      } else {
+        for (int64_t j = 0; j < 4 * H; ++j) rz[t * 4 * H + j] = get_res<V>(res, k + j, cnt);
+        for (int64_t j = 0; j < H; ++j) hs[(t + 1) * H + j] = get_res<V>(res, k + 4 * H + j, cnt);
+      }
+    }
+    if (kRes == 1) {
+      // the forward's gates again, from h_{t-1} and x_t: every step at once (no recurrence)
+      for (int64_t t = 0; t < T; ++t) {
+        matvec<V, kI>(wih.data(), bih.data(), x.data() + t * I, G, I, gi_t.data());
+        matvec<V, kH>(whh.data(), bhh.data(), hs.data() + t * H, G, H, gh_t.data());
+        V* rt = rz.data() + t * 4 * H;
+        for (int64_t j = 0; j < H; ++j) {
+          step_gates(gi_t.data(), gh_t.data(), H, j, &rt[j], &rt[H + j], &rt[2 * H + j]);
+          rt[3 * H + j] = gh_t[2 * H + j];
+        }
+      }
     }
     V dh[MH];
     for (int64_t j = 0; j < H; ++j) dh[j] = V{};
@@ -532,6 +578,7 @@ ffi::Error GruFwdImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> w_ih, ffi::Buf
 }
 
 ffi::Error GruBwdImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> w_ih, ffi::Buffer<ffi::F32> w_hh,
+                      ffi::Buffer<ffi::F32> b_ih, ffi::Buffer<ffi::F32> b_hh,
                       ffi::Buffer<ffi::F32> xs, ffi::Buffer<ffi::F32> res,
                       ffi::Buffer<ffi::F32> dhs,
                       ffi::ResultBuffer<ffi::F32> dw_ih, ffi::ResultBuffer<ffi::F32> dw_hh,
@@ -540,11 +587,14 @@ ffi::Error GruBwdImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> w_ih, ffi::Buf
   Dims d;
   if (auto e = read_dims(xs, w_hh, &d); e.failure()) return e;
   if (int64_t(w_ih.element_count()) != d.n * 3 * d.h * d.i ||
-      int64_t(res.element_count()) != d.n * d.t * d.b * 5 * d.h ||
+      int64_t(b_ih.element_count()) != d.n * 3 * d.h ||
+      int64_t(b_hh.element_count()) != d.n * 3 * d.h ||
+      int64_t(res.element_count()) != d.n * d.t * d.b * kRes * d.h ||
       int64_t(dhs.element_count()) != d.n * d.t * d.b * d.h)
     return ffi::Error::InvalidArgument("fused GRU backward: shapes do not match");
-  BwdArgs a{d, w_ih.typed_data(), w_hh.typed_data(), xs.typed_data(), res.typed_data(), dhs.typed_data(), dw_ih->typed_data(), dw_hh->typed_data(),
-            db_ih->typed_data(), db_hh->typed_data(), dxs->typed_data()};
+  BwdArgs a{d, w_ih.typed_data(), w_hh.typed_data(), b_ih.typed_data(), b_hh.typed_data(),
+            xs.typed_data(), res.typed_data(), dhs.typed_data(), dw_ih->typed_data(),
+            dw_hh->typed_data(), db_ih->typed_data(), db_hh->typed_data(), dxs->typed_data()};
   auto run = [&](auto tile) { dispatch(pool, a, tile); };
   if (d.h == 12 && d.i == 5) run(bwd_tile<vf8, 12, 5>);
   else if (d.h == 12 && d.i == 12) run(bwd_tile<vf8, 12, 12>);
@@ -581,6 +631,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(MldsGruFwdTrain, GruFwdImpl<true>,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MldsGruBwd, GruBwdImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
