@@ -15,12 +15,18 @@ from mlds_jax.models import init_gru
 from mlds_jax.spec import DatasetSpec, TrainSpec, ds1
 from mlds_jax.train import init_key, is_active, make_train_parts, network_inputs
 
-CAP = 3  # epochs per attempt: too few for any network to learn EightBit
+CAP = 6  # epochs per attempt: the single-bit machines learn in it, EightBit never does
+# Every training test but the curriculum's runs these two specs (one compilation each):
+# the recipe at a 6-epoch cap with one restart, and the same without restarts
+# (each test trains 4 networks: one shape, so the programs compile once for all of them)
+SPEC = ds1(4, max_epochs=CAP, max_restarts=1)
+PLAIN = ds1(4, max_epochs=CAP, max_restarts=None)
+EIGHTBIT, SINGLE_DIRECT = [4, 5, 6, 7], [12, 13]  # network indices of ds1(4)
 
 
 def _spec(**kw):
     """The DS1 recipe at a 3-epoch cap, without restarts unless ``kw`` sets them."""
-    return ds1(1, max_epochs=CAP, n_train=64, **{"max_restarts": None, **kw})
+    return ds1(1, max_epochs=3, n_train=64, **{"max_restarts": None, **kw})
 
 
 @functools.lru_cache
@@ -50,15 +56,15 @@ def _take(inputs, idx):
 
 
 def test_unlearnt_attempts_restart_until_the_limit_and_first_attempt_is_unchanged():
-    spec, plain = _spec(max_restarts=2), _spec()
-    assert spec.train.epoch_cap == 3 * CAP and plain.train.epoch_cap == CAP
-    inputs = network_inputs(spec, [1, 3, 4])
+    spec, plain = SPEC, PLAIN
+    assert spec.train.epoch_cap == 2 * CAP and plain.train.epoch_cap == CAP
+    inputs = network_inputs(spec, EIGHTBIT)
     _, r = _run(spec, inputs)
     _, p = _run(plain, inputs)  # the same networks (same inputs) without restarts
     assert not np.asarray(p.learnt).any()  # nothing learns in CAP epochs...
-    np.testing.assert_array_equal(r.restarts, 2)  # ...so every network restarts twice
-    np.testing.assert_array_equal(r.epochs, 3 * CAP)
-    assert r.train_loss.shape == (3, 3 * CAP)
+    np.testing.assert_array_equal(r.restarts, 1)  # ...so every network restarts, once
+    np.testing.assert_array_equal(r.epochs, 2 * CAP)
+    assert r.train_loss.shape == (4, 2 * CAP)
     assert np.isfinite(np.asarray(r.val_loss)).all()
     # the first attempt is the plain run, bit for bit; later attempts differ
     np.testing.assert_array_equal(np.asarray(r.val_loss)[:, :CAP], p.val_loss)
@@ -68,8 +74,8 @@ def test_unlearnt_attempts_restart_until_the_limit_and_first_attempt_is_unchange
 
 
 def test_a_restart_starts_from_the_attempt_key_with_a_fresh_optimiser():
-    spec = _spec(max_restarts=2)
-    inputs = network_inputs(spec, [1, 3, 4])
+    spec = SPEC
+    inputs = network_inputs(spec, EIGHTBIT)
     state, _ = _run(spec, inputs, [CAP])  # exactly one attempt: the restart just happened
     np.testing.assert_array_equal(state.restarts, 1)
     np.testing.assert_array_equal(state.epoch, CAP)
@@ -87,10 +93,8 @@ def test_a_restart_starts_from_the_attempt_key_with_a_fresh_optimiser():
 def test_learnt_networks_never_restart():
     # SingleDirect learns within a few epochs: its networks stop in their first attempt and
     # equal the run without restarts; EightBit's never learn in 6 epochs and restart once
-    spec = ds1(2, max_epochs=6, max_restarts=1)
-    plain = ds1(2, max_epochs=6, max_restarts=None)
-    idx = [6, 7, 2, 3]  # SingleDirectMachine x2, EightBitMachine x2
-    inputs = network_inputs(spec, idx)
+    spec, plain = SPEC, PLAIN
+    inputs = network_inputs(spec, SINGLE_DIRECT + EIGHTBIT[:2])
     _, r = _run(spec, inputs)
     _, p = _run(plain, inputs)
     learnt = np.asarray(p.learnt)
@@ -102,18 +106,18 @@ def test_learnt_networks_never_restart():
 
 
 def test_segments_across_attempt_boundaries_equal_the_whole_run():
-    spec = _spec(max_restarts=2)
-    inputs = network_inputs(spec, [1, 3, 4])
+    spec = SPEC
+    inputs = network_inputs(spec, SINGLE_DIRECT + EIGHTBIT[:2])  # stop early, restart
     _, whole = _run(spec, inputs)
-    for lengths in ([2, 2, 2, 3], [1, 5, 100], [CAP], [2 * CAP]):
+    for lengths in ([4, 4, 4], [1, 5, 100], [CAP], [2 * CAP]):
         _, split = _run(spec, inputs, lengths, until_done=True)
         for a, b in zip(whole, split):
             np.testing.assert_array_equal(a, b)
 
 
 def test_a_segment_ends_with_its_attempt_and_the_restart_waits_for_its_end():
-    spec = _spec(max_restarts=2)
-    inputs = network_inputs(spec, [1, 3, 4])
+    spec = SPEC
+    inputs = network_inputs(spec, EIGHTBIT)
     state, _ = _run(spec, inputs, [CAP + 2])  # longer than an attempt: stops at its end
     np.testing.assert_array_equal(state.epoch, CAP)
     np.testing.assert_array_equal(state.restarts, 1)
@@ -128,6 +132,7 @@ def test_the_curriculum_restarts_with_the_attempt():
     # parameters and optimiser are fresh in both runs below, so the second attempt's first
     # epoch has equal losses with and without stages iff it trains on stage-0 data; its
     # second epoch (stage 1 with stages) differs.
+    cap = 3  # the recipe at a 3-epoch cap (_spec), one restart
     staged = _spec(max_restarts=1, address_curriculum_stages=(0.34,))
     flat = _spec(max_restarts=1, address_curriculum_stages=None)
     assert staged.train.curriculum_stage_epochs() == (1,)
@@ -138,7 +143,7 @@ def test_the_curriculum_restarts_with_the_attempt():
     np.testing.assert_array_equal(b.restarts, 1)
     ta, tb = np.asarray(a.train_loss)[0], np.asarray(b.train_loss)[0]
     assert ta[0] == tb[0] and ta[1] != tb[1]  # attempt 1: stage 0, then stage 1
-    assert ta[CAP] == tb[CAP] and ta[CAP + 1] != tb[CAP + 1]  # attempt 2: the same again
+    assert ta[cap] == tb[cap] and ta[cap + 1] != tb[cap + 1]  # attempt 2: the same again
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
