@@ -66,27 +66,36 @@ def test_nan_network_is_failed_frozen_and_neighbours_untouched():
                                           getattr(clean, field)[i], err_msg=f"{field}[{i}]")
 
 
+# A stop at val loss 0.65: networks 1-3 of this spec reach it at epochs 1, 1 and 2, networks
+# 0 and 4 never do in 4 epochs: stopping times mixed within one block
+MIXED = dict(per_class=2, stop_val_loss=0.65)
+
+
 def test_early_stopping_masks_and_records_epoch():
     stop_now = _run(tiny_ds1(stop_val_loss=100.0), np.arange(3))
     assert stop_now.epochs.tolist() == [1, 1, 1]
     assert stop_now.stopped_early.all()
     assert np.isfinite(stop_now.val_loss[:, 0]).all()
     assert np.isnan(stop_now.val_loss[:, 1:]).all()
-    never = _run(tiny_ds1(stop_val_loss=0.0), np.arange(3))
-    assert never.epochs.tolist() == [4, 4, 4]
+    never = _run(tiny_ds1(**MIXED), [0, 4])  # two that never reach 0.65
+    assert never.epochs.tolist() == [4, 4]
     assert not never.stopped_early.any()
-    assert np.isfinite(never.train_loss).all()
+    assert np.isfinite(never.train_loss).all() and np.isfinite(never.val_loss).all()
 
 
 def test_mixed_stopping_in_one_block_freezes_stopped_networks():
-    spec = tiny_ds1(per_class=2, max_epochs=6)
+    spec = tiny_ds1(**MIXED)
     base = _run(spec, np.arange(4))
-    # A network with a tiny learning rate barely moves and so runs longer; the rest of the
-    # block must be identical whether or not it is there.
+    assert base.stopped_early.any() and not base.stopped_early.all()  # really mixed
+    assert base.stopped_early[1] and base.epochs[1] < spec.train.max_epochs
+    # Network 1 with a tiny learning rate barely moves and so runs to the cap instead of
+    # stopping; the rest of the block must be identical whether or not it does.
     lr = network_inputs(spec, np.arange(4)).learning_rate
-    slow = _run(spec, np.arange(4), learning_rate=lr.at[0].set(1e-7))
-    for i in (1, 2, 3):
+    slow = _run(spec, np.arange(4), learning_rate=lr.at[1].set(1e-7))
+    assert not slow.stopped_early[1] and slow.epochs[1] == spec.train.max_epochs
+    for i in (0, 2, 3):
         np.testing.assert_array_equal(slow.params[i], base.params[i])
+        np.testing.assert_array_equal(slow.val_loss[i], base.val_loss[i])
 
 
 def test_new_per_network_values_do_not_recompile():
