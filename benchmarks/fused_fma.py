@@ -1,7 +1,7 @@
 """The fused CPU GRU kernel's builds, interleaved A/B: ``fused`` (every multiply-add
-rounded twice, the default) against ``fused_fma`` (one explicit fused multiply-add per lane;
-its backward recomputes the gates from h) and ``fused_fma:saved`` (``fused_fma`` built to save
-the gates for the backward instead, as before: the same floats, for the recompute's A/B).
+rounded twice, the default) against ``fused_fma`` (one explicit fused multiply-add per lane)
+and ``fused_fma:recompute`` (``fused_fma`` built with ``-DMLDS_GRU_RECOMPUTE=1``: it saves only
+h and its backward recomputes the gates; the same floats).
 
     python -m benchmarks.fused_fma --rounds 5          # ~10 min on 2 shared cores
 
@@ -28,16 +28,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("fused", "fused_fma", "fused_fma:saved")
-SAVED = ("-DMLDS_GRU_FMA=1",)  # fused_fma's flags less -DMLDS_GRU_RECOMPUTE=1
+VARIANTS = ("fused", "fused_fma", "fused_fma:recompute")
+RECOMPUTE = ("-DMLDS_GRU_FMA=1", "-DMLDS_GRU_RECOMPUTE=1")
 
 
-def _saved_layer():
-    """``fused_fma`` built to save the gates (its own library and FFI targets)."""
+def _recompute_layer():
+    """``fused_fma`` built to recompute the gates (its own library and FFI targets)."""
     import mlds_jax.models  # noqa: F401 - loads the modules used below
 
-    sys.modules["mlds_jax.models._fused_gru_build"].VARIANTS["fused_fma_saved"] = SAVED
-    return sys.modules["mlds_jax.models._fused_gru"]._make_layer("fused_fma_saved")
+    sys.modules["mlds_jax.models._fused_gru_build"].VARIANTS["fused_fma_recompute"] = RECOMPUTE
+    return sys.modules["mlds_jax.models._fused_gru"]._make_layer("fused_fma_recompute")
 
 
 def layer_rounds(rounds: int) -> dict:
@@ -49,7 +49,7 @@ def layer_rounds(rounds: int) -> dict:
     from mlds_jax.models import fused_fma_gru_layer, fused_gru_layer
 
     layers = {"fused": fused_gru_layer, "fused_fma": fused_fma_gru_layer,
-              "fused_fma:saved": _saved_layer()}
+              "fused_fma:recompute": _recompute_layer()}
     n, h, t, b = 64, 12, 16, 64
     s = h**-0.5
 
@@ -91,7 +91,7 @@ def layer_rounds(rounds: int) -> dict:
 def _child(case: str, n: int, steps: int, epochs: int, repeats: int) -> dict:
     """One bulk case: ``variant`` or ``variant@path.cc`` (that kernel source instead of the
     package's, e.g. an older commit's with the same FFI signatures, for an A/B across kernel
-    versions); ``fused_fma:saved``: ``fused_fma`` built to save the gates."""
+    versions); ``fused_fma:recompute``: ``fused_fma`` built to recompute the gates."""
     case, _, source = case.partition("@")
     variant, _, how = case.partition(":")
     os.environ["MLDS_JAX_GRU_KERNEL"] = variant
@@ -100,8 +100,8 @@ def _child(case: str, n: int, steps: int, epochs: int, repeats: int) -> dict:
     build = sys.modules["mlds_jax.models._fused_gru_build"]
     if source:  # the kernel source the door's build module compiles (its own cache key)
         build.SOURCE = Path(source).resolve()
-    if how == "saved":
-        build.VARIANTS["fused_fma"] = SAVED
+    if how == "recompute":
+        build.VARIANTS["fused_fma"] = RECOMPUTE
     from mlds_jax.coord import set_cpu_devices
 
     set_cpu_devices(None)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-layer", action="store_true")
     ap.add_argument("--cases", nargs="+", default=list(VARIANTS),
-                    help="bulk cases: fused, fused_fma, fused_fma:saved, or VARIANT@SOURCE.cc "
+                    help="bulk cases: fused, fused_fma, fused_fma:recompute, or VARIANT@SOURCE.cc "
                          "(another source)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path)

@@ -40,12 +40,13 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-std=c++17", "-fPIC", "-s
          "-Wno-attributes", "-Wno-return-type", "-Wno-aggressive-loop-optimizations")
 TARGETS = {"mlds_gru_fwd": "MldsGruFwd", "mlds_gru_fwd_train": "MldsGruFwdTrain",
            "mlds_gru_bwd": "MldsGruBwd"}
-VARIANTS = {"fused": (), "fused_fma": ("-DMLDS_GRU_FMA=1", "-DMLDS_GRU_RECOMPUTE=1")}
+VARIANTS = {"fused": (), "fused_fma": ("-DMLDS_GRU_FMA=1",)}
 """The kernel's builds from the one source: ``fused`` rounds every multiply-add twice (the
 stores made since the kernel landed), ``fused_fma`` rounds it once (an explicit fused
-multiply-add in every lane) and saves only h for its backward, which recomputes the gates
-(:func:`residual_width`). Each is its own library and its own set of FFI targets
-(:func:`target`)."""
+multiply-add in every lane). Each is its own library and its own set of FFI targets
+(:func:`target`). ``-DMLDS_GRU_RECOMPUTE=1`` (no build here uses it: measured 4-5% slower
+per CPU-second on a quiet machine, docs/benchmarks.md) saves only h for the backward, which
+recomputes the gates with the same floats (:func:`residual_width`)."""
 
 
 def target(name: str, variant: str = "fused") -> str:

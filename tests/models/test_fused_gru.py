@@ -83,18 +83,18 @@ def test_a_network_does_not_depend_on_the_width_of_its_call(variant):
             np.testing.assert_array_equal(a, b)
 
 
-def test_fused_fma_recomputes_the_gates_it_does_not_save_bit_for_bit(monkeypatch):
-    """``fused_fma``'s forward saves only h; its backward recomputes r, z, n and
-    W_hn h + b_hn from h_{t-1} and x_t with the forward's own code. Its output and gradients
-    equal, bit for bit, those of the same build saving all five (a padded tile, DS1's
-    compiled-in shapes and the generic path)."""
+def test_a_build_recomputing_the_gates_it_does_not_save_gives_the_same_bits(monkeypatch):
+    """Built with ``-DMLDS_GRU_RECOMPUTE=1`` the forward saves only h and the backward
+    recomputes r, z, n and W_hn h + b_hn from h_{t-1} and x_t with the forward's own code:
+    output and gradients equal ``fused_fma``'s (which saves all five) bit for bit (a padded
+    tile, DS1's compiled-in shapes and the generic path)."""
     kernel_or_skip("fused_fma")
-    assert (build.residual_width("fused"), build.residual_width("fused_fma")) == (5, 1)
-    saved = tuple(f for f in build.VARIANTS["fused_fma"] if f != "-DMLDS_GRU_RECOMPUTE=1")
-    monkeypatch.setitem(build.VARIANTS, "fma_saved", saved)
-    kernel_or_skip("fma_saved")
-    assert build.residual_width("fma_saved") == 5
-    recomputing, saving = FUSED_LAYERS["fused_fma"], _make_layer("fma_saved")
+    assert (build.residual_width("fused"), build.residual_width("fused_fma")) == (5, 5)
+    monkeypatch.setitem(build.VARIANTS, "fma_recompute",
+                        (*build.VARIANTS["fused_fma"], "-DMLDS_GRU_RECOMPUTE=1"))
+    kernel_or_skip("fma_recompute")
+    assert build.residual_width("fma_recompute") == 1
+    recomputing, saving = _make_layer("fma_recompute"), FUSED_LAYERS["fused_fma"]
     for hidden, inp in [(12, 5), (12, 12), (7, 3)]:
         args = _layers(10, inp, hidden, seed=hidden + inp)
         d_hs = jax.random.normal(jax.random.PRNGKey(inp), (10, T, B, hidden), jnp.float32)

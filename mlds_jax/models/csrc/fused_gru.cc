@@ -24,7 +24,8 @@
 // Forward residuals per step: r, z, n, gh_n = W_hn h + b_hn and h, 5*hidden values, in the
 // kernel's own layout (see put_res): JAX only hands them from a forward call to the backward
 // call of the same networks, declared as [..., time, batch, 5*hidden]. Built with
-// MLDS_GRU_RECOMPUTE=1 (the "fused_fma" kernel) only h is kept ([..., time, batch, hidden]):
+// MLDS_GRU_RECOMPUTE=1 (no shipped build: slower on a quiet machine) only h is kept
+// ([..., time, batch, hidden]):
 // the backward recomputes r, z, n and gh_n from h_{t-1} and x_t through the forward's own
 // step_gates and matvec calls, the same instructions in the same order, so the recomputed
 // values are the saved ones bit for bit (tests/models/test_fused_gru.py checks the
