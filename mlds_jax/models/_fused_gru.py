@@ -36,7 +36,8 @@ KERNELS = ("auto", "fused", "fused_fma", "xla", "pallas")
 rounding per multiply-add), ``xla`` (plain JAX), ``pallas`` (GPU kernels, only when asked
 for) or ``auto``. A store records the path it was trained on (``gru_kernel``)."""
 FUSED_KERNELS = ("fused", "fused_fma")
-"""The builds of the compiled CPU kernel (one library each; :data:`FUSED_LAYERS`)."""
+"""The builds of the compiled CPU kernel, one library each (their layers:
+:func:`fused_gru_layer`, :func:`fused_fma_gru_layer`)."""
 ENV_VAR = "MLDS_JAX_GRU_KERNEL"
 MAX_DIM = 64  # largest hidden / input size the kernel takes (kMaxDim in the .cc)
 GRU_KERNEL_MAX_DIM = MAX_DIM

@@ -151,16 +151,32 @@ class Store(StoreView):
     @functools.cached_property
     def apply(self) -> Callable:
         """The pure, jitted ``apply(params [n_params], x) -> logits`` shared by all networks
-        of this store (shapes as in :class:`Network`)."""
+        of this store (shapes as in :class:`Network`). A GRU store trained on the ``xla``
+        or ``fused_fma`` kernel is applied with it where it runs here (their floats differ
+        from the default ``fused`` kernel's in the last bits); otherwise with this
+        process's kernel (``$MLDS_JAX_GRU_KERNEL``)."""
         import jax
 
         from mlds_jax.models import apply_gru_batch, apply_mlp
 
-        spec = self.spec
+        spec, kernel = self.spec, self._recorded_kernel()
         apply = {IMAGE: lambda params, x: apply_mlp(params, x, tuple(spec.widths)),
-                 SEQUENCE: lambda params, x: apply_gru_batch(params, x, spec.model),
+                 SEQUENCE: lambda params, x: apply_gru_batch(params, x, spec.model, kernel),
                  }[task_of(self.task)]
         return jax.jit(apply)
+
+    def _recorded_kernel(self) -> str | None:
+        """The GRU kernel the store records, when it is not the default path and runs in
+        this process; else None (this process's choice)."""
+        from mlds_jax.models import resolve_gru_kernel
+
+        recorded = self.attrs.get("gru_kernel")
+        if recorded not in ("xla", "fused_fma"):
+            return None
+        try:
+            return resolve_gru_kernel(recorded)
+        except (ValueError, RuntimeError):  # e.g. fused_fma off a CPU or without a compiler
+            return None
 
     def network(self, i: int, *, any_status: bool = False) -> Network:
         """Network ``i`` as a pure JAX function bound to its stored parameters. Raises

@@ -168,6 +168,15 @@ def test_fused_fma_is_chosen_end_to_end_and_its_store_recomputes_bit_for_bit(
     assert len(r["mismatches"]) == 5, r["mismatches"]
     assert all("params differs" in m for m in r["mismatches"])
     assert "trained with the 'fused_fma' GRU kernel, this run used 'fused'" in r["note"]
+    # reading the store applies its networks with the kernel it records, whatever this
+    # process's default: the stored floats' own kernel
+    rng = np.random.default_rng(0)
+    store, x = open_store(out), jnp.asarray(rng.integers(0, 2, (4, 8, 5)), jnp.float32)
+    params = jnp.asarray(store.params(0))
+    on = {k: np.asarray(jax.jit(lambda p, x, k=k: apply_gru_batch(p, x, spec.model, k))(
+        params, x)) for k in FUSED_KERNELS}
+    assert not np.array_equal(on["fused"], on["fused_fma"])
+    np.testing.assert_array_equal(np.asarray(store.apply(params, x)), on["fused_fma"])
 
 
 def test_without_a_compiler_auto_falls_back_to_xla(monkeypatch, tmp_path):
