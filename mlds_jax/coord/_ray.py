@@ -6,15 +6,24 @@ The driver passes factories (cheap to pickle), not live objects: each task build
 (a store writer: cheap) and its block trainer (the task's chunk runner; compiled programs
 are cached per spec inside the worker process, so a worker compiles once for all its tasks).
 Every path trains through the same chunk programs, so Ray's stores equal local ones.
+
+The driver's choice of GRU kernel (``$MLDS_JAX_GRU_KERNEL``, which ``--gru-kernel`` sets) is
+what the store records, so it goes to every task in the task's ``runtime_env``: a worker of
+a cluster started elsewhere (``RAY_ADDRESS``) or before the choice would otherwise train on
+its own default and write other floats than the store says.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 from mlds_jax.coord._plan import block_indices
 from mlds_jax.coord._run import Sink, pending_blocks
+
+# Environment variables that change what a task computes: the driver's values go to its tasks.
+FORWARDED_ENV = ("MLDS_JAX_GRU_KERNEL",)
 
 
 def _train_and_write(spec, block: int, sink_factory, trainer_factory) -> int:
@@ -49,7 +58,9 @@ def run_blocks_ray(spec, sink: Sink, sink_factory: Callable[[], Sink],
         ray.init(log_to_driver=False, include_dashboard=False)
     bs, n = sink.block_size, spec.n_networks
     _, todo = pending_blocks(sink, n, process_index, process_count)
-    task = ray.remote(max_retries=max_retries, retry_exceptions=True)(_train_and_write)
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    task = ray.remote(max_retries=max_retries, retry_exceptions=True,
+                      **({"runtime_env": {"env_vars": env}} if env else {}))(_train_and_write)
     t0 = time.perf_counter()
     refs = [task.remote(spec, b, sink_factory, trainer_factory) for b in todo]
     trained = 0

@@ -45,6 +45,19 @@ def test_ray_runs_ds4_and_equals_a_local_run(tmp_path, local_ray):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+def test_ray_tasks_train_on_the_drivers_gru_kernel(tmp_path, local_ray, monkeypatch):
+    """The cluster started without MLDS_JAX_GRU_KERNEL (as one started elsewhere would be);
+    the driver then chooses the XLA GRU: its tasks train on it, as the store records, and
+    their floats are the local XLA run's (the fused kernel's differ in the last bits)."""
+    spec = tiny_ds1(per_class=1, max_epochs=2, snapshot_epochs="none")
+    monkeypatch.setenv("MLDS_JAX_GRU_KERNEL", "xla")
+    generate(spec, tmp_path / "ray.zarr", block_size=8, progress=False, backend="ray")
+    generate(spec, tmp_path / "one.zarr", block_size=8, progress=False)
+    a, b = open_store(tmp_path / "ray.zarr"), open_store(tmp_path / "one.zarr")
+    assert a.attrs["gru_kernel"] == "xla"
+    np.testing.assert_array_equal(a["params"], b["params"])
+
+
 def test_ray_refuses_checkpoints_and_refill(tmp_path):
     from mlds_jax.errors import SpecError
 
