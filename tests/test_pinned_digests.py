@@ -255,3 +255,17 @@ def test_pins_cover_each_cpu_alike():
             assert want.keys() == sets[0][key].keys()
             for a in ("epochs", "learnt", "status", "stopped_early", "snapshots/reached"):
                 assert want[a] == sets[0][key][a], (key, a)
+
+
+if __name__ == "__main__":  # pins for a new kind of CPU: run once per GRU path, e.g.
+    # `python tests/test_pinned_digests.py` and `MLDS_JAX_GRU_KERNEL=xla python ...` (ds1 only)
+    import json
+    import tempfile
+
+    for name, spec in _specs().items():
+        with tempfile.TemporaryDirectory() as d:
+            generate(spec, f"{d}/{name}.zarr", block_size=spec.n_networks, progress=False)
+            got = _digests(zarr.open_group(f"{d}/{name}.zarr", mode="r"))
+        want = INTEL_AVX512[_float_key(name, spec) if name == "ds4" else (name, "fused")]
+        print(cpu_description(), _float_key(name, spec),
+              json.dumps({a: got[a] for a in want}, indent=1))
