@@ -1,7 +1,7 @@
 """One pipeline, equal bits: for DS1 and DS4 a plain run, a retire-and-refill run with
-checkpoints, a 2-process run, a Ray run and runs with other block sizes give stores that are
-equal bit for bit (same machine and backend; every path trains through the same
-fixed-width chunk programs)."""
+checkpoints, a 2-process run and runs with other block sizes give stores that are equal bit
+for bit (same machine and backend; every path trains through the same fixed-width chunk
+programs). A Ray run's equality is tests/coord/test_ray.py's."""
 
 import numpy as np
 import pytest
